@@ -1,0 +1,107 @@
+"""The command line: the ``stravasync`` group, its context, and the one place errors end.
+
+Owns option parsing and how a failure looks to a person: an expected failure (any
+:class:`~stravasync.errors.StravaSyncError`) prints one line, ``stravasync: <title>:
+<message>``, and exits with the error's status; never a traceback. Each area's
+commands live in ``stravasync/cli/<area>_cmd.py`` and import heavy modules inside the
+command body, so ``stravasync --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import click
+
+from stravasync import __version__
+from stravasync.errors import StravaSyncError
+
+if TYPE_CHECKING:
+    from stravasync.config import Config
+
+__all__ = ["CliContext", "cli", "main"]
+
+
+@dataclass
+class CliContext:
+    """What every command can reach: the ``--config`` choice and a lazily loaded config."""
+
+    config_path: Path | None = None
+    _config: Config | None = field(default=None, repr=False)
+
+    def config(self) -> Config:
+        """Load (once) and return the configuration; sets up logging from it."""
+        if self._config is None:
+            from stravasync.config import load_config
+            from stravasync.logs import configure_logging, get_logger
+
+            self._config = load_config(self.config_path)
+            configure_logging(fmt=self._config.log.format, level=self._config.log.level)
+            for warning in self._config.warnings:
+                get_logger().warning("config_warning", message=warning)
+        return self._config
+
+
+pass_context = click.make_pass_decorator(CliContext)
+"""Hands a command the :class:`CliContext`."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="STRAVASYNC_CONFIG",
+    help="Configuration file (default: $STRAVASYNC_CONFIG, else the user config dir).",
+)
+@click.version_option(__version__, prog_name="stravasync")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Upload workout files (FIT, GPX, TCX) to Strava, each exactly once."""
+    from stravasync.logs import configure_logging
+
+    configure_logging()
+    ctx.obj = CliContext(config_path=config_path)
+
+
+def _register() -> None:
+    """Add each area's commands to the group (their modules import nothing heavy)."""
+    from stravasync.cli import config_cmd
+
+    cli.add_command(config_cmd.config_command)
+
+
+_register()
+
+
+def _fail(error: StravaSyncError) -> NoReturn:
+    from stravasync.logs import redact_text
+
+    lines = redact_text(str(error)).splitlines() or [""]
+    first, rest = lines[0], lines[1:]
+    click.echo(f"stravasync: {error.title}: {first}", err=True)
+    for line in rest:
+        click.echo(line, err=True)
+    sys.exit(error.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``stravasync`` console script."""
+    try:
+        status = cli.main(args=argv, prog_name="stravasync", standalone_mode=False)
+    except StravaSyncError as error:
+        _fail(error)
+    except click.exceptions.Abort:
+        click.echo("stravasync: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("stravasync: interrupted", err=True)
+        sys.exit(130)
+    # click hands back ctx.exit()'s status instead of exiting when not standalone.
+    sys.exit(status if isinstance(status, int) else 0)

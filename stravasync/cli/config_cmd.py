@@ -1,0 +1,39 @@
+"""``stravasync config``: show the effective configuration, or every problem in it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from stravasync.cli import CliContext, pass_context
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print the configuration as JSON.")
+@pass_context
+def config_command(obj: CliContext, *, as_json: bool) -> None:
+    """Print the effective configuration (secrets masked) and the file it came from.
+
+    Exits 2, listing every problem with its key path, when the file is invalid.
+    """
+    config = obj.config()
+    data = config.masked()
+    if as_json:
+        click.echo(json.dumps({"source": str(config.source), **data}, indent=2))
+        return
+    click.echo(f"# configuration from {config.source}")
+    for table, values in data.items():
+        click.echo(f"\n[{table}]")
+        for key, value in values.items():
+            click.echo(f"{key} = {_toml_value(value)}")
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(str(value))

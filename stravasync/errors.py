@@ -1,0 +1,199 @@
+"""Every error a person can meet, in one leaf module (no imports of ours, no loops).
+
+Each error carries a short ``title`` and a ``message`` that says what happened and
+what to do about it. Foreign exceptions (httpx, sqlite3, OS errors) are translated
+into these at one boundary per subsystem and chained with ``raise ... from exc``.
+No message ever holds a token, an authorization code or a client secret.
+
+The tree::
+
+    StravaSyncError
+    ├── ConfigError                 bad or missing configuration (exit 2)
+    ├── StateError                  the state store cannot be used
+    │   └── AlreadyRunning          another daemon holds the state-dir lock
+    ├── AuthError                   nothing to call Strava with
+    │   ├── NotSignedIn             no tokens stored yet
+    │   ├── ReauthRequired          refresh token dead or revoked: sign in again
+    │   ├── ScopeMissing            the athlete did not grant activity:write
+    │   └── AuthFlowError           the sign-in flow itself failed (state, timeout)
+    └── ApiError                    Strava answered, or could not be reached
+        ├── AccessTokenInvalid      401 on the access token (refresh once, retry once)
+        ├── DeadEnd                 calls cannot succeed until a person acts
+        │   ├── AppInactive         403 Application Status Inactive
+        │   └── AthleteLimitReached 403 Limit of connected athletes exceeded
+        ├── RateLimited             over (or predicted over) a rate limit; ``until``
+        ├── TransientError          5xx, timeouts, connection errors: try later
+        ├── UploadRejected          Strava refused the file; ``reason`` verbatim
+        └── DuplicateActivity       Strava already has it; ``activity_id``
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccessTokenInvalid",
+    "AlreadyRunning",
+    "ApiError",
+    "AppInactive",
+    "AthleteLimitReached",
+    "AuthError",
+    "AuthFlowError",
+    "ConfigError",
+    "DeadEnd",
+    "DuplicateActivity",
+    "NotSignedIn",
+    "RateLimited",
+    "ReauthRequired",
+    "ScopeMissing",
+    "StateError",
+    "StravaSyncError",
+    "TransientError",
+    "UploadRejected",
+]
+
+
+class StravaSyncError(Exception):
+    """Base of every error we raise on purpose; ``str()`` is the user-facing text."""
+
+    title: str = "stravasync error"
+    #: Process exit status when this error ends a command.
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(StravaSyncError):
+    """The configuration is missing or invalid; ``problems`` lists each with its key path."""
+
+    title = "Invalid configuration"
+    exit_code = 2
+
+    def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
+        self.problems = list(problems or [])
+        if self.problems:
+            message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(message)
+
+
+class StateError(StravaSyncError):
+    """The state store (SQLite database, lock, token file) cannot be used."""
+
+    title = "State store problem"
+
+
+class AlreadyRunning(StateError):
+    """Another ``stravasync run`` holds the lock on this state directory."""
+
+    title = "Already running"
+
+
+class AuthError(StravaSyncError):
+    """We hold no usable authorization for Strava."""
+
+    title = "Not authorized"
+
+
+class NotSignedIn(AuthError):
+    """No tokens are stored: run ``stravasync auth``."""
+
+    title = "Not signed in"
+
+
+class ReauthRequired(AuthError):
+    """The refresh token is dead (revoked, rotated away, app deauthorized)."""
+
+    title = "Sign in again"
+
+
+class ScopeMissing(AuthError):
+    """The athlete did not grant ``activity:write``."""
+
+    title = "Permission missing"
+
+
+class AuthFlowError(AuthError):
+    """The sign-in flow failed: state mismatch, timeout, denied, bad code."""
+
+    title = "Sign-in failed"
+
+
+class ApiError(StravaSyncError):
+    """Strava answered with an error, or could not be reached."""
+
+    title = "Strava API error"
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class AccessTokenInvalid(ApiError):
+    """401 for the access token: refresh once and retry once."""
+
+    title = "Access token refused"
+
+
+class DeadEnd(ApiError):
+    """No call can succeed until a person acts; stop calling, retry rarely."""
+
+    title = "Strava refuses all calls"
+    #: Seconds to wait before trying again at all.
+    retry_after: float = 3600.0
+
+
+class AppInactive(DeadEnd):
+    """403 ``Application / Status / Inactive``: the app owner must reactivate it."""
+
+    title = "Strava application inactive"
+
+
+class AthleteLimitReached(DeadEnd):
+    """403 ``Limit of connected athletes exceeded`` while the app is in review."""
+
+    title = "Athlete limit reached"
+
+
+class RateLimited(ApiError):
+    """Over a rate limit, or the headers predict we would be; nothing before ``until``."""
+
+    title = "Rate limited"
+
+    def __init__(self, message: str, *, until: float, status_code: int | None = None) -> None:
+        super().__init__(message, status_code=status_code)
+        #: Unix time (seconds) before which no call of this kind should be made.
+        self.until = until
+
+
+class TransientError(ApiError):
+    """A failure that may pass by itself: 5xx, timeout, connection refused or dropped."""
+
+    title = "Strava unreachable"
+
+
+class UploadRejected(ApiError):
+    """Strava refused the file; ``reason`` is Strava's text, verbatim."""
+
+    title = "Upload rejected"
+
+    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
+        super().__init__(f"Strava rejected the upload: {reason}", status_code=status_code)
+        self.reason = reason
+
+
+class DuplicateActivity(ApiError):
+    """Strava already has this workout as ``activity_id``."""
+
+    title = "Duplicate activity"
+
+    def __init__(
+        self, reason: str, *, activity_id: int | None, status_code: int | None = None
+    ) -> None:
+        super().__init__(f"Strava already has this workout: {reason}", status_code=status_code)
+        self.reason = reason
+        self.activity_id = activity_id

@@ -1,0 +1,60 @@
+"""Small, careful file-system operations shared by the state, token and rate-limit stores.
+
+Owns the one way we write a file that must survive a crash: a temporary file in the
+same folder, created with its final (private) mode, written, fsynced, renamed over the
+target, and the folder fsynced so the rename itself is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+__all__ = ["atomic_write", "ensure_private_dir", "fsync_dir"]
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry change (a rename, a new file) to disk."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):  # some file systems refuse fsync on folders
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create *path* (and parents) if needed; a folder we create is 0700."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Replace *path* with *data* atomically; the file never exists with a wider *mode*."""
+    directory = path.parent
+    ensure_private_dir(directory)
+    tmp = directory / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, flags, mode)
+    try:
+        os.fchmod(fd, mode)  # the umask may have narrowed it; never widened
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(directory)

@@ -1,0 +1,44 @@
+"""Shared fixtures: every test runs with a throwaway HOME and no stravasync environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME and the XDG folders at a temporary folder, never the real home."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_DATA_HOME", ".local/share"),
+        ("XDG_CACHE_HOME", ".cache"),
+    ):
+        monkeypatch.setenv(var, str(home / sub))
+    for var in ("STRAVASYNC_CONFIG", "STRAVASYNC_CLIENT_SECRET", "NOTIFY_SOCKET", "WATCHDOG_USEC"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """Leave structlog as each test found it (some tests configure real output)."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The shared corpus of real workout files; the test is skipped where it is absent."""
+    if not (CORPUS / "MANIFEST.tsv").is_file():
+        pytest.skip(f"the shared corpus is not at {CORPUS} (it is not redistributed with the repo)")
+    return CORPUS
