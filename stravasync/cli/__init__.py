@@ -69,9 +69,10 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def _register() -> None:
     """Add each area's commands to the group (their modules import nothing heavy)."""
-    from stravasync.cli import config_cmd
+    from stravasync.cli import config_cmd, emulator_cmd
 
     cli.add_command(config_cmd.config_command)
+    cli.add_command(emulator_cmd.emulator_command)
 
 
 _register()
@@ -90,6 +91,8 @@ def _fail(error: StravaSyncError) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``stravasync`` console script."""
+    from stravasync.logs import redact_text
+
     try:
         status = cli.main(args=argv, prog_name="stravasync", standalone_mode=False)
     except StravaSyncError as error:
@@ -97,8 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("stravasync: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as error:
+    except click.UsageError as error:
         error.show()
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        click.echo(f"stravasync: {redact_text(error.format_message())}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("stravasync: interrupted", err=True)

@@ -1,0 +1,234 @@
+"""The emulator's settings: fixed ones (`EmulatorConfig`) and runtime knobs (`Knobs`).
+
+Also owns the exact texts Strava answers with (status strings, error bodies), so the
+rest of the emulator never spells one twice, and `ManualClock`, a clock tests move.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUS_PROCESSING = "Your activity is still being processed."
+STATUS_READY = "Your activity is ready."
+STATUS_ERROR = "There was an error processing your activity."
+STATUS_DELETED = "The created activity has been deleted."
+
+ERROR_IMPROPER = "Improperly formatted data."
+ERROR_EMPTY = "The file is empty."
+ERROR_NO_TIME = "Time information is missing from GPS file."
+ERROR_MALFORMED = "The upload appears to be malformed and we are unable to process it"
+
+DATA_TYPES = ("fit", "fit.gz", "tcx", "tcx.gz", "gpx", "gpx.gz")
+KNOWN_SCOPES = (
+    "read",
+    "read_all",
+    "profile:read_all",
+    "profile:write",
+    "activity:read",
+    "activity:read_all",
+    "activity:write",
+)
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Behaviour that tests and benchmarks change while the emulator runs."""
+
+    processing_min_s: float = 0.5
+    """Shortest processing time of an upload (seconds of the injected clock)."""
+    processing_max_s: float = 2.0
+    """Longest processing time; each upload draws uniformly in [min, max]."""
+    stuck_share: float = 0.0
+    """Share of uploads that stay "still being processed" for `stuck_s`."""
+    stuck_s: float = 900.0
+    """How long a stuck upload stays processing before it becomes ready."""
+    deleted_share: float = 0.0
+    """Share of uploads that end as "The created activity has been deleted."."""
+    duplicate_html_share: float = 0.5
+    """Share of duplicate errors written in the HTML form (<a href=...>)."""
+    duplicate_at_post: bool = False
+    """Refuse a duplicate of an existing activity already at POST time (400)."""
+    alter_external_id: bool = True
+    """Echo external_id with the file extension appended, as Strava may do."""
+    error_5xx_share: float = 0.0
+    """Share of API calls answered 500/502/503 (nothing else happens)."""
+    drop_upload_share: float = 0.0
+    """Share of upload POSTs that are created, then answered with a dropped connection."""
+    latency_s: float = 0.0
+    """Real (wall-clock) delay added before each API and OAuth answer."""
+    inactive: bool = False
+    """Application inactive: every API and OAuth call gets 403 Status Inactive."""
+    athlete_limit: int | None = None
+    """Connected athletes allowed (None = no limit); others get 403 on exchange and API."""
+    approval_page: bool = False
+    """Show an HTML approval page at /oauth/authorize instead of auto-approving."""
+    granted_scope: str | None = None
+    """If set, the athlete grants only requested scopes also listed here (e.g. "read")."""
+    access_token_lifetime_s: int = 21600
+    """Access-token lifetime (seconds)."""
+    code_lifetime_s: int = 600
+    """Authorization-code lifetime (seconds)."""
+    rotate_refresh_tokens: bool = True
+    """Issue a new refresh token on every refresh; the old one dies at once."""
+    limit_15: int = 200
+    """Overall 15-minute limit."""
+    limit_day: int = 2000
+    """Overall daily limit."""
+    read_limit_15: int = 100
+    """Read 15-minute limit."""
+    read_limit_day: int = 1000
+    """Read daily limit."""
+    rate_limit_field: str = "rate limit"
+    """The `field` text of the 429 error ("rate limit" or "overall rate limit")."""
+
+    def replace(self, **changes: Any) -> Knobs:
+        """Return a copy with `changes`, refusing unknown names and bad values."""
+        names = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ValueError(f"unknown knob(s): {', '.join(unknown)}")
+        coerced = {
+            name: _coerce(name, value=value, annotation=names[name].type)
+            for name, value in changes.items()
+        }
+        new = dataclasses.replace(self, **coerced)
+        new.check()
+        return new
+
+    def check(self) -> None:
+        """Raise ValueError if a knob is out of range."""
+        shares = (
+            "stuck_share",
+            "deleted_share",
+            "duplicate_html_share",
+            "error_5xx_share",
+            "drop_upload_share",
+        )
+        for name in shares:
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], not {value}")
+        if not 0.0 <= self.processing_min_s <= self.processing_max_s:
+            raise ValueError("need 0 <= processing_min_s <= processing_max_s")
+        for name in ("limit_15", "limit_day", "read_limit_15", "read_limit_day"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.latency_s < 0 or self.stuck_s < 0:
+            raise ValueError("latency_s and stuck_s must not be negative")
+        if self.athlete_limit is not None and self.athlete_limit < 0:
+            raise ValueError("athlete_limit must not be negative")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The knobs as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def _coerce(name: str, *, value: Any, annotation: object) -> Any:
+    """Turn a JSON/CLI value into the knob's type (bools stay bools, ints stay ints)."""
+    kind = str(annotation).split(" ", 1)[0]
+    if value is None and "None" in str(annotation):
+        return None
+    converters: dict[str, Callable[[Any], Any]] = {
+        "bool": _to_bool,
+        "float": float,
+        "int": _to_int,
+        "str": str,
+    }
+    try:
+        return converters[kind](value)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"bad value for {name}: {value!r}") from exc
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value is None:
+        raise TypeError("null")
+    return bool(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool) or value is None or float(value) != int(float(value)):
+        raise ValueError("not an integer")
+    return int(float(value))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Rate-limit usage counted in the current windows."""
+
+    usage_15: int = 0
+    """Overall requests in the current 15-minute window."""
+    usage_day: int = 0
+    """Overall requests today (UTC)."""
+    read_usage_15: int = 0
+    """Read requests in the current 15-minute window."""
+    read_usage_day: int = 0
+    """Read requests today (UTC)."""
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """What stays fixed for one emulator's life."""
+
+    host: str = "127.0.0.1"
+    """Address to bind (loopback)."""
+    port: int = 0
+    """Port to bind; 0 picks a free one."""
+    client_id: str = "12345"
+    """The one application's client id."""
+    client_secret: str = "emulator-secret"  # noqa: S105  # a fake app's fake secret
+    """Its client secret; "" accepts any secret."""
+    athlete_id: int = 1234567
+    """The athlete who signs in through /oauth/authorize."""
+    athlete_firstname: str = "Emma"
+    """That athlete's first name."""
+    athlete_lastname: str = "Ulator"
+    """That athlete's last name."""
+    callback_domains: tuple[str, ...] = ()
+    """Redirect-URI hosts allowed besides localhost and 127.0.0.1."""
+    upload_id_start: int = 9000001
+    """First upload id (use a value above 2**32 to test 64-bit handling)."""
+    activity_id_start: int = 7000001
+    """First activity id."""
+    seed: int | None = None
+    """Seed of the random draws (processing times, fault shares); None = random."""
+    knobs: Knobs = field(default_factory=Knobs)
+    """The knobs the emulator starts with."""
+    initial_usage: Usage = field(default_factory=Usage)
+    """Rate-limit usage at start (in the windows current at start)."""
+    clock: Callable[[], float] = time.time
+    """Unix time source; inject a `ManualClock` to move time in tests."""
+    on_request: Callable[[Mapping[str, Any]], None] | None = None
+    """Called (outside the lock) with each request-log entry, e.g. to print it."""
+    max_body_bytes: int = 200 * 1024 * 1024
+    """Largest request body accepted (413 above)."""
+
+
+class ManualClock:
+    """A thread-safe clock that only moves when told to; call it for the time."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move forward by `seconds`; return the new time."""
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+    def set(self, now: float) -> None:
+        """Jump to `now` (Unix seconds)."""
+        with self._lock:
+            self._now = now

@@ -1,0 +1,240 @@
+"""The OAuth endpoints: authorize, token (code and refresh grants), revoke, deauthorize.
+
+Handlers take the `Core`, a `Request` and the time, and return a `Reply`; the caller
+holds the lock. Error bodies follow Strava's documented shapes exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+from stravasync.emulator.config import KNOWN_SCOPES
+from stravasync.emulator.core import (
+    Core,
+    Reply,
+    Request,
+    athlete_limit,
+    auth_error,
+    bad_request,
+    fault,
+    inactive,
+    json_reply,
+)
+from stravasync.emulator.forms import FormError, parse_body
+from stravasync.emulator.tokens import Issued
+
+ALWAYS_ALLOWED_HOSTS = ("localhost", "127.0.0.1")
+
+
+def params_of(request: Request) -> dict[str, str]:
+    """Query parameters with body fields (form or JSON) merged over them."""
+    params = dict(request.query)
+    params.update(parse_body(request.body, request.headers.get("content-type")).fields)
+    return params
+
+
+def authorize(core: Core, request: Request, *, now: float) -> Reply:
+    """GET (or approval-page POST) /oauth/authorize."""
+    if core.knobs.inactive:
+        return inactive()
+    params = dict(request.query)
+    ticked: list[str] | None = None
+    if request.method == "POST":
+        pairs = parse_qsl(request.body.decode("utf-8", errors="replace"), keep_blank_values=True)
+        params.update(pairs)
+        ticked = [value for key, value in pairs if key == "grant"]
+    problem = _check_authorize(core, params)
+    if problem is not None:
+        return problem
+    redirect_uri, state = params["redirect_uri"], params.get("state", "")
+    requested = [s for s in params.get("scope", "read").split(",") if s] or ["read"]
+    if ticked is None and core.knobs.approval_page:
+        return _approval_page(params, requested)
+    if ticked is not None and params.get("approve") != "yes":
+        return _redirect(redirect_uri, [("state", state), ("error", "access_denied")])
+    granted = [s for s in requested if ticked is None or s in ticked]
+    if core.knobs.granted_scope is not None:
+        allowed = set(core.knobs.granted_scope.split(","))
+        granted = [s for s in granted if s in allowed]
+    scope = ",".join(granted)
+    code = core.tokens.new_code(
+        athlete_id=core.config.athlete_id,
+        scope=scope,
+        expires_at=now + core.knobs.code_lifetime_s,
+    )
+    return _redirect(redirect_uri, [("state", state), ("code", code), ("scope", scope)])
+
+
+def _check_authorize(core: Core, params: dict[str, str]) -> Reply | None:
+    if params.get("client_id") != core.config.client_id:
+        return bad_request("Application", "client_id", "invalid")
+    redirect_uri = params.get("redirect_uri", "")
+    try:
+        parts = urlsplit(redirect_uri)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return bad_request("Application", "redirect_uri", "invalid")
+    domains = tuple(d.lower() for d in core.config.callback_domains)
+    allowed = host in ALWAYS_ALLOWED_HOSTS or any(
+        host == d or host.endswith("." + d) for d in domains
+    )
+    if not parts.scheme or not allowed:
+        return bad_request("Application", "redirect_uri", "invalid")
+    if params.get("response_type") != "code":
+        return bad_request("Application", "response_type", "invalid")
+    scopes = [s for s in params.get("scope", "read").split(",") if s]
+    if any(s not in KNOWN_SCOPES for s in scopes):
+        return bad_request("Application", "scope", "invalid")
+    return None
+
+
+def _redirect(redirect_uri: str, pairs: list[tuple[str, str]]) -> Reply:
+    query = "&".join(f"{key}={quote(value, safe=',:')}" for key, value in pairs)
+    separator = "&" if "?" in redirect_uri else "?"
+    location = redirect_uri + separator + query
+    return Reply(status=302, headers=(("Location", location),), content_type="text/plain")
+
+
+def _approval_page(params: dict[str, str], requested: list[str]) -> Reply:
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+        if k in {"client_id", "redirect_uri", "response_type", "scope", "state"}
+    )
+    boxes = "".join(
+        f'<label><input type="checkbox" name="grant" value="{html.escape(s)}" checked> '
+        f"{html.escape(s)}</label><br>"
+        for s in requested
+    )
+    page = (
+        "<!doctype html><html><head><title>Authorize (Strava emulator)</title></head><body>"
+        "<h1>Authorize application</h1><form method=post action=/oauth/authorize>"
+        f"{hidden}{boxes}"
+        '<button name="approve" value="yes">Authorize</button> '
+        '<button name="approve" value="no">Cancel</button></form></body></html>'
+    )
+    return Reply(status=200, body=page.encode(), content_type="text/html; charset=utf-8")
+
+
+def _client_problem(core: Core, *, client_id: str | None, secret: str | None) -> Reply | None:
+    if client_id != core.config.client_id:
+        return bad_request("Application", "client_id", "invalid")
+    if core.config.client_secret and secret != core.config.client_secret:
+        return fault(401, "Authorization Error", ("Application", "client_secret", "invalid"))
+    return None
+
+
+def token(core: Core, request: Request, *, now: float) -> Reply:  # noqa: PLR0911  # a router
+    """POST /oauth/token."""
+    if core.knobs.inactive:
+        return inactive()
+    try:
+        params = params_of(request)
+    except FormError:
+        return bad_request("Application", "body", "invalid")
+    problem = _client_problem(
+        core, client_id=params.get("client_id"), secret=params.get("client_secret")
+    )
+    if problem is not None:
+        return problem
+    grant_type = params.get("grant_type")
+    lifetime = core.knobs.access_token_lifetime_s
+    if grant_type == "authorization_code":
+        taken = core.tokens.take_code(params.get("code", ""), now=now)
+        if isinstance(taken, str):
+            return bad_request("AuthorizationCode", "code", taken)
+        limit = core.knobs.athlete_limit
+        connected = core.tokens.connected
+        if limit is not None and taken.athlete_id not in connected and len(connected) >= limit:
+            return athlete_limit()
+        issued = core.tokens.open_grant(
+            athlete_id=taken.athlete_id, scope=taken.scope, now=now, lifetime=lifetime
+        )
+        return json_reply(200, token_body(core, issued, now=now, with_athlete=True))
+    if grant_type == "refresh_token":
+        refreshed = core.tokens.refresh(
+            params.get("refresh_token", ""),
+            now=now,
+            lifetime=lifetime,
+            rotate=core.knobs.rotate_refresh_tokens,
+        )
+        if refreshed is None:
+            return bad_request("RefreshToken", "refresh_token", "invalid")
+        return json_reply(200, token_body(core, refreshed, now=now, with_athlete=False))
+    return bad_request("Application", "grant_type", "invalid")
+
+
+def token_body(core: Core, issued: Issued, *, now: float, with_athlete: bool) -> dict[str, Any]:
+    """The token response: the exchange form has the athlete, the refresh form not."""
+    body: dict[str, Any] = {
+        "token_type": "Bearer",
+        "expires_at": issued.expires_at,
+        "expires_in": issued.expires_at - int(now),
+        "refresh_token": issued.grant.refresh_token,
+        "access_token": issued.access_token,
+    }
+    if with_athlete:
+        body["athlete"] = dict(core.athlete(issued.grant.athlete_id))
+    return body
+
+
+def revoke(core: Core, request: Request, *, now: float) -> Reply:
+    """POST /oauth/revoke: HTTP Basic client credentials, body token=...; kills the grant."""
+    del now
+    if core.knobs.inactive:
+        return inactive()
+    try:
+        params = params_of(request)
+    except FormError:
+        return bad_request("Application", "body", "invalid")
+    client_id, secret = _basic_credentials(request.headers.get("authorization", ""))
+    if client_id is None:
+        client_id, secret = params.get("client_id"), params.get("client_secret")
+    problem = _client_problem(core, client_id=client_id, secret=secret)
+    if problem is not None:
+        return problem
+    value = params.get("token")
+    if not value:
+        return bad_request("Token", "token", "missing")
+    grant = core.tokens.grant_of(value)
+    if grant is not None:
+        core.tokens.revoke_grant(grant)
+    return json_reply(200, {})  # RFC 7009: unknown tokens are not an error
+
+
+def deauthorize(core: Core, request: Request, *, now: float) -> Reply:
+    """POST /oauth/deauthorize (access_token=... or a Bearer header): disconnects the athlete."""
+    if core.knobs.inactive:
+        return inactive()
+    try:
+        params = params_of(request)
+    except FormError:
+        return bad_request("Application", "body", "invalid")
+    value = params.get("access_token") or bearer_token(request.headers.get("authorization", ""))
+    grant = core.tokens.check_access(value or "", now=now)
+    if grant is None:
+        return auth_error()
+    core.tokens.revoke_athlete(grant.athlete_id)
+    return json_reply(200, {"access_token": value})
+
+
+def _basic_credentials(header: str) -> tuple[str | None, str | None]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    client_id, _, secret = decoded.partition(":")
+    return client_id, secret
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, if that is what it holds."""
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
