@@ -9,6 +9,7 @@ The tree::
 
     StravaSyncError
     ├── ConfigError                 bad or missing configuration (exit 2)
+    ├── ServiceError                systemd/launchd refused to install or start us
     ├── StateError                  the state store cannot be used
     │   └── AlreadyRunning          another daemon holds the state-dir lock
     ├── AuthError                   nothing to call Strava with
@@ -44,6 +45,7 @@ __all__ = [
     "RateLimited",
     "ReauthRequired",
     "ScopeMissing",
+    "ServiceError",
     "StateError",
     "StravaSyncError",
     "TransientError",
@@ -79,6 +81,12 @@ class ConfigError(StravaSyncError):
         if self.problems:
             message = message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(message)
+
+
+class ServiceError(StravaSyncError):
+    """The service manager answered but refused (the unit would not start, etc.)."""
+
+    title = "Service"
 
 
 class StateError(StravaSyncError):

@@ -1,0 +1,96 @@
+"""Which absolute times are believable, and reading XML (ISO-8601) times.
+
+A time is plausible from the FIT "absolute time" floor (0x10000000 s after the FIT
+epoch 1989-12-31, i.e. 1998-07) up to two days after ``now`` (device clocks and
+time zones run a little ahead). Earlier values are device garbage: FIT epoch-zero
+or system-relative times, GPSBabel's 1901-12-13 (the 32-bit time_t minimum).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "EARLIEST",
+    "FIT_EPOCH_UNIX",
+    "FUTURE_SLACK",
+    "haversine_m",
+    "parse_float",
+    "parse_xml_time",
+    "window",
+]
+
+#: Seconds from the Unix epoch to the FIT epoch (1989-12-31T00:00:00Z).
+FIT_EPOCH_UNIX = 631065600
+#: FIT date_time values below 0x10000000 are relative (seconds since power-on).
+EARLIEST = datetime.fromtimestamp(FIT_EPOCH_UNIX + 0x10000000, UTC)
+FUTURE_SLACK = timedelta(days=2)
+
+_FALLBACK = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*"
+    r"(Z|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def window(now: datetime | None) -> tuple[float, float]:
+    """The plausible range as Unix seconds ``(earliest, latest)`` for ``now``."""
+    current = now if now is not None else datetime.now(UTC)
+    return EARLIEST.timestamp(), (current + FUTURE_SLACK).timestamp()
+
+
+def parse_xml_time(text: str | None) -> datetime | None:
+    """Parse a GPX/TCX time into an aware UTC datetime (naive means UTC); None if unusable."""
+    if not text:
+        return None
+    text = text.strip()
+    value: datetime | None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = _parse_fallback(text)
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _parse_fallback(text: str) -> datetime | None:
+    match = _FALLBACK.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    micro = int((match.group(7) or "0")[:6].ljust(6, "0"))
+    zone = match.group(8)
+    try:
+        value = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        value -= sign * offset
+    return value
+
+
+def parse_float(text: str | None) -> float | None:
+    """A finite float from XML text, else None."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS84 positions."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371008.8 * math.asin(min(1.0, math.sqrt(a)))
