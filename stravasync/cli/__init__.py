@@ -69,10 +69,14 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def _register() -> None:
     """Add each area's commands to the group (their modules import nothing heavy)."""
-    from stravasync.cli import config_cmd, emulator_cmd
+    from stravasync.cli import auth_cmd, check_cmd, config_cmd, emulator_cmd, service_cmd
 
+    cli.add_command(auth_cmd.auth_command)
+    cli.add_command(auth_cmd.logout_command)
+    cli.add_command(check_cmd.check)
     cli.add_command(config_cmd.config_command)
     cli.add_command(emulator_cmd.emulator_command)
+    cli.add_command(service_cmd.service)
 
 
 _register()

@@ -1,0 +1,529 @@
+"""Signing in to Strava: the OAuth endpoints and the authorization-code flow.
+
+Owns :class:`OAuthClient` (code exchange; refresh, as the token store's
+:class:`~stravasync.tokens.Refresher`; sign-out through ``/revoke`` with a
+``/deauthorize`` fallback), the authorize URL, the one-shot callback listener on
+127.0.0.1 (a free port, ``redirect_uri=http://localhost:PORT/callback``), the ``state``
+check, the granted-scope check, and handing the exchanged tokens to the
+:class:`~stravasync.tokens.TokenStore`. Failures are translated by the boundary in
+:mod:`stravasync.strava` (``translate_errors``, ``raise_for_response``).
+The redirected URL (or a bare code) may also be pasted on stdin, for machines where
+the browser runs elsewhere. Nothing is stored unless ``activity:write`` was granted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import http.server
+import secrets
+import socket
+import threading
+import time
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+
+from stravasync.errors import (
+    ApiError,
+    AuthFlowError,
+    ConfigError,
+    ReauthRequired,
+    ScopeMissing,
+    TransientError,
+)
+from stravasync.logs import get_logger, register_secret
+from stravasync.strava import (
+    USER_AGENT,
+    athlete_from,
+    has_error,
+    json_body,
+    make_timeout,
+    raise_for_response,
+    translate_errors,
+)
+from stravasync.tokens import TokenSet
+
+if TYPE_CHECKING:
+    from stravasync.config import StravaConfig
+    from stravasync.tokens import Athlete, TokenStore
+
+__all__ = [
+    "REQUESTED_SCOPE",
+    "CallbackListener",
+    "CallbackResult",
+    "OAuthClient",
+    "SignInResult",
+    "authorize_url",
+    "check_scope",
+    "parse_callback",
+    "sign_in",
+    "sign_in_with_code",
+]
+
+log = get_logger(__name__)
+
+REQUESTED_SCOPE = "read,activity:write"
+REQUIRED_SCOPE = "activity:write"
+CALLBACK_PATH = "/callback"
+
+_SCOPE_ADVICE = (
+    "Strava was not granted permission to upload activities (activity:write). "
+    "Run `stravasync auth` again and leave 'Upload your activities to Strava' ticked."
+)
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What came back from Strava's authorize page (by redirect or paste)."""
+
+    code: str | None
+    """The authorization code; None when the athlete declined."""
+    state: str | None
+    """The ``state`` echoed back; None for a bare pasted code."""
+    scope: str | None
+    """Scopes the athlete granted; None when unknown (a bare pasted code)."""
+    error: str | None
+    """Strava's ``error`` parameter (``access_denied``), else None."""
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """A finished sign-in: who, with which scopes, until when."""
+
+    athlete: Athlete | None
+    """The signed-in athlete."""
+    scope: str | None
+    """Granted scopes; None when they could not be seen (bare code)."""
+    expires_at: int
+    """When the first access token expires (it is refreshed automatically)."""
+
+
+# -- the OAuth endpoints ----------------------------------------------------------------
+
+
+class OAuthClient:
+    """Strava's OAuth endpoints: code exchange, refresh (a ``Refresher``), sign-out."""
+
+    def __init__(
+        self,
+        *,
+        config: StravaConfig,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self._config = config
+        register_secret(config.client_secret)
+        self._http = httpx.Client(
+            base_url=config.oauth_url.rstrip("/") + "/",
+            transport=transport,
+            timeout=make_timeout(timeout),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> OAuthClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _need_secret(self) -> None:
+        if not self._config.client_secret:
+            raise ConfigError(
+                "No Strava client secret is configured. Set [strava] client_secret, "
+                "client_secret_file, or $STRAVASYNC_CLIENT_SECRET "
+                "(from https://www.strava.com/settings/api)."
+            )
+
+    def _post_token(self, form: dict[str, str], *, what: str) -> httpx.Response:
+        self._need_secret()
+        form = {"client_id": self._config.client_id,
+                "client_secret": self._config.client_secret, **form}
+        with translate_errors(what):
+            response = self._http.post("token", data=form)
+            response.read()
+        body = json_body(response)
+        if response.status_code in (400, 401, 403) and has_error(body, resource="Application"):
+            if has_error(body, code="Inactive"):
+                raise_for_response(response, governor=None)
+            raise ConfigError(
+                "Strava does not accept the configured client_id/client_secret. "
+                "Check [strava] against https://www.strava.com/settings/api."
+            )
+        return response
+
+    def exchange_code(self, code: str, *, scope: str | None = None) -> TokenSet:
+        """Trade an authorization code for tokens and the athlete (``scope`` as granted)."""
+        register_secret(code)
+        response = self._post_token(
+            {"code": code, "grant_type": "authorization_code"}, what="sign-in"
+        )
+        body = json_body(response)
+        if response.status_code == 400 and (
+            has_error(body, resource="AuthorizationCode") or has_error(body, field="code")
+        ):
+            raise AuthFlowError(
+                "Strava refused the authorization code (invalid, expired or already used). "
+                "Run `stravasync auth` again."
+            )
+        raise_for_response(response, governor=None)
+        tokens = _token_set(body, scope=scope)
+        log.info("code_exchanged", athlete_id=tokens.athlete.id if tokens.athlete else None)
+        return tokens
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        """Trade a refresh token for fresh tokens; ReauthRequired if it is dead."""
+        register_secret(refresh_token)
+        response = self._post_token(
+            {"refresh_token": refresh_token, "grant_type": "refresh_token"},
+            what="token refresh",
+        )
+        body = json_body(response)
+        if response.status_code in (400, 401) and (
+            has_error(body, resource="RefreshToken") or has_error(body, field="refresh_token")
+        ):
+            raise ReauthRequired(
+                "Strava no longer accepts the stored sign-in (revoked, or replaced "
+                "elsewhere). Run `stravasync auth` to sign in again."
+            )
+        raise_for_response(response, governor=None)
+        return _token_set(body, scope=None)
+
+    def revoke(self, *, access_token: str, refresh_token: str | None = None) -> bool:
+        """Sign out at Strava; True if Strava confirmed (or the token was already dead).
+
+        Uses ``POST /revoke`` (HTTP Basic client credentials, ``token=``) and falls back
+        to the older ``POST /deauthorize`` when ``/revoke`` is absent or no secret is set.
+        Raises TransientError when Strava cannot be reached.
+        """
+        register_secret(access_token)
+        register_secret(refresh_token)
+        if self._config.client_secret:
+            with translate_errors("sign-out"):
+                response = self._http.post(
+                    "revoke",
+                    data={"token": refresh_token or access_token},
+                    auth=(self._config.client_id, self._config.client_secret),
+                )
+                response.read()
+            if response.is_success:
+                return True
+            if response.status_code not in (404, 405, 410, 501):
+                return self._revoked_anyway(response)
+        with translate_errors("sign-out"):
+            response = self._http.post(
+                "deauthorize", headers={"Authorization": f"Bearer {access_token}"},
+                data={"access_token": access_token},
+            )
+            response.read()
+        if response.is_success:
+            return True
+        return self._revoked_anyway(response)
+
+    @staticmethod
+    def _revoked_anyway(response: httpx.Response) -> bool:
+        if response.status_code in (400, 401):
+            return True  # the token is already invalid at Strava: nothing left to revoke
+        raise_for_response(response, governor=None)
+        return False
+
+
+def _token_set(body: Any, *, scope: str | None) -> TokenSet:
+    if not isinstance(body, dict):
+        raise TransientError("Strava's token answer was not JSON. Try again later.")
+    try:
+        access = str(body["access_token"])
+        refresh = str(body["refresh_token"])
+        expires_at = int(body.get("expires_at") or time.time() + int(body["expires_in"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ApiError("Strava's token answer lacked the tokens. Try again later.") from exc
+    register_secret(access)
+    register_secret(refresh)
+    granted = scope if scope is not None else body.get("scope")
+    return TokenSet(
+        access_token=access,
+        refresh_token=refresh,
+        expires_at=expires_at,
+        scope=str(granted) if granted else None,
+        athlete=athlete_from(body) if "athlete" in body else None,
+    )
+
+
+def authorize_url(*, oauth_url: str, client_id: str, redirect_uri: str, state: str) -> str:
+    """Strava's authorize page for our scopes, with ``state`` to bind the answer to us."""
+    query = urlencode({
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "approval_prompt": "auto",
+        "scope": REQUESTED_SCOPE,
+        "state": state,
+    }, safe=",:/")
+    return f"{oauth_url.rstrip('/')}/authorize?{query}"
+
+
+def parse_callback(text: str) -> CallbackResult | None:
+    """Read a redirected URL, its query string, or a bare code; None if it holds neither."""
+    text = text.strip()
+    if not text:
+        return None
+    query = text
+    if "://" in text or text.startswith("/"):
+        query = urlsplit(text).query
+    elif text.startswith("?"):
+        query = text[1:]
+    if "=" not in query:
+        if all(c.isalnum() or c in "-_." for c in text):
+            register_secret(text)
+            return CallbackResult(code=text, state=None, scope=None, error=None)
+        return None
+    params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    code = params.get("code") or None
+    register_secret(code)
+    if code is None and "error" not in params:
+        return None
+    return CallbackResult(code=code, state=params.get("state"), scope=params.get("scope"),
+                          error=params.get("error"))
+
+
+def check_scope(scope: str | None) -> None:
+    """Raise ScopeMissing unless ``scope`` (when known) includes activity:write."""
+    if scope is None:
+        return
+    granted = {s.strip() for s in scope.split(",")}
+    if REQUIRED_SCOPE not in granted:
+        raise ScopeMissing(_SCOPE_ADVICE)
+
+
+def _page(title: str, text: str) -> bytes:
+    return (
+        "<!doctype html><html><head><meta charset=utf-8><title>stravasync</title></head>"
+        f"<body style='font-family:sans-serif;margin:3em'><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(text)}</p></body></html>"
+    ).encode()
+
+
+class CallbackListener:
+    """A one-answer HTTP listener on loopback for Strava's redirect.
+
+    Use as a context manager. :meth:`wait` returns the first answer, from the browser
+    or from :meth:`submit` (a pasted URL), or None after the timeout.
+    """
+
+    def __init__(self, *, expected_state: str, host: str = "127.0.0.1") -> None:
+        self.expected_state = expected_state
+        self._done = threading.Event()
+        self._result: CallbackResult | AuthFlowError | ScopeMissing | None = None
+        self._lock = threading.Lock()
+        self._servers: list[http.server.HTTPServer] = []
+        self._threads: list[threading.Thread] = []
+        handler = self._handler_class()
+        self._servers.append(http.server.HTTPServer((host, 0), handler))
+        self.port: int = self._servers[0].server_address[1]
+        if host == "127.0.0.1":
+            # Browsers may resolve "localhost" to ::1 first; answer there too if we can.
+            with contextlib.suppress(OSError):
+                self._servers.append(_IPv6Server(("::1", self.port), handler))
+
+    @property
+    def redirect_uri(self) -> str:
+        """Where Strava sends the browser back to."""
+        return f"http://localhost:{self.port}{CALLBACK_PATH}"
+
+    def __enter__(self) -> CallbackListener:
+        for server in self._servers:
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                      name="auth-callback", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def submit(self, result: CallbackResult) -> bool:
+        """Offer an answer (browser or paste); returns False if it was refused or late."""
+        return self._offer(result)[0]
+
+    def _offer(
+        self, result: CallbackResult
+    ) -> tuple[bool, CallbackResult | AuthFlowError | ScopeMissing | None]:
+        verdict = self._judge(result)
+        with self._lock:
+            if self._done.is_set():
+                return False, None
+            self._result = verdict
+            self._done.set()
+        return isinstance(verdict, CallbackResult), verdict
+
+    def _judge(self, result: CallbackResult) -> CallbackResult | AuthFlowError | ScopeMissing:
+        if result.state is not None and not secrets.compare_digest(
+            result.state.encode(), self.expected_state.encode()
+        ):
+            log.warning("auth_state_mismatch")
+            return AuthFlowError(
+                "The answer from Strava does not belong to this sign-in (state mismatch). "
+                "Run `stravasync auth` again and use the link it prints."
+            )
+        if result.error is not None or result.code is None:
+            return AuthFlowError(
+                "Strava access was not granted"
+                f" ({result.error or 'no code'}). Run `stravasync auth` and choose Authorize."
+            )
+        try:
+            check_scope(result.scope)
+        except ScopeMissing as exc:
+            return exc
+        return result
+
+    def wait(self, timeout: float) -> CallbackResult | None:
+        """The accepted answer; raises its error; None if nothing came within ``timeout``."""
+        if not self._done.wait(timeout):
+            return None
+        result = self._result
+        if isinstance(result, AuthFlowError | ScopeMissing):
+            raise result
+        return result
+
+    def _handler_class(self) -> type[http.server.BaseHTTPRequestHandler]:
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            server_version = "stravasync"
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                if parts.path != CALLBACK_PATH:
+                    self._send(404, _page("Not found", "This is stravasync's sign-in helper."))
+                    return
+                result = parse_callback("?" + parts.query)
+                if result is None:
+                    self._send(400, _page("No answer", "This address expects Strava's reply."))
+                    return
+                accepted, verdict = listener._offer(result)
+                if accepted:
+                    self._send(200, _page(
+                        "stravasync received Strava's answer",
+                        "You can close this tab and return to the terminal.",
+                    ))
+                else:
+                    text = "This sign-in has already finished." if verdict is None else str(
+                        verdict)
+                    self._send(400, _page("Sign-in failed", text))
+
+            def _send(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                # The request line holds the authorization code: never print it.
+                return
+
+        return Handler
+
+
+class _IPv6Server(http.server.HTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _read_pastes(stream: TextIO, listener: CallbackListener,
+                 echo: Callable[[str], None]) -> None:
+    """Feed pasted lines to the listener until one is accepted or input ends."""
+    for line in stream:
+        result = parse_callback(line)
+        if result is None:
+            if line.strip():
+                echo("That is not a redirected URL or a code; paste the whole address.")
+            continue
+        listener.submit(result)
+        return
+
+
+def sign_in(
+    *,
+    oauth: OAuthClient,
+    tokens: TokenStore,
+    client_id: str,
+    oauth_url: str,
+    open_browser: bool = True,
+    timeout: float = 300.0,
+    echo: Callable[[str], None] = print,
+    stdin: TextIO | None = None,
+    browser: Callable[[str], bool] | None = None,
+) -> SignInResult:
+    """Run the whole browser sign-in and store the tokens; raises AuthError subclasses.
+
+    ``browser`` opens a URL (default: :func:`webbrowser.open`); ``stdin``, when given,
+    is read for a pasted redirected URL or code while the listener waits.
+    """
+    state = secrets.token_urlsafe(24)
+    with CallbackListener(expected_state=state) as listener:
+        url = authorize_url(oauth_url=oauth_url, client_id=client_id,
+                            redirect_uri=listener.redirect_uri, state=state)
+        opened = False
+        if open_browser:
+            try:
+                opened = bool((browser or webbrowser.open)(url))
+            except webbrowser.Error:
+                opened = False
+        if opened:
+            echo("Opened Strava's authorization page in your browser. If nothing appeared, "
+                 "open this address:")
+        else:
+            echo("Open this address in a browser and authorize stravasync:")
+        echo(url)
+        if stdin is not None:
+            echo("Waiting for Strava. If the browser runs on another machine, paste the "
+                 "address it was sent to (http://localhost:...) here and press Enter.")
+            threading.Thread(target=_read_pastes, args=(stdin, listener, echo),
+                             name="auth-paste", daemon=True).start()
+        result = listener.wait(timeout)
+    if result is None or result.code is None:
+        raise AuthFlowError(
+            f"No answer from Strava within {timeout:g} seconds. Run `stravasync auth` again "
+            "(with --no-browser to paste the redirected address by hand)."
+        )
+    return _finish(oauth=oauth, tokens=tokens, code=result.code, scope=result.scope)
+
+
+def sign_in_with_code(
+    *, oauth: OAuthClient, tokens: TokenStore, code_or_url: str
+) -> SignInResult:
+    """Exchange a code obtained by hand (or the redirected URL holding it) and store tokens."""
+    result = parse_callback(code_or_url)
+    if result is None or result.code is None:
+        raise AuthFlowError(
+            "That is neither an authorization code nor a redirected address holding one."
+            if result is None or result.error is None
+            else f"Strava access was not granted ({result.error}). Run `stravasync auth`."
+        )
+    check_scope(result.scope)
+    return _finish(oauth=oauth, tokens=tokens, code=result.code, scope=result.scope)
+
+
+def _finish(*, oauth: OAuthClient, tokens: TokenStore, code: str,
+            scope: str | None) -> SignInResult:
+    token_set = oauth.exchange_code(code, scope=scope)
+    check_scope(token_set.scope)
+    tokens.save_initial(token_set)
+    log.info("signed_in", athlete_id=token_set.athlete.id if token_set.athlete else None,
+             scope=token_set.scope)
+    return SignInResult(athlete=token_set.athlete, scope=token_set.scope,
+                        expires_at=token_set.expires_at)

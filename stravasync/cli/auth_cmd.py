@@ -1,0 +1,84 @@
+"""``stravasync auth`` and ``stravasync logout``: sign in to Strava, and sign out."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from stravasync.cli import CliContext, pass_context
+
+
+@click.command("auth")
+@click.option("--no-browser", is_flag=True,
+              help="Print the authorization address instead of opening a browser; paste the "
+                   "address the browser was sent to (or just the code) on stdin.")
+@click.option("--code", "code", metavar="CODE",
+              help="Exchange an authorization code obtained by hand (or the redirected "
+                   "address holding it) and exit.")
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=300.0, show_default=True,
+              help="Seconds to wait for Strava's answer.")
+@pass_context
+def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
+                 timeout: float) -> None:
+    """Sign in to Strava and store the tokens (scope read,activity:write)."""
+    from stravasync.auth import OAuthClient, sign_in, sign_in_with_code
+    from stravasync.errors import ConfigError
+    from stravasync.ratelimit import Governor
+    from stravasync.tokens import TokenStore
+
+    config = obj.config()
+    if not config.strava.client_secret:
+        raise ConfigError(
+            "Signing in needs the Strava application's client secret. Set [strava] "
+            "client_secret or client_secret_file in the config, or $STRAVASYNC_CLIENT_SECRET "
+            "(see https://www.strava.com/settings/api)."
+        )
+    if not config.strava.client_id:
+        raise ConfigError("Signing in needs [strava] client_id in the config.")
+    tokens = TokenStore(state_dir=config.state_dir)
+    with OAuthClient(config=config.strava) as oauth:
+        if code is not None:
+            result = sign_in_with_code(oauth=oauth, tokens=tokens, code_or_url=code)
+        else:
+            result = sign_in(
+                oauth=oauth, tokens=tokens, client_id=config.strava.client_id,
+                oauth_url=config.strava.oauth_url, open_browser=not no_browser,
+                timeout=timeout, echo=click.echo,
+                stdin=sys.stdin if no_browser else None,
+            )
+    # A new sign-in may have cured an athlete cap; rate-limit pauses stay.
+    Governor(state_file=config.state_dir / "ratelimit.json").clear_pauses(
+        reasons=("athlete_limit",))
+    who = f"{result.athlete.name} (athlete {result.athlete.id})" if result.athlete else (
+        "your Strava account")
+    scope = result.scope or "unknown scopes (a bare code was given)"
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.expires_at))
+    click.echo(f"Signed in to Strava as {who} with {scope}.")
+    click.echo(f"Tokens stored in {tokens.path}; they renew automatically (next by {until}).")
+
+
+@click.command("logout")
+@pass_context
+def logout_command(obj: CliContext) -> None:
+    """Revoke the tokens at Strava and delete them here."""
+    from stravasync.auth import OAuthClient
+    from stravasync.errors import ApiError, ConfigError
+    from stravasync.tokens import TokenStore
+
+    config = obj.config()
+    tokens = TokenStore(state_dir=config.state_dir)
+    stored = tokens.stored_tokens()
+    if stored is None:
+        click.echo("Not signed in: no tokens stored.")
+        return
+    told = "Strava confirmed the sign-out."
+    try:
+        with OAuthClient(config=config.strava) as oauth:
+            oauth.revoke(access_token=stored.access_token, refresh_token=stored.refresh_token)
+    except (ApiError, ConfigError) as exc:
+        told = (f"Strava could not be told ({exc}). Revoke access by hand at "
+                "https://www.strava.com/settings/apps if needed.")
+    tokens.delete()
+    click.echo(f"Deleted the local tokens ({tokens.path}). {told}")

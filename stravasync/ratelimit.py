@@ -1,0 +1,464 @@
+"""The rate-limit governor: may this call be sent now, and if not, when?
+
+Owns what we know of Strava's per-application limits (two windows, 15 minutes and
+the UTC day, each for "overall" and "read" calls), the pauses after a 429 or a dead
+end, and their persistence in ``state_dir/ratelimit.json`` so a restart does not burst.
+
+Decisions are pure functions of usage and ``now`` (:func:`decide_wait`); the
+:class:`Governor` wraps them with thread-safe state. Nothing here sleeps: a caller
+that is told "not before T" reschedules itself.
+
+Counting rules (Strava's): ``POST /uploads`` counts on the overall limits only;
+every other call, ``GET /uploads/{id}`` polls included, counts on both overall and
+read limits. A request over the 15-minute limit still counts on the daily one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from stravasync.fsutil import atomic_write
+from stravasync.logs import get_logger
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "QUARTER_HOUR",
+    "Governor",
+    "Limits",
+    "Pause",
+    "RateHeaders",
+    "RequestKind",
+    "Usage",
+    "decide_wait",
+    "next_quarter_hour",
+    "next_utc_midnight",
+    "parse_rate_headers",
+]
+
+log = get_logger(__name__)
+
+RequestKind = Literal["upload", "read"]
+
+QUARTER_HOUR = 900
+DAY = 86400
+_STATE_VERSION = 1
+
+
+def next_quarter_hour(now: float) -> float:
+    """Return the next :00/:15/:30/:45 UTC boundary strictly after ``now``."""
+    return float((math.floor(now / QUARTER_HOUR) + 1) * QUARTER_HOUR)
+
+
+def next_utc_midnight(now: float) -> float:
+    """Return the next midnight UTC strictly after ``now``."""
+    return float((math.floor(now / DAY) + 1) * DAY)
+
+
+def _quarter_index(now: float) -> int:
+    return math.floor(now / QUARTER_HOUR)
+
+
+def _day_index(now: float) -> int:
+    return math.floor(now / DAY)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Strava's limits for one application, as last announced in the headers."""
+
+    limit_15: int
+    """Overall calls allowed per 15-minute window."""
+    limit_day: int
+    """Overall calls allowed per UTC day."""
+    read_limit_15: int
+    """Read (non-upload) calls allowed per 15-minute window."""
+    read_limit_day: int
+    """Read calls allowed per UTC day."""
+
+
+#: Strava's documented defaults; used, minus a margin, until a response tells us better.
+DEFAULT_LIMITS = Limits(limit_15=200, limit_day=2000, read_limit_15=100, read_limit_day=1000)
+#: Fraction of each assumed limit we keep back while the real limits are unknown.
+_UNKNOWN_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Calls counted in the windows that contain ``at``."""
+
+    usage_15: int = 0
+    """Overall calls in the 15-minute window of ``at``."""
+    usage_day: int = 0
+    """Overall calls in the UTC day of ``at``."""
+    read_usage_15: int = 0
+    """Read calls in the 15-minute window of ``at``."""
+    read_usage_day: int = 0
+    """Read calls in the UTC day of ``at``."""
+    at: float = 0.0
+    """Unix time at which these counts were true."""
+
+    def as_of(self, now: float) -> Usage:
+        """Return these counts with every window that has passed since ``at`` reset to 0."""
+        same_quarter = _quarter_index(now) == _quarter_index(self.at)
+        same_day = _day_index(now) == _day_index(self.at)
+        if same_quarter and same_day:
+            return self
+        return Usage(
+            usage_15=self.usage_15 if same_quarter else 0,
+            usage_day=self.usage_day if same_day else 0,
+            read_usage_15=self.read_usage_15 if same_quarter else 0,
+            read_usage_day=self.read_usage_day if same_day else 0,
+            at=now,
+        )
+
+    def plus(self, *, overall: int, read: int) -> Usage:
+        """Return these counts with ``overall``/``read`` more calls in each window."""
+        return replace(
+            self,
+            usage_15=self.usage_15 + overall,
+            usage_day=self.usage_day + overall,
+            read_usage_15=self.read_usage_15 + read,
+            read_usage_day=self.read_usage_day + read,
+        )
+
+
+@dataclass(frozen=True)
+class RateHeaders:
+    """The four ``X-*RateLimit-*`` headers of one response, parsed."""
+
+    limits: Limits
+    """Limits announced by the response."""
+    usage: Usage
+    """Usage announced by the response (``at`` is 0: the caller stamps it)."""
+
+
+def _pair(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) != 2:
+        return None
+    try:
+        first, second = int(parts[0]), int(parts[1])
+    except ValueError:
+        return None
+    if first < 0 or second < 0:
+        return None
+    return first, second
+
+
+def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders | None:
+    """Parse Strava's rate-limit headers; None if the overall ones are absent or garbled.
+
+    Read headers are optional (older deployments did not send them): when absent,
+    the read limits are taken to equal the overall ones and read usage to be unknown (0).
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    limit = _pair(lowered.get("x-ratelimit-limit"))
+    usage = _pair(lowered.get("x-ratelimit-usage"))
+    if limit is None or usage is None:
+        return None
+    read_limit = _pair(lowered.get("x-readratelimit-limit")) or limit
+    read_usage = _pair(lowered.get("x-readratelimit-usage")) or (0, 0)
+    return RateHeaders(
+        limits=Limits(
+            limit_15=limit[0], limit_day=limit[1],
+            read_limit_15=read_limit[0], read_limit_day=read_limit[1],
+        ),
+        usage=Usage(
+            usage_15=usage[0], usage_day=usage[1],
+            read_usage_15=read_usage[0], read_usage_day=read_usage[1],
+        ),
+    )
+
+
+def effective_limits(limits: Limits | None) -> Limits:
+    """The limits to plan with: the announced ones, else the defaults minus a margin."""
+    if limits is not None:
+        return limits
+
+    def cut(n: int) -> int:
+        return max(1, math.floor(n * (1 - _UNKNOWN_MARGIN)))
+
+    d = DEFAULT_LIMITS
+    return Limits(
+        limit_15=cut(d.limit_15), limit_day=cut(d.limit_day),
+        read_limit_15=cut(d.read_limit_15), read_limit_day=cut(d.read_limit_day),
+    )
+
+
+def decide_wait(
+    *, kind: RequestKind, usage: Usage, limits: Limits, now: float, reserve: int = 0
+) -> float | None:
+    """Return None if one more ``kind`` call fits now, else the time before which not to send.
+
+    ``usage`` must already be as of ``now`` (see :meth:`Usage.as_of`). ``reserve`` is a
+    number of read calls (polls) that must stay available after this call; it is capped
+    so that an empty window always admits a call.
+    """
+    read_cost = 1 if kind == "read" else 0
+    quarter, midnight = next_quarter_hour(now), next_utc_midnight(now)
+    checks = (
+        (usage.usage_15, 1, limits.limit_15, quarter),
+        (usage.read_usage_15, read_cost, limits.read_limit_15, quarter),
+        (usage.usage_day, 1, limits.limit_day, midnight),
+        (usage.read_usage_day, read_cost, limits.read_limit_day, midnight),
+    )
+    waits = []
+    for used, cost, limit, boundary in checks:
+        # Reserved polls count on every window (they are reads), capped so that an
+        # empty window always admits one call.
+        keep = max(0, min(reserve, limit - cost))
+        if used + cost + keep > limit:
+            waits.append(boundary)
+    return max(waits) if waits else None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A stop on calls, from a 429 or a dead end."""
+
+    until: float
+    """Unix time before which no call in scope may be sent."""
+    scope: Literal["all", "read"]
+    """``all`` stops every call; ``read`` stops reads (polls) only."""
+    reason: str
+    """Why, for ``status`` and logs: ``rate_limit_15``, ``rate_limit_day``, ``app_inactive`` ..."""
+
+
+@dataclass
+class _State:
+    limits: Limits | None = None
+    usage: Usage = field(default_factory=Usage)
+    pauses: list[Pause] = field(default_factory=list)
+
+
+def _state_to_json(state: _State) -> bytes:
+    data = {
+        "version": _STATE_VERSION,
+        "limits": asdict(state.limits) if state.limits else None,
+        "usage": asdict(state.usage),
+        "pauses": [asdict(p) for p in state.pauses],
+    }
+    return json.dumps(data, indent=1, sort_keys=True).encode()
+
+
+def _state_from_json(raw: bytes) -> _State:
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("version") != _STATE_VERSION:
+        raise ValueError("unknown rate-limit state version")
+    limits = Limits(**data["limits"]) if data.get("limits") else None
+    usage = Usage(**data.get("usage") or {})
+    pauses = [Pause(**p) for p in data.get("pauses") or []]
+    return _State(limits=limits, usage=usage, pauses=pauses)
+
+
+class Governor:
+    """Thread-safe keeper of rate-limit knowledge; answers "go" or "not before T".
+
+    The API client calls :meth:`acquire` before each request (which counts it as in
+    flight), then :meth:`complete` with the response headers (or None when no response
+    came). :meth:`decide` is the same question without counting, for schedulers.
+    """
+
+    def __init__(
+        self, *, state_file: Path | None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._state_file = state_file
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = self._load()
+        # Calls sent but not yet reflected in announced usage (counted conservatively).
+        self._pending_overall = 0
+        self._pending_read = 0
+        self._pending_quarter = _quarter_index(clock())
+        self._in_flight = 0
+
+    # -- persistence -------------------------------------------------------------
+
+    def _load(self) -> _State:
+        if self._state_file is None:
+            return _State()
+        try:
+            return _state_from_json(self._state_file.read_bytes())
+        except FileNotFoundError:
+            return _State()
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            # A damaged state file costs us only caution: start as if nothing is known.
+            log.warning("ratelimit_state_unreadable", path=str(self._state_file),
+                        error=str(exc))
+            return _State()
+
+    def _save(self) -> None:
+        if self._state_file is None:
+            return
+        try:
+            atomic_write(self._state_file, _state_to_json(self._state))
+        except OSError as exc:
+            log.warning("ratelimit_state_not_saved", path=str(self._state_file),
+                        error=str(exc))
+
+    # -- estimates -----------------------------------------------------------------
+
+    def _usage_now(self, now: float) -> Usage:
+        usage = self._state.usage.as_of(now)
+        if _quarter_index(now) != self._pending_quarter:
+            # Pending counts from a passed window: keep only what daily usage needs.
+            self._pending_quarter = _quarter_index(now)
+            if self._in_flight == 0:
+                self._pending_overall = self._pending_read = 0
+        return usage.plus(overall=self._pending_overall, read=self._pending_read)
+
+    def active_pause(self, kind: RequestKind, *, now: float | None = None) -> Pause | None:
+        """The pause that stops a ``kind`` call now (the longest), if any."""
+        with self._lock:
+            return self._active_pause(kind, self._now(now))
+
+    def _active_pause(self, kind: RequestKind, now: float) -> Pause | None:
+        live = [p for p in self._state.pauses if p.until > now
+                and (p.scope == "all" or kind == "read")]
+        return max(live, key=lambda p: p.until) if live else None
+
+    # -- decisions -------------------------------------------------------------------
+
+    def decide(
+        self, kind: RequestKind, *, now: float | None = None, reserve: int = 0
+    ) -> float | None:
+        """None if a ``kind`` call may go now, else the Unix time before which not to send."""
+        with self._lock:
+            return self._decide(kind, self._now(now), reserve)
+
+    def _now(self, now: float | None) -> float:
+        return self._clock() if now is None else now
+
+    def _decide(self, kind: RequestKind, now: float, reserve: int) -> float | None:
+        pause = self._active_pause(kind, now)
+        wait = decide_wait(
+            kind=kind, usage=self._usage_now(now),
+            limits=effective_limits(self._state.limits), now=now, reserve=reserve,
+        )
+        candidates = [t for t in (wait, pause.until if pause else None) if t is not None]
+        return max(candidates) if candidates else None
+
+    def acquire(
+        self, kind: RequestKind, *, now: float | None = None, reserve: int = 0
+    ) -> float | None:
+        """Like :meth:`decide`, and when the answer is "go", count the call as in flight."""
+        with self._lock:
+            at = self._now(now)
+            wait = self._decide(kind, at, reserve)
+            if wait is None:
+                self._usage_now(at)  # roll pending counts into the current window
+                self._in_flight += 1
+                self._pending_overall += 1
+                self._pending_read += 1 if kind == "read" else 0
+            return wait
+
+    def complete(
+        self, headers: Mapping[str, str] | None, *, now: float | None = None
+    ) -> None:
+        """Close a call opened by :meth:`acquire`, learning from its headers if any."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            if headers is not None and self._observe(headers, self._now(now)):
+                self._save()
+
+    def observe(self, headers: Mapping[str, str], *, now: float | None = None) -> None:
+        """Learn limits and usage from one response's headers (ignored if absent)."""
+        with self._lock:
+            if self._observe(headers, self._now(now)):
+                self._save()
+
+    def _observe(self, headers: Mapping[str, str], now: float) -> bool:
+        parsed = parse_rate_headers(headers)
+        if parsed is None:
+            return False
+        self._state.limits = parsed.limits
+        self._state.usage = replace(parsed.usage, at=now)
+        # The server has counted everything it has answered; still-open calls may be
+        # uncounted, so they stay in the estimate.
+        self._pending_overall = min(self._pending_overall, self._in_flight)
+        self._pending_read = min(self._pending_read, self._in_flight)
+        self._pending_quarter = _quarter_index(now)
+        return True
+
+    def observe_429(
+        self, *, kind: RequestKind | None = None, now: float | None = None
+    ) -> float:
+        """Record a 429 and return the time until which calls are paused.
+
+        Call :meth:`observe`/:meth:`complete` with the 429's headers first: which window
+        ran out, and so how long to pause, is decided from the last known usage. Without
+        any, the pause lasts until the next quarter-hour.
+        """
+        with self._lock:
+            at = self._now(now)
+            limits = self._state.limits
+            usage = self._state.usage.as_of(at)
+            scope: Literal["all", "read"] = "all"
+            until, reason = next_quarter_hour(at), "rate_limit_15"
+            if limits is not None:
+                overall_day = usage.usage_day >= limits.limit_day
+                overall_hit = overall_day or usage.usage_15 >= limits.limit_15
+                read_day = usage.read_usage_day >= limits.read_limit_day
+                read_hit = read_day or usage.read_usage_15 >= limits.read_limit_15
+                if read_hit and not overall_hit and kind != "upload":
+                    scope = "read"
+                if (overall_day if scope == "all" else read_day):
+                    until, reason = next_utc_midnight(at), "rate_limit_day"
+            self._add_pause(Pause(until=until, scope=scope, reason=reason), at)
+            log.warning("rate_limited", until=until, scope=scope, reason=reason)
+            return until
+
+    def pause(self, *, until: float, reason: str, now: float | None = None) -> None:
+        """Stop every call until ``until`` (dead ends: inactive app, athlete cap)."""
+        with self._lock:
+            self._add_pause(Pause(until=until, scope="all", reason=reason), self._now(now))
+
+    def clear_pauses(self, *, reasons: Collection[str] | None = None) -> None:
+        """Forget pauses (all, or those with one of ``reasons``) once a person fixed the cause."""
+        with self._lock:
+            before = len(self._state.pauses)
+            self._state.pauses = [
+                p for p in self._state.pauses if reasons is not None and p.reason not in reasons
+            ]
+            if len(self._state.pauses) != before:
+                self._save()
+
+    def _add_pause(self, pause: Pause, now: float) -> None:
+        kept = [p for p in self._state.pauses if p.until > now and p.scope != pause.scope]
+        same = [p for p in self._state.pauses if p.until > now and p.scope == pause.scope]
+        longest = max([*same, pause], key=lambda p: p.until)
+        self._state.pauses = [*kept, longest]
+        self._save()
+
+    # -- reporting ---------------------------------------------------------------------
+
+    def snapshot(self, *, now: float | None = None) -> dict[str, int | float | str | None]:
+        """SPEC's ``status --json`` ``rate_limit`` object (plus ``pause_reason``)."""
+        with self._lock:
+            at = self._now(now)
+            limits = self._state.limits or DEFAULT_LIMITS
+            usage = self._usage_now(at)
+            pause = self._active_pause("read", at)
+            overall_pause = self._active_pause("upload", at)
+            shown = overall_pause or pause
+            return {
+                "limit_15": limits.limit_15,
+                "usage_15": usage.usage_15,
+                "limit_day": limits.limit_day,
+                "usage_day": usage.usage_day,
+                "read_limit_15": limits.read_limit_15,
+                "read_usage_15": usage.read_usage_15,
+                "read_limit_day": limits.read_limit_day,
+                "read_usage_day": usage.read_usage_day,
+                "paused_until": shown.until if shown else None,
+                "pause_reason": shown.reason if shown else None,
+            }
