@@ -448,7 +448,7 @@ class StravaClient:
         if duplicate is not None and upload.error:
             raise DuplicateActivity(upload.error, activity_id=duplicate,
                                     status_code=response.status_code)
-        log.info("upload_created", upload_id=upload.id, external_id=external_id,
+        log.debug("upload_accepted", upload_id=upload.id, external_id=external_id,
                  data_type=data_type, bytes=len(data))
         return upload
 
@@ -503,7 +503,7 @@ class StravaClient:
             reason = _DEAD_END_REASONS[type(exc)]
             until = self._clock() + exc.retry_after
             self._governor.pause(until=until, reason=reason)
-            log.error("strava_dead_end", reason=reason, retry_at=until)  # noqa: TRY400 - expected, no traceback
+            log.error("strava_dead_end", reason=reason, retry_at=until)
             raise
         return response
 

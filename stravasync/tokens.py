@@ -350,7 +350,7 @@ class TokenStore:
                 fresh = self._refresher.refresh(stored.refresh_token)
             except ReauthRequired:
                 self._write(replace(stored, dead="refresh_token_invalid"))
-                log.error("refresh_token_dead", athlete_id=stored.athlete_id)  # noqa: TRY400
+                log.error("refresh_token_dead", athlete_id=stored.athlete_id)
                 raise
             except TransientError as exc:
                 if reason == "expiring" and stored.expires_at - now > 30:

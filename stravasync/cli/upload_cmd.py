@@ -1,0 +1,87 @@
+"""``stravasync upload FILE...``: validate, upload and wait for each file, print its activity.
+
+One-shot, sharing the state store with the daemon: a file the store already knows
+is not sent again (its activity is printed), and one the daemon is sending is
+waited for rather than sent twice. ``watch.max_age_days`` does not apply to files
+named here. Each file gets one line on stdout: ``PATH: https://…/activities/N`` or
+``PATH: STATE: reason``. Exit 0 when every file is uploaded or a duplicate, else 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+
+from stravasync.cli import CliContext, pass_context
+
+__all__ = ["activity_url", "upload_command"]
+
+
+def activity_url(api_url: str, activity_id: int) -> str:
+    """The web page of an activity, next to the API at ``api_url``.
+
+    Strava's API hosts (``www.strava.com``, ``api-v3.strava.com``…) map to
+    ``https://www.strava.com``; any other host (the emulator) keeps its own base.
+    """
+    parts = urlsplit(api_url)
+    host = (parts.hostname or "").lower()
+    if host == "strava.com" or host.endswith(".strava.com"):
+        return f"https://www.strava.com/activities/{activity_id}"
+    return f"{parts.scheme}://{parts.netloc}/activities/{activity_id}"
+
+
+@click.command("upload")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
+    """Upload each FILE now and wait until Strava has made it an activity.
+
+    Prints the activity's address per file (or why not). Exit status 0 when every
+    file is on Strava (uploaded or already there), 1 otherwise.
+    """
+    from stravasync.cli.run_cmd import describe_next, open_engine
+    from stravasync.logs import get_logger
+    from stravasync.state import ACTIVE_STATES, State
+
+    config = obj.config()
+    log = get_logger("stravasync.upload")
+    lines: list[str] = []
+    good = 0
+    with open_engine(config) as engine:
+        submitted = [engine.submit(path, ignore_age=True) for path in files]
+        waiting = [s.sha256 for s in submitted if s.sha256 and s.state in ACTIVE_STATES]
+        engine.focus(waiting)
+        outcome = None
+        if waiting:
+            engine.start()
+            outcome = engine.wait_idle(only=waiting)
+            engine.stop(timeout=30.0)
+        entries = {f.path: f for f in engine.store.files()}
+        for sub in submitted:
+            entry = entries.get(sub.path)
+            state = entry.state if entry is not None else sub.state
+            activity = entry.activity_id if entry is not None else None
+            error = (entry.error if entry is not None else None) or sub.error
+            if state in (State.UPLOADED, State.DUPLICATE) and activity is not None:
+                good += 1
+                url = activity_url(config.strava.api_url, activity)
+                lines.append(f"{sub.path}: {url}" if state is State.UPLOADED
+                             else f"{sub.path}: duplicate of {url}")
+            elif state in ACTIVE_STATES and outcome is not None:
+                when = describe_next(outcome)
+                later = f"; next attempt {when}" if when else ""
+                lines.append(f"{sub.path}: {state.value}: not finished{later}"
+                             + (f" ({error})" if error else ""))
+            else:
+                lines.append(f"{sub.path}: {state.value}: {error or 'no reason given'}")
+    for line in lines:
+        click.echo(line)
+    log.info("upload_summary", files=len(files), on_strava=good, failed=len(files) - good,
+             outcome=outcome.status if outcome is not None else "done")
+    if outcome is not None and outcome.fatal is not None:
+        raise outcome.fatal
+    click.get_current_context().exit(0 if good == len(files) else 1)
+

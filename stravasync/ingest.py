@@ -1,0 +1,328 @@
+"""The file side of the engine: reading and judging a file, and what happens to it after.
+
+Owns three things the engine does with files on disk:
+
+- :func:`read_stable` reads a file and tells whether it changed while being read
+  (size or mtime moved): such a file is still being written and stays ``pending``;
+- :func:`facts_of` turns a validation result into the facts the store keeps
+  (including the ``watch.max_age_days`` rule), and :func:`load_payload` finds the
+  bytes to upload again when they are needed (checked against the stored sha256);
+- :func:`carry_out_after` applies ``upload.after`` (keep, move into ``archive_dir``
+  keeping the path relative to its watched folder and never overwriting, delete)
+  to a file whose activity id is already recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stravasync.logs import get_logger
+from stravasync.state import FileFacts, State, Store, Workout
+
+if TYPE_CHECKING:
+    from stravasync.config import Config
+    from stravasync.validate.result import ValidationResult
+
+__all__ = [
+    "Ingest",
+    "Payload",
+    "Submitted",
+    "Validator",
+    "carry_out_after",
+    "default_validator",
+    "facts_of",
+    "ingest_path",
+    "load_payload",
+    "read_stable",
+    "watch_root",
+]
+
+log = get_logger(__name__)
+
+Validator = Callable[[bytes, str], "ValidationResult"]
+"""Judges a file's bytes (``data``, ``name``); ``stravasync.validate.validate_bytes``."""
+
+_DAY = 86400.0
+
+
+def default_validator(data: bytes, name: str) -> ValidationResult:
+    """The real validator (imported on first use)."""
+    from stravasync.validate import validate_bytes
+
+    return validate_bytes(data, name=name)
+
+
+@dataclass(frozen=True)
+class Stable:
+    """A file read to the end while its size and mtime stayed put."""
+
+    data: bytes
+    """Its bytes."""
+    size: int
+    """Size when read."""
+    mtime_ns: int
+    """Modification time when read."""
+
+
+def read_stable(path: Path) -> Stable | None:
+    """Read ``path``; None if it changed while being read (still being written).
+
+    Raises OSError when it cannot be read at all.
+    """
+    before = os.stat(path)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    after = os.stat(path)
+    key_before = (before.st_size, before.st_mtime_ns)
+    if key_before != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
+        return None
+    return Stable(data=data, size=after.st_size, mtime_ns=after.st_mtime_ns)
+
+
+def facts_of(
+    result: ValidationResult, *, raw: bytes, now: float, max_age_days: int,
+) -> FileFacts:
+    """What the store keeps of one validated file (``max_age_days`` 0 = no limit)."""
+    verdict = str(result.verdict)
+    start = result.start_time.timestamp() if result.start_time is not None else None
+    ok = verdict == "ok" and bool(result.sha256) and bool(result.format) and (
+        result.payload is not None)
+    base = FileFacts(
+        sha256=result.sha256 if ok and result.sha256 else hashlib.sha256(raw).hexdigest(),
+        state=State.QUEUED, format=result.format, gzipped=result.gzipped, start_time=start,
+        sport=result.sport, sub_sport=result.sub_sport, duration_s=result.duration_s,
+        distance_m=result.distance_m, points=result.points, device=result.device,
+    )
+    if ok:
+        if max_age_days and start is not None and start < now - max_age_days * _DAY:
+            day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
+            return replace(base, state=State.SKIPPED, reason_code="too_old", error=(
+                f"the workout started on {day}, more than watch.max_age_days = "
+                f"{max_age_days} days ago"))
+        return base
+    if verdict == "skip":
+        return replace(base, state=State.SKIPPED, reason_code="not_activity",
+                       error=result.reason or "not an activity file")
+    return replace(base, state=State.INVALID, reason_code="invalid",
+                   error=result.reason or "not a workout file Strava would accept")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """The bytes to upload for one workout, found again on disk."""
+
+    data: bytes | None
+    """Decompressed, repaired bytes whose sha256 is the workout's; None if not found."""
+    format: str | None
+    """``fit``, ``gpx`` or ``tcx``."""
+    problem: str | None = None
+    """Why there are no bytes: ``gone`` (no path exists) or ``changed``."""
+
+
+def load_payload(store: Store, workout: Workout, validator: Validator) -> Payload:
+    """Read the workout's content again from any path it was seen at (checked by sha256)."""
+    candidates = store.paths_of(workout.sha256)
+    if workout.path not in candidates:
+        candidates.insert(0, workout.path)
+    exists = False
+    for name in candidates:
+        path = Path(name)
+        try:
+            stable = read_stable(path)
+        except OSError:
+            continue
+        exists = True
+        if stable is None:
+            continue
+        result = validator(stable.data, path.name)
+        if result.sha256 == workout.sha256 and result.payload is not None:
+            return Payload(data=result.payload, format=result.format)
+    return Payload(data=None, format=None, problem="changed" if exists else "gone")
+
+
+def watch_root(path: str, roots: tuple[Path, ...]) -> Path | None:
+    """The watched folder ``path`` lies in (the deepest), or None."""
+    real = os.path.realpath(path)
+    best: Path | None = None
+    for root in roots:
+        base = os.path.realpath(root)
+        if real.startswith(base.rstrip(os.sep) + os.sep) and (
+            best is None or len(base) > len(str(best))
+        ):
+            best = Path(base)
+    return best
+
+
+def _free_name(target: Path) -> Path:
+    """``target``, or ``name-1.ext``, ``name-2.ext`` … if taken (``.fit.gz`` kept whole)."""
+    if not target.exists():
+        return target
+    name = target.name
+    cut = len(name) - len("".join(target.suffixes[-2:])) if name.endswith(".gz") else (
+        len(name) - len(target.suffix))
+    stem, ext = name[:cut], name[cut:]
+    n = 1
+    while (candidate := target.with_name(f"{stem}-{n}{ext}")).exists():
+        n += 1
+    return candidate
+
+
+def _move_no_overwrite(source: Path, target: Path) -> Path:
+    """Move ``source`` to ``target`` (or a free variant of it); never replaces a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        dest = _free_name(target)
+        try:
+            os.link(source, dest)  # fails if dest appeared meanwhile: never overwrites
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
+                raise
+            tmp = dest.with_name(f".{dest.name}.stravasync-tmp")
+            shutil.copy2(source, tmp)
+            try:
+                os.link(tmp, dest)
+            except FileExistsError:
+                continue
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+        source.unlink()
+        return dest
+
+
+def carry_out_after(config: Config, store: Store, workout: Workout) -> None:
+    """Apply ``upload.after`` to the files of a workout Strava holds (activity id recorded).
+
+    Only files under a watched folder are moved or deleted, and only if they still are
+    what we read (same size and mtime); ``stravasync upload`` of a file elsewhere leaves
+    it alone. Failures are logged, not retried in a loop.
+    """
+    after = config.upload.after
+    if after == "keep" or workout.activity_id is None or workout.after_done:
+        return
+    for name in store.paths_of(workout.sha256):
+        record = store.path_record(name)
+        root = watch_root(name, config.watch.paths)
+        if record is None or root is None:
+            continue
+        path = Path(name)
+        try:
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
+                continue
+            if after == "delete":
+                path.unlink()
+                store.forget_path(name)
+                log.info("file_deleted", path=name, sha256=workout.sha256,
+                         activity_id=workout.activity_id)
+                continue
+            archive = config.upload.archive_dir
+            if archive is None:
+                return
+            relative = Path(os.path.realpath(path)).relative_to(root)
+            dest = _move_no_overwrite(path, archive / relative)
+            moved = os.stat(dest)
+            store.move_path(name, str(dest), size=moved.st_size, mtime_ns=moved.st_mtime_ns)
+            log.info("file_archived", path=name, to=str(dest), sha256=workout.sha256,
+                     activity_id=workout.activity_id)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("file_archive_failed", path=name, sha256=workout.sha256,
+                        error=f"{type(exc).__name__}: {exc.strerror or exc}")
+    store.mark_after_done(workout.sha256)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :meth:`Engine.submit` made of one path."""
+
+    path: str
+    """The absolute path."""
+    sha256: str | None
+    """Its content, None while pending (or when it could not be read)."""
+    state: State
+    """The state of its content now (``pending`` if not read to the end)."""
+    known: bool
+    """Path, size and mtime were already known: nothing was read."""
+    error: str | None = None
+    """Why it is invalid/skipped/pending, if so."""
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """What reading one path gave (see :func:`ingest_path`)."""
+
+    submitted: Submitted
+    """The path's state now."""
+    was_read: bool = False
+    """The file was read and hashed."""
+    payload: Payload | None = None
+    """The bytes to upload, for a newly queued workout (to cache)."""
+    displaced: tuple[str, ...] = ()
+    """Queued poorer-format copies this file replaces (their cached bytes can go)."""
+
+
+def ingest_path(
+    real: str, *, store: Store, validator: Validator, now: float, max_age_days: int,
+    tolerance_s: float,
+) -> Ingest:
+    """Read, judge and record one file; a file that changes while read stays ``pending``."""
+    path = Path(real)
+    try:
+        stable = read_stable(path)
+    except OSError as exc:
+        log.warning("file_unreadable", path=real, error=exc.strerror or str(exc))
+        return Ingest(Submitted(path=real, sha256=None, state=State.PENDING, known=False,
+                                error=exc.strerror or str(exc)))
+    if stable is None:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            store.mark_pending(real, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                               error="still being written")
+        log.info("file_changing", path=real)
+        return Ingest(Submitted(path=real, sha256=None, state=State.PENDING, known=False,
+                                error="still being written"), was_read=True)
+    result = validator(stable.data, path.name)
+    facts = facts_of(result, raw=stable.data, now=now, max_age_days=max_age_days)
+    ingested = store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns,
+                                 facts=facts, same_workout_tolerance_s=tolerance_s)
+    w = ingested.workout
+    log.info("file_seen", path=real, sha256=w.sha256, format=facts.format,
+             new_content=ingested.new_content)
+    state, error, payload = w.state, w.error, None
+    if not ingested.new_content:
+        if w.path != real and w.state not in (State.INVALID, State.SKIPPED, State.REJECTED):
+            state, error = State.DUPLICATE, f"same content as {w.path}"
+            log.info("upload_duplicate", path=real, sha256=w.sha256, activity_id=w.activity_id,
+                     duplicate_of=w.path, reason="same_content")
+    elif w.state is State.INVALID:
+        log.info("file_invalid", path=real, sha256=w.sha256, error=w.error)
+    elif w.state is State.SKIPPED:
+        log.info("file_skipped", path=real, sha256=w.sha256, error=w.error,
+                 reason=w.reason_code)
+    elif w.state is State.DUPLICATE:
+        leader = ingested.same_workout_as
+        log.info("upload_duplicate", path=real, sha256=w.sha256, activity_id=w.activity_id,
+                 duplicate_of=leader.path if leader else None, reason="same_workout")
+    else:
+        log.info("upload_queued", path=real, sha256=w.sha256, format=facts.format,
+                 start_time=facts.start_time, sport=facts.sport)
+        if result.payload is not None:
+            payload = Payload(data=result.payload, format=result.format)
+        for other in ingested.displaced:
+            log.info("upload_duplicate", sha256=other, duplicate_of=real,
+                     reason="same_workout", error="a richer format of the same workout")
+    return Ingest(Submitted(path=real, sha256=w.sha256, state=state, known=False, error=error),
+                  was_read=True, payload=payload, displaced=ingested.displaced)

@@ -1,0 +1,35 @@
+"""The state store: what stravasync knows about every file and upload (SQLite, WAL).
+
+``state_dir/state.sqlite3`` is the single source of truth: the daemon can be killed
+at any line and resume from it. See :mod:`stravasync.state.store` for the store,
+:mod:`stravasync.state.model` for the values it hands out and
+:mod:`stravasync.state.schema` for the versioned schema and its migrations.
+"""
+
+from stravasync.state.model import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    FileFacts,
+    FileStatus,
+    PathRecord,
+    State,
+    Workout,
+)
+from stravasync.state.schema import MIGRATIONS, SCHEMA_VERSION
+from stravasync.state.store import DB_NAME, FORMAT_RANK, Ingested, Store
+
+__all__ = [
+    "ACTIVE_STATES",
+    "DB_NAME",
+    "FINAL_STATES",
+    "FORMAT_RANK",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "FileFacts",
+    "FileStatus",
+    "Ingested",
+    "PathRecord",
+    "State",
+    "Store",
+    "Workout",
+]

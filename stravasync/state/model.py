@@ -1,0 +1,191 @@
+"""The values the state store hands out: file states, workout rows, status rows.
+
+Everything here is a frozen value with no behaviour beyond small derived properties;
+the store builds them from SQLite rows and nothing else mutates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "FileFacts",
+    "FileStatus",
+    "PathRecord",
+    "State",
+    "Workout",
+]
+
+
+class State(StrEnum):
+    """SPEC's file states (``status --json`` ``state``)."""
+
+    PENDING = "pending"
+    """Seen, not yet settled or validated."""
+    QUEUED = "queued"
+    """Valid, waiting for its turn or for rate-limit budget."""
+    UPLOADING = "uploading"
+    """Sent (or about to be); being followed."""
+    UPLOADED = "uploaded"
+    """Strava made an activity of it; ``activity_id`` is set."""
+    DUPLICATE = "duplicate"
+    """Strava (or we) already had it; ``activity_id`` is the existing activity."""
+    INVALID = "invalid"
+    """Local validation failed; never sent."""
+    REJECTED = "rejected"
+    """Strava refused it; ``error`` says why, verbatim."""
+    SKIPPED = "skipped"
+    """Not an activity file, or older than ``watch.max_age_days``."""
+    RETRYING = "retrying"
+    """A transient failure; tried again at ``next_attempt_at``."""
+
+
+#: States that need no more work (``retry`` can still revive ``rejected``).
+FINAL_STATES = frozenset(
+    {State.UPLOADED, State.DUPLICATE, State.INVALID, State.REJECTED, State.SKIPPED}
+)
+#: States the engine still has work for.
+ACTIVE_STATES = frozenset({State.QUEUED, State.UPLOADING, State.RETRYING})
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What ingesting one file found: the verdict and the facts worth keeping."""
+
+    sha256: str
+    """Hash of the decompressed, repaired payload (ok) or of the raw bytes (otherwise)."""
+    state: State
+    """``queued``, ``invalid`` or ``skipped`` (the store may turn queued into duplicate)."""
+    error: str | None = None
+    """Why it is invalid or skipped."""
+    reason_code: str | None = None
+    """Machine-readable why: ``invalid``, ``not_activity``, ``too_old`` ..."""
+    format: str | None = None
+    """``fit``, ``gpx`` or ``tcx``, from the content."""
+    gzipped: bool = False
+    """The file on disk was gzip-compressed."""
+    start_time: float | None = None
+    """Workout start, Unix seconds."""
+    sport: str | None = None
+    """Normalised sport."""
+    sub_sport: str | None = None
+    """Finer sport label."""
+    duration_s: float | None = None
+    """Elapsed seconds."""
+    distance_m: float | None = None
+    """Distance in metres."""
+    points: int | None = None
+    """Number of samples."""
+    device: str | None = None
+    """Recording device or application."""
+
+
+@dataclass(frozen=True)
+class Workout:
+    """One workout content (one row per sha256) and where its upload stands."""
+
+    sha256: str
+    """Content hash: the row's identity."""
+    state: State
+    """Where it stands."""
+    path: str
+    """Where the content is read from (the first path it was seen at, or its archive)."""
+    format: str | None
+    """``fit``, ``gpx`` or ``tcx``."""
+    start_time: float | None
+    """Workout start, Unix seconds."""
+    sport: str | None
+    """Normalised sport."""
+    error: str | None
+    """Why it is invalid/skipped/rejected/retrying; Strava's words verbatim where from Strava."""
+    reason_code: str | None
+    """Machine-readable reason (``too_old``, ``changed``, ``same_workout`` ...)."""
+    upload_id: str | None
+    """Strava's upload id, stored as soon as the POST is answered."""
+    activity_id: int | None
+    """The activity, stored before any archive or delete of the file."""
+    external_id: str | None
+    """Our external_id, stored before the POST."""
+    duplicate_of: str | None
+    """sha256 of the workout this one is the same workout as (another format)."""
+    attempts: int
+    """POSTs started."""
+    failures: int
+    """Consecutive transient failures (drives the backoff)."""
+    polls: int
+    """Polls of the current upload."""
+    posting: bool
+    """A POST was started and its answer is not recorded (a crash or a cut connection)."""
+    maybe_posted: bool
+    """An earlier POST's outcome is unknown: Strava may hold our activity already."""
+    next_attempt_at: float | None
+    """When to act on it next (POST, poll or retry); None = now."""
+    posted_at: float | None
+    """When Strava answered the POST with an upload id."""
+    last_processing_s: float | None
+    """Seconds after ``posted_at`` of the latest poll that saw it still processing."""
+    parked: bool
+    """Processing took too long: looked at rarely now."""
+    owner: str | None
+    """The process working on it (``host:pid``), if any."""
+    after_done: bool
+    """``upload.after`` was carried out."""
+    first_seen_at: float
+    """When the content was first seen."""
+    updated_at: float
+    """Last change."""
+    finished_at: float | None
+    """When it reached a final state."""
+
+    @property
+    def final(self) -> bool:
+        """Nothing more to do for it."""
+        return self.state in FINAL_STATES
+
+
+@dataclass(frozen=True)
+class PathRecord:
+    """A path we have seen, with the size and mtime it had when we read it."""
+
+    path: str
+    """Absolute path."""
+    size: int
+    """Size in bytes when read."""
+    mtime_ns: int
+    """Modification time (ns) when read."""
+    sha256: str | None
+    """The content found there; None while pending."""
+    error: str | None
+    """Why it is still pending, if known (e.g. still being written)."""
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    """One entry of ``status --json`` ``files`` (SPEC's keys, in SPEC's order)."""
+
+    path: str
+    sha256: str | None
+    state: State
+    upload_id: str | None
+    activity_id: int | None
+    error: str | None
+    attempts: int
+    next_attempt_at: float | None
+    updated_at: float | None = None
+    """Last change (not part of the JSON; orders "recent errors")."""
+
+    def as_json(self) -> dict[str, object]:
+        """SPEC's object, exactly."""
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "state": self.state.value,
+            "upload_id": self.upload_id,
+            "activity_id": self.activity_id,
+            "error": self.error,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at,
+        }

@@ -1,0 +1,113 @@
+"""The SQLite schema of ``state.sqlite3`` and its migrations.
+
+The schema version lives in ``PRAGMA user_version``. :data:`MIGRATIONS` is an ordered
+list: migration ``i`` (0-based) takes a database from version ``i`` to ``i + 1``, so
+:data:`SCHEMA_VERSION` is ``len(MIGRATIONS)``. To change the schema, append a function;
+never edit one that has shipped. All of them run inside one ``BEGIN IMMEDIATE``
+transaction, so a crash mid-migration leaves the old version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "current_version", "migrate"]
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    """The first schema: workouts (one per content), the paths they were seen at, meta."""
+    db.execute(
+        """
+        CREATE TABLE workouts (
+            sha256 TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            path TEXT NOT NULL,
+            format TEXT,
+            gzipped INTEGER NOT NULL DEFAULT 0,
+            start_time REAL,
+            sport TEXT,
+            sub_sport TEXT,
+            duration_s REAL,
+            distance_m REAL,
+            points INTEGER,
+            device TEXT,
+            error TEXT,
+            reason_code TEXT,
+            upload_id TEXT,
+            activity_id INTEGER,
+            external_id TEXT,
+            duplicate_of TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            polls INTEGER NOT NULL DEFAULT 0,
+            posting INTEGER NOT NULL DEFAULT 0,
+            maybe_posted INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            posted_at REAL,
+            last_processing_s REAL,
+            parked INTEGER NOT NULL DEFAULT 0,
+            owner TEXT,
+            after_done INTEGER NOT NULL DEFAULT 0,
+            first_seen_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finished_at REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX workouts_by_state ON workouts (state, next_attempt_at)")
+    db.execute("CREATE INDEX workouts_by_start ON workouts (start_time)")
+    db.execute("CREATE INDEX workouts_by_duplicate_of ON workouts (duplicate_of)")
+    db.execute(
+        """
+        CREATE TABLE paths (
+            path TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            sha256 TEXT,
+            error TEXT,
+            seen_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX paths_by_sha256 ON paths (sha256)")
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+"""Ordered migrations; index ``i`` upgrades version ``i`` to ``i + 1``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The version this code reads and writes."""
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    """The database's schema version (0 for a new, empty database)."""
+    row = db.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def _checked_version(db: sqlite3.Connection) -> int:
+    version = current_version(db)
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"schema version {version} is newer than {SCHEMA_VERSION}")
+    return version
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring ``db`` (autocommit mode) up to :data:`SCHEMA_VERSION`; return the old version.
+
+    Raises ValueError when the database is newer than this code.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        old = _checked_version(db)
+        for step in MIGRATIONS[old:]:
+            step(db)
+        if old != SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return old

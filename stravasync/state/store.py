@@ -1,0 +1,396 @@
+"""The SQLite state store: the single source of truth about every file and upload.
+
+Owns ``state_dir/state.sqlite3``: one row per workout content (``workouts``, keyed
+by sha256), the paths each content was seen at (``paths``: path, size, mtime_ns,
+sha256) and small learned values (``meta``). Every method is one transaction, and
+every transition is a conditional ``UPDATE`` so that two threads or two processes
+(the daemon and a one-shot ``stravasync upload``) never both claim one row.
+
+Concurrency: one connection per thread (``threading.local``), WAL journal,
+``busy_timeout``, writes under ``BEGIN IMMEDIATE``, ``synchronous = FULL`` so a
+committed transition survives a power cut. Claims carry an ``owner``
+(``host:pid``); a row owned by a dead process is free again (see
+:meth:`Store.release_dead_owners`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from stravasync.state.base import DB_NAME, StoreBase
+from stravasync.state.model import (
+    FINAL_STATES,
+    FileFacts,
+    State,
+    Workout,
+)
+from stravasync.state.rows import (
+    FORMAT_RANK,
+    pick_leader,
+    to_workout,
+)
+
+__all__ = ["DB_NAME", "FORMAT_RANK", "Ingested", "Store"]
+
+_LEADER_STATES = (State.QUEUED, State.RETRYING, State.UPLOADING, State.UPLOADED,
+                  State.DUPLICATE)
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What :meth:`Store.record_file` did with one file."""
+
+    workout: Workout
+    """The content's row after the change."""
+    new_content: bool
+    """The content was not known before (a new workout row)."""
+    same_workout_as: Workout | None = None
+    """The other-format workout this one was found to duplicate, if any."""
+    displaced: tuple[str, ...] = ()
+    """sha256s of queued poorer-format copies that this richer file replaces."""
+
+
+class Store(StoreBase):
+    """Thread-safe access to ``state.sqlite3``; usable by two processes at once."""
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def mark_pending(
+        self, path: str, *, size: int, mtime_ns: int, error: str | None = None
+    ) -> None:
+        """Record a path as seen but not (yet) read to the end; no content attached."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO paths (path, size, mtime_ns, sha256, error, seen_at) "
+                "VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = NULL, "
+                "error = excluded.error, seen_at = excluded.seen_at",
+                (path, size, mtime_ns, error, self._now()),
+            )
+
+    def record_file(
+        self, path: str, *, size: int, mtime_ns: int, facts: FileFacts,
+        same_workout_tolerance_s: float = 120.0,
+    ) -> Ingested:
+        """Attach ``facts`` (one read of the file at ``path``) to the store.
+
+        A content already known only gains the path. A new valid workout becomes
+        ``queued`` unless another-format copy of the same workout (start within the
+        tolerance, same sport) exists: then the richer format is kept queued and the
+        other is marked ``duplicate`` of it (or of the one already sent).
+        """
+        now = self._now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO paths (path, size, mtime_ns, sha256, error, seen_at) "
+                "VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (path) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
+                "error = NULL, seen_at = excluded.seen_at",
+                (path, size, mtime_ns, facts.sha256, now),
+            )
+            known = self.workout(facts.sha256)
+            if known is not None:
+                return Ingested(workout=known, new_content=False)
+            state, error, reason, duplicate_of, activity_id = (
+                facts.state, facts.error, facts.reason_code, None, None)
+            leader: Workout | None = None
+            displaced: list[str] = []
+            if facts.state is State.QUEUED and facts.start_time is not None:
+                siblings = self._same_workout(facts, tolerance=same_workout_tolerance_s)
+                leader, displaced = pick_leader(facts, siblings)
+                if leader is not None:
+                    state, duplicate_of, activity_id = State.DUPLICATE, leader.sha256, \
+                        leader.activity_id
+                    error = f"same workout as {leader.path} ({leader.format}), sent once"
+                    reason = "same_workout"
+            db.execute(
+                "INSERT INTO workouts (sha256, state, path, format, gzipped, start_time, sport, "
+                "sub_sport, duration_s, distance_m, points, device, error, reason_code, "
+                "duplicate_of, activity_id, first_seen_at, updated_at, finished_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (facts.sha256, state.value, path, facts.format, int(facts.gzipped),
+                 facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
+                 facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
+                 activity_id, now, now, now if state in FINAL_STATES else None),
+            )
+            for other in displaced:
+                db.execute(
+                    "UPDATE workouts SET state = ?, duplicate_of = ?, reason_code = ?, "
+                    "error = ?, finished_at = ?, updated_at = ?, next_attempt_at = NULL "
+                    "WHERE sha256 = ? AND state IN (?, ?) AND owner IS NULL",
+                    (State.DUPLICATE.value, facts.sha256, "same_workout",
+                     f"same workout as {path} ({facts.format}), sent once", now, now, other,
+                     State.QUEUED.value, State.RETRYING.value),
+                )
+                db.execute("UPDATE workouts SET duplicate_of = ? WHERE duplicate_of = ?",
+                           (facts.sha256, other))
+            created = self.workout(facts.sha256)
+            assert created is not None
+            return Ingested(workout=created, new_content=True, same_workout_as=leader,
+                            displaced=tuple(displaced))
+
+    def _same_workout(self, facts: FileFacts, *, tolerance: float) -> list[Workout]:
+        assert facts.start_time is not None
+        rows = self._db().execute(
+            "SELECT * FROM workouts WHERE start_time BETWEEN ? AND ? AND sport IS ? "
+            "AND duplicate_of IS NULL AND sha256 != ? "
+            "AND state IN (?, ?, ?, ?, ?)",
+            (facts.start_time - tolerance, facts.start_time + tolerance, facts.sport,
+             facts.sha256, *(s.value for s in _LEADER_STATES)),
+        )
+        return [to_workout(r) for r in rows]
+
+    # -- the upload's transitions ---------------------------------------------------------
+
+    def _update(self, sql: str, args: Iterable[Any]) -> int:
+        with self.transaction() as db:
+            return db.execute(sql, tuple(args)).rowcount
+
+    def claim_post(self, sha256: str, *, owner: str, external_id: str) -> Workout | None:
+        """Mark a row ``uploading`` with its external_id *before* its POST; None if taken.
+
+        A leftover ``posting`` flag (a POST whose answer was never recorded) turns into
+        ``maybe_posted``: Strava may hold our activity already.
+        """
+        now = self._now()
+        changed = self._update(
+            "UPDATE workouts SET state = ?, owner = ?, external_id = ?, attempts = attempts + 1, "
+            "maybe_posted = (maybe_posted OR posting), posting = 1, upload_id = NULL, "
+            "polls = 0, parked = 0, posted_at = NULL, last_processing_s = NULL, "
+            "next_attempt_at = NULL, updated_at = ? "
+            "WHERE sha256 = ? AND (state IN (?, ?) OR (state = ? AND upload_id IS NULL)) "
+            "AND (owner IS NULL OR owner = ?)",
+            (State.UPLOADING.value, owner, external_id, now, sha256, State.QUEUED.value,
+             State.RETRYING.value, State.UPLOADING.value, owner),
+        )
+        return self.workout(sha256) if changed == 1 else None
+
+    def release_post(
+        self, sha256: str, *, owner: str, state: State, sent: bool | None,
+        next_attempt_at: float | None, error: str | None, failures: int | None = None,
+    ) -> None:
+        """Undo a claim whose POST made no upload: ``sent`` False = surely not created,
+        None = unknown (then ``maybe_posted`` is set)."""
+        self._update(
+            "UPDATE workouts SET state = ?, owner = NULL, posting = 0, "
+            "maybe_posted = (maybe_posted OR ?), next_attempt_at = ?, error = ?, "
+            "failures = COALESCE(?, failures), updated_at = ? "
+            "WHERE sha256 = ? AND state = ? AND upload_id IS NULL AND owner = ?",
+            (state.value, int(sent is None or sent), next_attempt_at, error, failures,
+             self._now(), sha256, State.UPLOADING.value, owner),
+        )
+
+    def record_upload(
+        self, sha256: str, *, owner: str, upload_id: str, posted_at: float,
+        next_attempt_at: float,
+    ) -> None:
+        """Store the upload id the moment Strava gives it; from now on poll, never re-send."""
+        self._update(
+            "UPDATE workouts SET upload_id = ?, posting = 0, posted_at = ?, polls = 0, "
+            "failures = 0, error = NULL, next_attempt_at = ?, updated_at = ? "
+            "WHERE sha256 = ? AND state = ? AND owner = ?",
+            (upload_id, posted_at, next_attempt_at, self._now(), sha256,
+             State.UPLOADING.value, owner),
+        )
+
+    def claim_poll(self, sha256: str, *, owner: str) -> bool:
+        """Take (or keep) the row for polling; False if another live process holds it."""
+        return self._update(
+            "UPDATE workouts SET owner = ? WHERE sha256 = ? AND state = ? "
+            "AND upload_id IS NOT NULL AND (owner IS NULL OR owner = ?)",
+            (owner, sha256, State.UPLOADING.value, owner),
+        ) == 1
+
+    def record_poll(
+        self, sha256: str, *, owner: str, last_processing_s: float | None,
+        next_attempt_at: float, parked: bool, failures: int = 0, error: str | None = None,
+        counted: bool = True,
+    ) -> None:
+        """A poll that found the upload still processing (or failed): when to look again."""
+        self._update(
+            "UPDATE workouts SET polls = polls + ?, "
+            "last_processing_s = COALESCE(?, last_processing_s), next_attempt_at = ?, "
+            "parked = ?, failures = ?, error = ?, updated_at = ? "
+            "WHERE sha256 = ? AND state = ? AND owner = ?",
+            (int(counted), last_processing_s, next_attempt_at, int(parked), failures, error,
+             self._now(), sha256, State.UPLOADING.value, owner),
+        )
+
+    def forget_upload(self, sha256: str, *, owner: str, error: str) -> None:
+        """Strava does not know the upload id (404): send again (``maybe_posted`` set)."""
+        self._update(
+            "UPDATE workouts SET state = ?, upload_id = NULL, owner = NULL, posting = 0, "
+            "maybe_posted = 1, error = ?, next_attempt_at = NULL, updated_at = ? "
+            "WHERE sha256 = ? AND state = ? AND owner = ?",
+            (State.QUEUED.value, error, self._now(), sha256, State.UPLOADING.value, owner),
+        )
+
+    def finish(
+        self, sha256: str, *, owner: str | None, state: State, activity_id: int | None = None,
+        error: str | None = None, reason_code: str | None = None,
+    ) -> Workout | None:
+        """Record a final outcome (the activity id before anything touches the file).
+
+        Same-workout copies in other formats follow: they learn the activity id, or,
+        when this one was rejected, the richest of them is queued in its place.
+        Returns the promoted copy, if any.
+        """
+        if state not in FINAL_STATES:
+            raise ValueError(f"{state} is not a final state")
+        now = self._now()
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE workouts SET state = ?, activity_id = COALESCE(?, activity_id), "
+                "error = ?, reason_code = ?, owner = NULL, posting = 0, next_attempt_at = NULL, "
+                "parked = 0, finished_at = ?, updated_at = ? "
+                "WHERE sha256 = ? AND (owner IS ? OR owner IS NULL) AND state NOT IN (?, ?)",
+                (state.value, activity_id, error, reason_code, now, now, sha256, owner,
+                 State.UPLOADED.value, State.DUPLICATE.value),
+            ).rowcount
+            if changed != 1:
+                return None
+            if activity_id is not None:
+                db.execute("UPDATE workouts SET activity_id = ?, updated_at = ? "
+                           "WHERE duplicate_of = ? AND state = ?",
+                           (activity_id, now, sha256, State.DUPLICATE.value))
+                return None
+            if state is State.REJECTED:
+                return self._promote_copy(sha256, now)
+            return None
+
+    def _promote_copy(self, rejected: str, now: float) -> Workout | None:
+        db = self._db()
+        copies = [to_workout(r) for r in db.execute(
+            "SELECT * FROM workouts WHERE duplicate_of = ? AND state = ? AND reason_code = ?",
+            (rejected, State.DUPLICATE.value, "same_workout"))]
+        if not copies:
+            return None
+        best = min(copies, key=lambda w: (FORMAT_RANK.get(w.format or "", 9), w.first_seen_at))
+        db.execute("UPDATE workouts SET state = ?, duplicate_of = NULL, error = NULL, "
+                   "reason_code = NULL, finished_at = NULL, activity_id = NULL, "
+                   "next_attempt_at = NULL, updated_at = ? WHERE sha256 = ?",
+                   (State.QUEUED.value, now, best.sha256))
+        db.execute("UPDATE workouts SET duplicate_of = ? WHERE duplicate_of = ?",
+                   (best.sha256, rejected))
+        return self.workout(best.sha256)
+
+    def reschedule(
+        self, sha256: str, *, state: State, next_attempt_at: float | None, error: str | None,
+        failures: int | None = None, reason_code: str | None = None,
+    ) -> None:
+        """Put a not-yet-sent row back to ``queued``/``retrying`` (or final) with a time."""
+        self._update(
+            "UPDATE workouts SET state = ?, next_attempt_at = ?, error = ?, "
+            "failures = COALESCE(?, failures), reason_code = ?, owner = NULL, updated_at = ?, "
+            "maybe_posted = (maybe_posted OR posting), posting = 0, "
+            "finished_at = CASE WHEN ? THEN ? ELSE NULL END "
+            "WHERE sha256 = ? AND (state IN (?, ?) OR (state = ? AND upload_id IS NULL))",
+            (state.value, next_attempt_at, error, failures, reason_code, self._now(),
+             int(state in FINAL_STATES), self._now(), sha256, State.QUEUED.value,
+             State.RETRYING.value, State.UPLOADING.value),
+        )
+
+    def delay(self, sha256: str, *, next_attempt_at: float, error: str) -> None:
+        """Push an active row's next attempt back (after an unexpected failure)."""
+        self._update(
+            "UPDATE workouts SET next_attempt_at = ?, error = ?, failures = failures + 1, "
+            "updated_at = ? WHERE sha256 = ? AND state IN (?, ?, ?)",
+            (next_attempt_at, error, self._now(), sha256, State.QUEUED.value,
+             State.RETRYING.value, State.UPLOADING.value),
+        )
+
+    def mark_after_done(self, sha256: str) -> None:
+        """``upload.after`` (keep/move/delete) is carried out for this content."""
+        self._update("UPDATE workouts SET after_done = 1, updated_at = ? WHERE sha256 = ?",
+                     (self._now(), sha256))
+
+    def move_path(self, old: str, new: str, *, size: int, mtime_ns: int) -> None:
+        """A file was archived from ``old`` to ``new``."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM paths WHERE path = ?", (new,))
+            db.execute("UPDATE paths SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
+                       (new, size, mtime_ns, old))
+            db.execute("UPDATE workouts SET path = ? WHERE path = ?", (new, old))
+
+    def forget_path(self, path: str) -> None:
+        """A file is gone (deleted after upload): drop its path row, keep the workout."""
+        self._update("DELETE FROM paths WHERE path = ?", (path,))
+
+    def release_dead_owners(self, is_alive: Callable[[str], bool]) -> list[str]:
+        """Free rows held by owners that are gone (a crashed process); return them."""
+        dead = [o for o in self.owners() if not is_alive(o)]
+        for owner in dead:
+            self._update("UPDATE workouts SET owner = NULL WHERE owner = ?", (owner,))
+        return dead
+
+    def release_owner(self, owner: str, *, keep: Collection[str] = ()) -> None:
+        """Let go of every row ``owner`` holds except ``keep`` (on a clean stop)."""
+        with self.transaction() as db:
+            rows = db.execute("SELECT sha256 FROM workouts WHERE owner = ?", (owner,)).fetchall()
+            for row in rows:
+                if row["sha256"] not in keep:
+                    db.execute("UPDATE workouts SET owner = NULL WHERE sha256 = ? AND owner = ?",
+                               (row["sha256"], owner))
+
+    def prune_missing(self, exists: Callable[[str], bool] = os.path.exists) -> int:
+        """Forget files that are gone and were never sent; return how many entries went.
+
+        Pending paths and invalid/skipped files whose file no longer exists are dropped.
+        Queued work is kept (an unplugged device comes back), and so is everything that
+        reached Strava (the record of what was uploaded).
+        """
+        removed = 0
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT p.path, p.sha256, w.state FROM paths p "
+                "LEFT JOIN workouts w ON w.sha256 = p.sha256").fetchall()
+            for row in rows:
+                never_sent = row["state"] is None or row["state"] in (
+                    State.INVALID.value, State.SKIPPED.value)
+                if never_sent and not exists(row["path"]):
+                    db.execute("DELETE FROM paths WHERE path = ?", (row["path"],))
+                    removed += 1
+            removed += db.execute(
+                "DELETE FROM workouts WHERE state IN (?, ?) AND NOT EXISTS "
+                "(SELECT 1 FROM paths p WHERE p.sha256 = workouts.sha256)",
+                (State.INVALID.value, State.SKIPPED.value)).rowcount
+        return removed
+
+    def retry(self, paths: Collection[str] | None = None) -> list[str]:
+        """Queue rejected/retrying files (all, or the named paths) for now; return their paths.
+
+        A named ``invalid`` or ``skipped`` file is forgotten, so the next scan reads it
+        again. Uploaded, duplicate and in-flight files are left as they are.
+        """
+        now = self._now()
+        done: list[str] = []
+        with self.transaction() as db:
+            if paths is None:
+                targets = [(w.path, w) for w in self.workouts(
+                    states=(State.REJECTED, State.RETRYING))]
+            else:
+                targets = []
+                for p in paths:
+                    record = self.path_record(p)
+                    w = self.workout(record.sha256) if record and record.sha256 else None
+                    if w is not None:
+                        targets.append((p, w))
+            for path, w in targets:
+                if w.state in (State.REJECTED, State.RETRYING):
+                    db.execute(
+                        "UPDATE workouts SET state = ?, error = NULL, reason_code = NULL, "
+                        "failures = 0, next_attempt_at = NULL, finished_at = NULL, "
+                        "updated_at = ? WHERE sha256 = ?",
+                        (State.QUEUED.value, now, w.sha256))
+                    done.append(path)
+                elif w.state in (State.INVALID, State.SKIPPED) or (
+                    w.state is State.DUPLICATE and w.reason_code == "same_workout"
+                    and w.activity_id is None
+                ):
+                    db.execute("DELETE FROM paths WHERE sha256 = ?", (w.sha256,))
+                    db.execute("DELETE FROM workouts WHERE sha256 = ?", (w.sha256,))
+                    done.append(path)
+        return done

@@ -1,0 +1,441 @@
+"""Tests for the upload engine, driven on a manual clock against the emulator (MockTransport)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+from test_engine_support import World, workout_file
+
+from stravasync.engine import Engine
+from stravasync.polling import Timing, backoff_delay
+from stravasync.samples import sample_broken, sample_fit
+from stravasync.state import State, Store
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    """Emulator with processing inside the default estimate."""
+    return World(tmp_path, knobs={"processing_min_s": 0.5, "processing_max_s": 2.0})
+
+
+def test_every_workout_becomes_one_activity_for_two_calls(world: World) -> None:
+    """Five workouts: five activities, one POST and one poll each."""
+    paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(5)]
+    engine = world.engine()
+    engine.scan(paths)
+    world.drive(engine)
+    assert dict.fromkeys((p.name for p in paths), "uploaded") == world.states()
+    assert 5 == len(world.activities())
+    assert 10 == world.api_calls()
+
+
+def test_oldest_workout_goes_first(world: World) -> None:
+    """Upload ids follow workout start times, not file names or scan order."""
+    paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(3)]
+    engine = world.engine()
+    engine.scan(paths)
+    world.drive(engine)
+    by_name = {Path(f.path).name: int(f.upload_id or 0) for f in world.store.files()}
+    assert sorted(by_name, key=by_name.__getitem__) == ["w2.fit", "w1.fit", "w0.fit"]
+
+
+def test_concurrency_limits_uploads_in_flight(tmp_path: Path) -> None:
+    """With concurrency 2, never more than two uploads are being processed at once."""
+    world = World(tmp_path, config_overrides={"upload": {"concurrency": 2}})
+    paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(6)]
+    engine = world.engine()
+    engine.scan(paths)
+    most = 0
+    for _ in range(200):
+        due = engine.tick()
+        most = max(most, world.store.in_flight())
+        if due is None:
+            break
+        world.clock.set(max(due, world.clock()))
+    assert 2 == most
+    assert 6 == len(world.activities())
+
+
+def test_same_content_under_another_name_is_sent_once(world: World) -> None:
+    """A copy of a file elsewhere shows as duplicate with the first one's activity id."""
+    first = workout_file(world.watch, "ride.fit", start=world.start())
+    copy = world.watch / "backup" / "ride-copy.fit"
+    copy.parent.mkdir()
+    copy.write_bytes(first.read_bytes())
+    engine = world.engine()
+    engine.scan([first, copy])
+    world.drive(engine)
+    files = {Path(f.path).name: f for f in world.store.files()}
+    assert 1 == len(world.activities())
+    assert State.DUPLICATE == files["ride-copy.fit"].state
+    assert files["ride.fit"].activity_id == files["ride-copy.fit"].activity_id
+
+
+def test_one_workout_in_two_formats_is_sent_once_as_fit(world: World) -> None:
+    """GPX and FIT of one workout (30 s apart): the FIT is sent, the GPX is its duplicate."""
+    start = world.start()
+    gpx = workout_file(world.watch, "a.gpx", start=start, fmt="gpx")
+    fit = workout_file(world.watch, "a.fit", start=start.replace(second=30), fmt="fit")
+    engine = world.engine()
+    engine.scan([gpx, fit])
+    world.drive(engine)
+    uploads = world.emulator.inspect(requests=False)["uploads"]
+    files = {Path(f.path).name: f for f in world.store.files()}
+    assert ["fit.gz"] == [u["data_type"] for u in uploads]
+    assert (State.DUPLICATE, files["a.fit"].activity_id) == (
+        files["a.gpx"].state, files["a.gpx"].activity_id)
+
+
+def test_bad_and_old_files_are_never_sent(world: World) -> None:
+    """An invalid file is invalid, an old workout is skipped; neither reaches Strava."""
+    (world.watch / "broken.fit").write_bytes(sample_broken())
+    old = workout_file(world.watch, "old.fit", start=world.start(days_ago=45))
+    engine = world.engine()
+    engine.scan([world.watch / "broken.fit", old])
+    world.drive(engine)
+    assert {"broken.fit": "invalid", "old.fit": "skipped"} == world.states()
+    assert 0 == world.api_calls()
+    assert "watch.max_age_days = 30" in (world.store.files()[1].error or "")
+
+
+def test_old_workout_is_sent_when_asked_by_hand(world: World) -> None:
+    """`stravasync upload` of an old workout sends it, even after the daemon skipped it."""
+    old = workout_file(world.watch, "old.fit", start=world.start(days_ago=45))
+    engine = world.engine()
+    assert State.SKIPPED == engine.submit(old).state
+    assert State.QUEUED == engine.submit(old, ignore_age=True).state
+    world.drive(engine)
+    assert {"old.fit": "uploaded"} == world.states()
+
+
+@pytest.mark.parametrize("html", [0.0, 1.0])
+def test_a_duplicate_at_poll_records_the_existing_activity(tmp_path: Path, html: float) -> None:
+    """Strava already has it (plain or HTML text): duplicate, with that activity's id."""
+    world = World(tmp_path, knobs={"duplicate_html_share": html})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    existing = world.emulator.add_activity(path.read_bytes())
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    entry = world.store.files()[0]
+    assert (State.DUPLICATE, existing) == (entry.state, entry.activity_id)
+    assert "duplicate of" in (entry.error or "")
+
+
+def test_a_duplicate_at_post_records_the_existing_activity(tmp_path: Path) -> None:
+    """A duplicate refused at POST time ends the same way, without a poll."""
+    world = World(tmp_path, knobs={"duplicate_at_post": True})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    existing = world.emulator.add_activity(path.read_bytes())
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    entry = world.store.files()[0]
+    assert (State.DUPLICATE, existing, 1) == (entry.state, entry.activity_id, world.api_calls())
+
+
+def test_a_deleted_activity_is_rejected_with_stravas_words(tmp_path: Path) -> None:
+    """'The created activity has been deleted.' is a rejection, kept verbatim."""
+    world = World(tmp_path, knobs={"deleted_share": 1.0})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    entry = world.store.files()[0]
+    assert (State.REJECTED, "The created activity has been deleted.") == (entry.state, entry.error)
+
+
+def test_a_dropped_connection_after_create_ends_as_uploaded(tmp_path: Path) -> None:
+    """The POST went through but its answer was lost: the re-POST's duplicate is ours."""
+    world = World(tmp_path, knobs={"drop_upload_share": 1.0})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    engine.tick()
+    assert State.RETRYING == world.store.files()[0].state
+    world.emulator.set_knobs(drop_upload_share=0.0)
+    world.drive(engine)
+    entry = world.store.files()[0]
+    assert (State.UPLOADED, 1) == (entry.state, len(world.activities()))
+    assert world.activities()[0]["id"] == entry.activity_id
+
+
+def test_server_errors_are_retried_with_growing_backoff(tmp_path: Path) -> None:
+    """5xx answers: retrying with next_attempt_at, later attempts further apart, then done."""
+    world = World(tmp_path, knobs={"error_5xx_share": 1.0})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    gaps = []
+    for _ in range(4):
+        due = engine.tick()
+        entry = world.store.files()[0]
+        assert State.RETRYING == entry.state
+        assert due is not None
+        assert entry.next_attempt_at == due
+        gaps.append(due - world.clock())
+        world.clock.set(due)
+    assert gaps[-1] > gaps[0]
+    world.emulator.set_knobs(error_5xx_share=0.0)
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()
+
+
+def test_backoff_is_jittered_and_capped() -> None:
+    """Backoff doubles from the base, stays within [half, all], and stops at the cap."""
+    timing = Timing()
+    delays = [backoff_delay(n, timing) for n in range(1, 12)]
+    assert 2.5 <= delays[0] <= 5.0
+    assert max(delays) <= 900.0
+    assert delays[-1] >= 450.0
+
+
+def test_rate_limit_defers_without_calling(world: World) -> None:
+    """A governor that says "not before T" holds the upload queued; no request goes out."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    world.governor.pause(until=world.clock() + 600, reason="rate_limit_15")
+    engine = world.engine()
+    engine.submit(path)
+    due = engine.tick()
+    assert (State.QUEUED, 0) == (world.store.files()[0].state, world.api_calls())
+    assert due is not None
+    assert due >= world.clock() + 600
+
+
+def test_a_429_pauses_until_the_window_ends(tmp_path: Path) -> None:
+    """Over the limit at Strava: the upload waits for the next quarter hour, then goes."""
+    world = World(tmp_path, knobs={"limit_15": 5})
+    world.emulator.set_usage(usage_15=5)
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    due = engine.tick()
+    assert State.QUEUED == world.store.files()[0].state
+    assert due is not None
+    assert 0 == due % 900
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()
+
+
+def test_missing_scope_stops_all_calls_once(tmp_path: Path) -> None:
+    """No activity:write: fatal condition, files stay queued, and no call loop."""
+    world = World(tmp_path)
+    world.sign_in(scope="read")
+    paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(3)]
+    engine = world.engine()
+    with capture_logs() as logs:
+        engine.scan(paths)
+        world.drive(engine)
+    calls = world.api_calls()
+    world.drive(engine)
+    assert calls == world.api_calls() == 1
+    assert engine.fatal is not None
+    assert {"queued"} == set(world.states().values())
+    assert 1 == sum(1 for e in logs if e["event"] == "engine_fatal")
+    assert "fatal" == engine.wait_idle(timeout=1).status
+
+
+def test_an_inactive_app_pauses_everything(tmp_path: Path) -> None:
+    """403 Inactive: one call, then nothing until the pause ends; the file stays queued."""
+    world = World(tmp_path, knobs={"inactive": True})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    due = engine.tick()
+    assert (1, State.QUEUED) == (world.api_calls(), world.store.files()[0].state)
+    assert due is not None
+    assert due >= world.clock() + 3000
+
+
+def test_a_stuck_upload_is_parked_not_hammered(tmp_path: Path) -> None:
+    """An upload processing for 15 minutes costs a handful of polls, never one a second."""
+    world = World(tmp_path, knobs={"stuck_share": 1.0, "stuck_s": 900.0})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    with capture_logs() as logs:
+        world.drive(engine, horizon=1200)
+    assert {"a.fit": "uploaded"} == world.states()
+    assert world.api_calls() <= 15
+    assert 1 == sum(1 for e in logs if e["event"] == "upload_parked")
+
+
+def test_the_learned_processing_time_survives_a_restart(tmp_path: Path) -> None:
+    """Slow processing raises the estimate; a new engine on the same store starts from it."""
+    world = World(tmp_path, knobs={"processing_min_s": 8.0, "processing_max_s": 9.0})
+    paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(4)]
+    engine = world.engine()
+    engine.scan(paths)
+    world.drive(engine)
+    assert engine.processing_estimate > 5.0
+    restarted = world.engine(store=Store.open(world.state_dir, clock=world.clock))
+    assert engine.processing_estimate == pytest.approx(restarted.processing_estimate, abs=1e-3)
+
+
+def test_known_files_are_not_read_again(world: World) -> None:
+    """A rescan trusts path + size + mtime: nothing is read or hashed."""
+    paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(3)]
+    world.engine().scan(paths)
+    again = world.engine()
+    report = again.scan(paths)
+    assert (3, 3, 0, 0) == (report.seen, report.known, report.read, again.files_read)
+
+
+def test_a_file_that_changes_while_read_stays_pending(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Size or mtime moving during the read: pending, nothing recorded as content."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    real_open = open
+
+    def growing_open(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        handle = real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+        if file == path and "r" in mode:
+            with real_open(path, "ab") as more:
+                more.write(b"\0")
+        return handle
+
+    monkeypatch.setattr("builtins.open", growing_open)
+    result = world.engine().submit(path)
+    monkeypatch.undo()
+    assert (State.PENDING, "still being written") == (result.state, result.error)
+    assert [("pending", None)] == [(f.state.value, f.sha256) for f in world.store.files()]
+
+
+def test_gzip_upload_sends_the_gz_data_type(tmp_path: Path) -> None:
+    """upload.gzip = false sends the plain type; a gzipped file on disk is sent decompressed."""
+    world = World(tmp_path, config_overrides={"upload": {"gzip": False}})
+    path = world.watch / "a.fit.gz"
+    path.write_bytes(gzip.compress(sample_fit(start=world.start())))
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    assert ["fit"] == [u["data_type"] for u in world.emulator.inspect()["uploads"]]
+    assert {"a.fit.gz": "uploaded"} == world.states()
+
+
+def test_after_move_archives_keeping_the_relative_path(tmp_path: Path) -> None:
+    """Once the activity id is recorded the file moves under archive_dir; never overwrites."""
+    archive = tmp_path / "archive"
+    world = World(tmp_path, config_overrides={"upload": {"after": "move",
+                                                         "archive_dir": str(archive)}})
+    path = workout_file(world.watch / "2025", "a.fit", start=world.start())
+    (archive / "2025").mkdir(parents=True)
+    (archive / "2025" / "a.fit").write_bytes(b"someone else's file")
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    assert not path.exists()
+    assert b"someone else's file" == (archive / "2025" / "a.fit").read_bytes()
+    entry = world.store.files()[0]
+    assert (str(archive / "2025" / "a-1.fit"), State.UPLOADED) == (entry.path, entry.state)
+
+
+def test_after_delete_removes_the_file_but_keeps_the_record(tmp_path: Path) -> None:
+    """after = delete: the file goes once uploaded; status still shows it uploaded."""
+    world = World(tmp_path, config_overrides={"upload": {"after": "delete"}})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    assert not path.exists()
+    assert [(str(path), State.UPLOADED)] == [(f.path, f.state) for f in world.store.files()]
+
+
+def test_retry_puts_a_rejected_file_back(tmp_path: Path) -> None:
+    """A rejected file is queued again by retry and then sent again."""
+    world = World(tmp_path, knobs={"deleted_share": 1.0})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    world.emulator.set_knobs(deleted_share=0.0)
+    assert [str(path)] == engine.retry()
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()
+
+
+def test_every_transition_is_one_log_event(world: World) -> None:
+    """The life of one file reads as stable snake_case events with path and sha256."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    with capture_logs() as logs:
+        engine.submit(path)
+        world.drive(engine)
+    ours = [e for e in logs if e.get("path") == str(path)]
+    assert ["file_seen", "upload_queued", "upload_started", "upload_created",
+            "upload_done"] == [e["event"] for e in ours]
+    done = ours[-1]
+    assert all(done[key] for key in ("sha256", "upload_id", "activity_id"))
+
+
+def test_wait_idle_reports_deferred_work(world: World) -> None:
+    """A long backoff: wait_idle returns at once with the next due time."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    world.governor.pause(until=world.clock() + 900, reason="rate_limit_15")
+    engine = world.engine()
+    engine.submit(path)
+    outcome = engine.wait_idle(timeout=5)
+    assert "deferred" == outcome.status
+    assert outcome.next_due is not None
+    assert outcome.next_due >= world.clock() + 900
+
+
+def test_the_payload_is_read_again_if_not_cached(world: World) -> None:
+    """A restart between ingest and upload reads the file again and checks its hash."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    world.engine().submit(path)
+    engine = world.engine()
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()
+
+
+def test_a_file_gone_before_upload_is_retried_not_lost(world: World) -> None:
+    """The device was unplugged: retrying, and uploaded once the file is back."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    data = path.read_bytes()
+    world.engine().submit(path)
+    os.unlink(path)
+    engine = world.engine()
+    engine.tick()
+    assert State.RETRYING == world.store.files()[0].state
+    path.write_bytes(data)
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()
+
+
+def test_a_transport_failure_on_poll_keeps_the_upload_id(world: World) -> None:
+    """A failed poll never leads to a second POST."""
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    engine.submit(path)
+    engine.tick()
+    flaky = Flaky(world.client)
+    engine2 = Engine(config=world.config, store=world.store, client=flaky,
+                     governor=world.governor, clock=world.clock, timing=world.timing)
+    world.drive(engine2)
+    uploads = world.emulator.inspect(requests=False)["uploads"]
+    assert (1, 1, "uploaded") == (len(uploads), flaky.failed, world.states()["a.fit"])
+
+
+class Flaky:
+    """A client whose first poll fails at the transport."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.failed = 0
+
+    def create_upload(self, **kwargs: object) -> object:
+        return self.inner.create_upload(**kwargs)  # type: ignore[attr-defined]
+
+    def get_upload(self, upload_id: str) -> object:
+        if not self.failed:
+            self.failed += 1
+            from stravasync.strava import translate_errors
+
+            with translate_errors("poll"):
+                raise httpx.ConnectError("down")
+        return self.inner.get_upload(upload_id)  # type: ignore[attr-defined]
