@@ -69,7 +69,17 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 def _register() -> None:
     """Add each area's commands to the group (their modules import nothing heavy)."""
-    from stravasync.cli import auth_cmd, check_cmd, config_cmd, emulator_cmd, service_cmd
+    from stravasync.cli import (
+        auth_cmd,
+        check_cmd,
+        config_cmd,
+        demo_cmd,
+        emulator_cmd,
+        run_cmd,
+        service_cmd,
+        status_cmd,
+        upload_cmd,
+    )
 
     cli.add_command(auth_cmd.auth_command)
     cli.add_command(auth_cmd.logout_command)
@@ -77,6 +87,11 @@ def _register() -> None:
     cli.add_command(config_cmd.config_command)
     cli.add_command(emulator_cmd.emulator_command)
     cli.add_command(service_cmd.service)
+    cli.add_command(demo_cmd.demo_command)
+    cli.add_command(run_cmd.run_command)
+    cli.add_command(status_cmd.status_command)
+    cli.add_command(status_cmd.retry_command)
+    cli.add_command(upload_cmd.upload_command)
 
 
 _register()

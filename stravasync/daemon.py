@@ -1,0 +1,414 @@
+"""The daemon: the composition root that wires watcher → validation → engine → Strava.
+
+Owns what ``stravasync run`` is as a long-running service: the single-instance lock
+on the state folder, the threads (watchdog's observer, one ingest thread that reads
+and validates what the watcher hands over, the engine's dispatcher and workers), the
+APScheduler jobs, signals and the systemd notifications.
+
+Scheduler jobs (a ``BackgroundScheduler``; each coalesced, one instance at a time):
+
+- ``refresh_tokens`` (every 5 min): refresh the access token ahead of its expiry;
+- ``resume`` (every minute): wake the engine for work a rate-limit pause or a backoff
+  deferred, and resume after ``stravasync auth`` fixed a dead sign-in;
+- ``rescan`` (hourly): a safety net for events the file system did not deliver;
+- ``housekeeping`` (daily): prune rows of files that are gone and were never sent;
+- ``watchdog`` / ``status`` (only under systemd): ``WATCHDOG=1`` while the threads
+  are alive, and a one-line ``STATUS=``.
+
+SIGTERM/SIGINT stop taking work, let in-flight requests finish (or stay recorded for
+the next start) and return within about 5 s. SIGHUP re-reads the configuration and
+restarts the watcher and engine with it; an invalid file is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import httpx
+
+from stravasync.config import Config, load_config
+from stravasync.errors import AlreadyRunning, AuthError, StateError, StravaSyncError
+from stravasync.fsutil import ensure_private_dir
+from stravasync.logs import configure_logging, get_logger
+from stravasync.notify import SystemdNotifier, watchdog_interval
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from stravasync.engine import Engine
+    from stravasync.state import Store
+    from stravasync.strava import StravaClient
+    from stravasync.watcher import Watcher
+
+__all__ = ["Daemon", "DaemonLock", "Stack", "open_stack", "run_daemon"]
+
+log = get_logger("stravasync.daemon")
+
+LOCK_NAME = "daemon.lock"
+STOP_SECONDS = 4.0
+"""How long in-flight calls may take to finish on shutdown (systemd allows 10 s)."""
+
+
+class DaemonLock:
+    """An exclusive ``flock`` on ``state_dir/daemon.lock``: one daemon per state folder."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise AlreadyRunning naming the holder's pid."""
+        ensure_private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"stravasync is already running for {self.path.parent} (pid {holder}); "
+                "stop it first, or give this one another [state] dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let go of the lock (closing the descriptor releases it)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class Stack:
+    """The store, client and engine built from one configuration."""
+
+    config: Config
+    store: Store
+    client: StravaClient
+    engine: Engine
+
+    def close(self) -> None:
+        """Close the HTTP client and the database connections."""
+        self.client.close()
+        self.store.close()
+
+
+def open_stack(
+    config: Config,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Stack:
+    """Build store, Strava client and engine for ``config`` (nothing is started)."""
+    from stravasync.engine import Engine
+    from stravasync.state import Store
+    from stravasync.strava import StravaClient
+
+    ensure_private_dir(config.state_dir)
+    store = Store.open(config.state_dir, clock=clock)
+    client = StravaClient.from_config(config, transport=transport, clock=clock)
+    engine = Engine(
+        config=config, store=store, client=client, governor=client.governor, clock=clock
+    )
+    return Stack(config=config, store=store, client=client, engine=engine)
+
+
+class Daemon:
+    """``stravasync run``: watch, validate, upload, until told to stop."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        notifier: SystemdNotifier | None = None,
+        install_signals: bool = True,
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._notifier = notifier or SystemdNotifier()
+        self._install_signals = install_signals
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._ready = threading.Event()
+        self._inbox: queue.Queue[Path | None] = queue.Queue()
+        self._stack: Stack | None = None
+        self._watcher: Watcher | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._ingest: threading.Thread | None = None
+        self._tokens_seen: float | None = None
+        self._exit_requested = False
+
+    # -- control (any thread) ------------------------------------------------------------
+
+    @property
+    def stack(self) -> Stack | None:
+        """The running store/client/engine, for tests and the demo."""
+        return self._stack
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the daemon watches its folders (True) or ``timeout`` passed."""
+        return self._ready.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to shut down."""
+        self._exit_requested = True
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        """Ask :meth:`run` to re-read the configuration file."""
+        self._reload.set()
+        self._stop.set()
+
+    # -- the main loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or :meth:`request_stop`); return the exit status."""
+        lock = DaemonLock(self.config.state_dir)
+        lock.acquire()
+        previous = self._signals()
+        try:
+            self._start()
+            self._notifier.ready(self._summary())
+            log.info(
+                "daemon_started",
+                paths=[str(p) for p in self.config.watch.paths],
+                state_dir=str(self.config.state_dir),
+                pid=os.getpid(),
+            )
+            self._ready.set()
+            while True:
+                self._stop.wait()
+                if self._reload.is_set() and not self._exit_requested:
+                    self._reload.clear()
+                    self._stop.clear()
+                    self._do_reload()
+                    continue
+                break
+        finally:
+            self._notifier.stopping()
+            log.info("daemon_stopping")
+            self._shutdown()
+            self._restore(previous)
+            lock.release()
+            log.info("daemon_stopped")
+        return 0
+
+    # -- start and stop --------------------------------------------------------------------
+
+    def _start(self) -> None:
+        from stravasync.watcher import Watcher
+
+        config = self.config
+        if not config.watch.paths:
+            log.warning("no_watch_paths", hint="set [watch] paths in the configuration")
+        stack = open_stack(config, transport=self._transport)
+        self._stack = stack
+        stack.engine.start()
+        self._ingest = threading.Thread(target=self._ingest_loop, name="stravasync-ingest",
+                                        daemon=True)
+        self._ingest.start()
+        watcher = Watcher(
+            paths=config.watch.paths,
+            recursive=config.watch.recursive,
+            settle_seconds=config.watch.settle_seconds,
+            on_ready=self._inbox.put,
+        )
+        watcher.start()
+        self._watcher = watcher
+        self._queue_scan()  # files that arrived while we were down
+        self._tokens_seen = self._tokens_mtime()
+        self._scheduler = self._make_scheduler()
+        self._scheduler.start()
+
+    def _shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._ingest is not None:
+            self._inbox.put(None)
+            self._ingest.join(STOP_SECONDS)
+            self._ingest = None
+        if self._stack is not None:
+            self._stack.engine.stop(timeout=STOP_SECONDS)
+            self._stack.close()
+            self._stack = None
+        self._inbox = queue.Queue()
+
+    def _do_reload(self) -> None:
+        source = self.config.source
+        try:
+            config = load_config(source)
+        except StravaSyncError as error:
+            log.error("config_reload_failed", path=str(source), error=str(error))
+            return
+        configure_logging(fmt=config.log.format, level=config.log.level)
+        self._notifier.notify(RELOADING=1, MONOTONIC_USEC=time.monotonic_ns() // 1000)
+        self._shutdown()
+        self.config = config
+        self._start()
+        self._notifier.ready(self._summary())
+        log.info("config_reloaded", path=str(source))
+
+    # -- threads and jobs ------------------------------------------------------------------
+
+    def _ingest_loop(self) -> None:
+        """Reads and validates what the watcher hands over, one file at a time."""
+        inbox = self._inbox
+        while True:
+            item = inbox.get()
+            if item is None:
+                return
+            stack = self._stack
+            if stack is None:
+                return
+            try:
+                if item == _SCAN:
+                    watcher = self._watcher
+                    if watcher is not None:
+                        stack.engine.scan(watcher.scan())
+                else:
+                    stack.engine.submit(item)
+            except StravaSyncError as error:
+                log.error("ingest_failed", path=str(item), error=str(error))
+            except Exception:  # a bug must not kill the thread: log it, go on
+                log.exception("ingest_crashed", path=str(item))
+
+    def _queue_scan(self) -> None:
+        self._inbox.put(_SCAN)
+
+    def _make_scheduler(self) -> BackgroundScheduler:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        scheduler.add_job(self._refresh_tokens, "interval", minutes=5, id="refresh_tokens")
+        scheduler.add_job(self._resume, "interval", minutes=1, id="resume")
+        scheduler.add_job(self._queue_scan, "interval", hours=1, id="rescan")
+        scheduler.add_job(self._housekeeping, "interval", hours=24, id="housekeeping")
+        interval = watchdog_interval()
+        if self._notifier.enabled:
+            if interval is not None:
+                scheduler.add_job(self._watchdog, "interval", seconds=interval, id="watchdog")
+            scheduler.add_job(self._status, "interval", seconds=30, id="status")
+        return scheduler
+
+    def _refresh_tokens(self) -> None:
+        stack = self._stack
+        if stack is None or stack.engine.fatal is not None:
+            return
+        try:
+            stack.client.tokens.access_token()  # refreshes when close to expiry
+        except AuthError as error:
+            log.error("auth_problem", error=str(error), hint="run `stravasync auth`")
+        except StravaSyncError as error:
+            log.warning("token_refresh_deferred", error=str(error))
+
+    def _tokens_mtime(self) -> float | None:
+        stack = self._stack
+        if stack is None:
+            return None
+        try:
+            return stack.client.tokens.path.stat().st_mtime
+        except OSError:
+            return None
+
+    def _resume(self) -> None:
+        stack = self._stack
+        if stack is None:
+            return
+        mtime = self._tokens_mtime()
+        if stack.engine.fatal is not None and mtime != self._tokens_seen:
+            log.info("auth_changed", hint="resuming uploads after a new sign-in")
+            stack.engine.clear_fatal()
+        self._tokens_seen = mtime
+        # The dispatcher sleeps until the next due time on its own; this nudge makes
+        # sure a clock jump (suspend/resume of a laptop) cannot leave work waiting.
+        wake = getattr(stack.engine, "wake", None)
+        if callable(wake):
+            wake()
+
+    def _housekeeping(self) -> None:
+        stack = self._stack
+        if stack is None:
+            return
+        prune = getattr(stack.store, "prune_missing", None)
+        if callable(prune):
+            try:
+                removed = prune()
+            except StateError as error:
+                log.warning("housekeeping_failed", error=str(error))
+                return
+            log.info("housekeeping_done", removed=removed)
+
+    def _threads_alive(self) -> bool:
+        return self._ingest is not None and self._ingest.is_alive()
+
+    def _watchdog(self) -> None:
+        if self._threads_alive():
+            self._notifier.watchdog()
+
+    def _status(self) -> None:
+        self._notifier.status(self._summary())
+
+    def _summary(self) -> str:
+        stack = self._stack
+        if stack is None:
+            return "starting"
+        counts = stack.store.counts()
+        parts = [f"{n} {state}" for state, n in sorted(counts.items()) if n]
+        fatal = stack.engine.fatal
+        if fatal is not None:
+            parts.insert(0, f"stopped: {fatal.title}")
+        return ", ".join(parts) or "watching, nothing seen yet"
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def _signals(self) -> dict[int, object]:
+        if not self._install_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal_received", signal=signal.Signals(signum).name)
+            self.request_stop()
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            log.info("signal_received", signal="SIGHUP")
+            self.request_reload()
+
+        previous: dict[int, object] = {}
+        for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop),
+                                (signal.SIGHUP, reload)):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    @staticmethod
+    def _restore(previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+_SCAN = Path("\0scan")
+"""Inbox marker: reconcile the watched folders with the state store."""
+
+
+def run_daemon(config: Config) -> int:
+    """``stravasync run`` in the foreground (what the service runs)."""
+    return Daemon(config).run()
