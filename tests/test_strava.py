@@ -625,7 +625,9 @@ def test_emulator_many_uploads_across_refreshes(rig: Rig) -> None:
                 up = rig.client.create_upload(
                     data=gpx(n), data_type="gpx", external_id=f"ext-{n}", reserve=4
                 )
-                rig.clock.advance(60)
+                # 32 uploads x 2 min = over an hour of 20-minute tokens, whatever the
+                # threads' interleaving: several refreshes must happen.
+                rig.clock.advance(120)
                 final = follow(rig, up)
                 with lock:
                     done.append(final)
