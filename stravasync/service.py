@@ -65,7 +65,6 @@ _UNIT_TEMPLATE = """\
 
 [Unit]
 Description=stravasync: upload new workout files to Strava
-Documentation=https://github.com/stravasync/stravasync
 
 [Service]
 # The daemon says READY=1 once its folders are watched, and pings WATCHDOG=1
