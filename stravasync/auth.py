@@ -319,7 +319,7 @@ class CallbackListener:
     or from :meth:`submit` (a pasted URL), or None after the timeout.
     """
 
-    def __init__(self, *, expected_state: str, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, expected_state: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.expected_state = expected_state
         self._done = threading.Event()
         self._result: CallbackResult | AuthFlowError | ScopeMissing | None = None
@@ -327,7 +327,13 @@ class CallbackListener:
         self._servers: list[http.server.HTTPServer] = []
         self._threads: list[threading.Thread] = []
         handler = self._handler_class()
-        self._servers.append(http.server.HTTPServer((host, 0), handler))
+        try:
+            self._servers.append(http.server.HTTPServer((host, port), handler))
+        except OSError as exc:
+            raise AuthFlowError(
+                f"Cannot listen for Strava's answer on {host}:{port} ({exc.strerror}). "
+                "Choose another --port, or leave it out to take any free one."
+            ) from exc
         self.port: int = self._servers[0].server_address[1]
         if host == "127.0.0.1":
             # Browsers may resolve "localhost" to ::1 first; answer there too if we can.
@@ -467,6 +473,7 @@ def sign_in(
     echo: Callable[[str], None] = print,
     stdin: TextIO | None = None,
     browser: Callable[[str], bool] | None = None,
+    port: int = 0,
 ) -> SignInResult:
     """Run the whole browser sign-in and store the tokens; raises AuthError subclasses.
 
@@ -474,7 +481,7 @@ def sign_in(
     is read for a pasted redirected URL or code while the listener waits.
     """
     state = secrets.token_urlsafe(24)
-    with CallbackListener(expected_state=state) as listener:
+    with CallbackListener(expected_state=state, port=port) as listener:
         url = authorize_url(oauth_url=oauth_url, client_id=client_id,
                             redirect_uri=listener.redirect_uri, state=state)
         opened = False

@@ -33,6 +33,7 @@ __all__ = [
     "config_from_dict",
     "default_config_path",
     "default_state_dir",
+    "example_config",
     "load_config",
     "resolve_config_path",
 ]
@@ -147,6 +148,13 @@ def default_config_path() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
+def example_config() -> str:
+    """The documented example configuration shipped with the package."""
+    from importlib.resources import files
+
+    return files("stravasync").joinpath("config.example.toml").read_text(encoding="utf-8")
+
+
 def default_state_dir() -> Path:
     """``<user state dir>/stravasync``."""
     return Path(platformdirs.user_state_dir(APP_NAME))
@@ -174,8 +182,9 @@ def load_config(
         raw = location.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
-            f"no configuration file at {location}: copy config.example.toml there "
-            "(or pass --config PATH) and set strava.client_id"
+            f"no configuration file at {location}: create it with "
+            f"`stravasync config --example > {location}` (or pass --config PATH), "
+            "then set strava.client_id"
         ) from None
     except IsADirectoryError:
         raise ConfigError(f"{location} is a folder, not a configuration file") from None

@@ -479,3 +479,16 @@ def test_logout_offline_still_deletes(tmp_path: Path) -> None:
     assert 0 == result.exit_code  # type: ignore[attr-defined]
     assert "could not be told" in result.output  # type: ignore[attr-defined]
     assert not (tmp_path / "state" / "tokens.json").exists()
+
+
+def test_listener_port_can_be_fixed_for_ssh_forwarding() -> None:
+    """--port puts the callback listener on a known port; a taken one is a clear error."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with CallbackListener(expected_state="s", port=port) as listener:
+        assert f"http://localhost:{port}/callback" == listener.redirect_uri
+        with pytest.raises(AuthFlowError, match="Choose another --port"):
+            CallbackListener(expected_state="s", port=port)

@@ -166,7 +166,7 @@ def test_location_precedence(tmp_path: Path) -> None:
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     """A config file that is not there gives a message naming the path and the fix."""
-    with pytest.raises(ConfigError, match=r"no configuration file at .*config\.example\.toml"):
+    with pytest.raises(ConfigError, match=r"no configuration file at .*stravasync config --example"):
         load_config(tmp_path / "nope.toml", env={})
 
 
@@ -225,3 +225,13 @@ def test_main_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith("stravasync: Invalid configuration: 1 problem")
     assert "strava.client_id" in proc.stderr
+
+
+def test_packaged_example_is_the_documented_one() -> None:
+    """`config --example` prints exactly the repository's config.example.toml."""
+    from stravasync.config import example_config
+
+    assert (REPO / "config.example.toml").read_text(encoding="utf-8") == example_config()
+    result = CliRunner().invoke(cli, ["config", "--example"])
+    assert 0 == result.exit_code
+    assert example_config() == result.output

@@ -226,10 +226,23 @@ def test_rendered_unit_passes_systemd_analyze_verify(
 def test_cli_install_and_status(no_tools: None, isolated_home: Path) -> None:
     """`service install` passes the global --config path on; `status` exits 0 once installed."""
     runner = CliRunner()
-    obj = CliContext(config_path=isolated_home / "c.toml")
+    config = isolated_home / "c.toml"
+    config.write_text('[strava]\nclient_id = 1\n[watch]\npaths = ["/tmp/exports"]\n')
+    obj = CliContext(config_path=config)
     assert 1 == runner.invoke(service, ["status"], obj=obj).exit_code
     result = runner.invoke(service, ["install"], obj=obj)
     assert 0 == result.exit_code
-    assert f"--config {isolated_home / 'c.toml'} run" in result.output
+    assert f"--config {config} run" in result.output
+    assert "warning: not signed in yet" in result.output
+    assert "private /tmp and cannot see /tmp/exports" in result.output
     assert 0 == runner.invoke(service, ["status"], obj=obj).exit_code
     assert 0 == runner.invoke(service, ["uninstall"], obj=obj).exit_code
+
+
+def test_cli_install_refuses_a_broken_config(no_tools: None, isolated_home: Path) -> None:
+    """`service install` with an invalid config installs nothing and lists the problems."""
+    config = isolated_home / "c.toml"
+    config.write_text("[strava]\nclient_id = 'abc'\n")
+    result = CliRunner().invoke(service, ["install"], obj=CliContext(config_path=config))
+    assert 2 == result.exception.exit_code  # type: ignore[union-attr]
+    assert not (isolated_home / ".config" / "systemd" / "user" / "stravasync.service").exists()

@@ -19,9 +19,12 @@ from stravasync.cli import CliContext, pass_context
                    "address holding it) and exit.")
 @click.option("--timeout", type=click.FloatRange(min=1.0), default=300.0, show_default=True,
               help="Seconds to wait for Strava's answer.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0,
+              help="Port of the local listener Strava redirects to (default: any free one). "
+                   "Fix it to forward it over SSH first: ssh -L 8765:localhost:8765 HOST.")
 @pass_context
 def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
-                 timeout: float) -> None:
+                 timeout: float, port: int) -> None:
     """Sign in to Strava and store the tokens (scope read,activity:write)."""
     from stravasync.auth import OAuthClient, sign_in, sign_in_with_code
     from stravasync.errors import ConfigError
@@ -45,8 +48,10 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
             result = sign_in(
                 oauth=oauth, tokens=tokens, client_id=config.strava.client_id,
                 oauth_url=config.strava.oauth_url, open_browser=not no_browser,
-                timeout=timeout, echo=click.echo,
-                stdin=sys.stdin if no_browser else None,
+                timeout=timeout, echo=click.echo, port=port,
+                # Read a pasted address even when a browser was opened: on a headless
+                # machine "opening" may succeed without anything appearing.
+                stdin=sys.stdin,
             )
     # A new sign-in may have cured an athlete cap; rate-limit pauses stay.
     Governor(state_file=config.state_dir / "ratelimit.json").clear_pauses(

@@ -11,13 +11,22 @@ from stravasync.cli import CliContext, pass_context
 
 @click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print the configuration as JSON.")
+@click.option("--example", is_flag=True,
+              help="Print the documented example configuration (a starting point) and exit.")
 @pass_context
-def config_command(obj: CliContext, *, as_json: bool) -> None:
+def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
     """Print the effective configuration (secrets masked) and the file it came from.
 
     Exits 2, listing every problem with its key path, when the file is invalid.
     """
+    if example:
+        from stravasync.config import example_config
+
+        click.echo(example_config(), nl=False)
+        return
     config = obj.config()
+    if not config.watch.paths:
+        click.echo("# warning: [watch] paths is empty: the daemon will watch nothing", err=True)
     data = config.masked()
     if as_json:
         click.echo(json.dumps({"source": str(config.source), **data}, indent=2))

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from stravasync.cli import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from stravasync.config import Config
 
 __all__ = ["service"]
 
@@ -20,13 +25,39 @@ def install(obj: CliContext) -> None:
     """Install, enable and start the service (with --config, it runs with that file).
 
     Where systemd/launchd cannot be reached (containers, no user session) the file is
-    still written and the commands to start it later are printed.
+    still written and the commands to start it later are printed. The configuration
+    is checked first: a service that would exit at once is not installed.
     """
     from stravasync.service import autostart_for
 
+    config = obj.config()  # a missing or invalid config stops here, with every problem
+    for warning in service_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
     outcome = autostart_for().install(config_path=obj.config_path)
     for line in outcome.lines:
         click.echo(line)
+
+
+def service_warnings(config: Config) -> list[str]:
+    """What would make the installed service fail or do nothing, said up front."""
+    from stravasync.tokens import TokenStore
+
+    warnings: list[str] = []
+    if TokenStore(state_dir=config.state_dir).status() is None:
+        warnings.append("not signed in yet: run `stravasync auth`; until then the service "
+                        "watches and queues files but uploads nothing")
+    if config.strava.client_secret_source == "env":  # noqa: S105 - a source name
+        warnings.append("the client secret comes from $STRAVASYNC_CLIENT_SECRET, which the "
+                        "service does not see: set client_secret_file in the config, or the "
+                        "access token cannot be renewed after 6 hours")
+    if not config.watch.paths:
+        warnings.append("[watch] paths is empty: the service will watch nothing")
+    private_tmp = [p for p in (*config.watch.paths, config.state_dir)
+                   if p.is_relative_to("/tmp") or p.is_relative_to("/var/tmp")]  # noqa: S108
+    if private_tmp:
+        warnings.append("the service runs with a private /tmp and cannot see "
+                        + ", ".join(str(p) for p in private_tmp))
+    return warnings
 
 
 @service.command("uninstall")
