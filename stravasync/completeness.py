@@ -34,6 +34,8 @@ import re
 import zlib
 from typing import NamedTuple
 
+from stravasync.validate.fitwalk import fast_crc
+
 __all__ = [
     "MAX_FIT_PROOF_BYTES",
     "MAX_GZIP_PROOF_BYTES",
@@ -77,25 +79,9 @@ def stat_signature(path: str | os.PathLike[str]) -> StatSignature:
     return StatSignature(st.st_size, st.st_mtime_ns)
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_FIT_CRC_TABLE = _crc_table()
-
-
 def fit_crc(data: bytes | memoryview, crc: int = 0) -> int:
     """Return the FIT CRC-16 (poly 0x8005 reflected, init 0) of ``data``."""
-    table = _FIT_CRC_TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
+    return fast_crc(data, crc)
 
 
 def fit_is_complete(data: bytes) -> bool:

@@ -14,6 +14,13 @@ Gate: ``file_id.type`` must be ``activity`` in at least one chained file (activi
 settings is an activity); another type is a skip naming it; no type at all is an
 activity when records carry plausible times. An activity needs a record (or, for a
 pool swim, a length/lap/session) with a plausible absolute time (``times``).
+
+Fast path (the default): ``fitwalk`` frames the bytes and checks every CRC with
+``struct``, reads only record time and distance, and hands the few summary messages
+to fitdecode in a small synthetic stream, so the verdict is the same at a fraction of
+the cost. Where the walker is not sure (any damage, odd definitions; see ``fitwalk``)
+the full fitdecode pass above runs instead, so verdicts and reasons never differ.
+``analyse_fit(data, now=..., fast=False)`` always runs the full pass.
 """
 
 from __future__ import annotations
@@ -26,11 +33,12 @@ from typing import Any
 import fitdecode
 from fitdecode import CrcCheck, ErrorHandling
 
+from stravasync.validate.fitwalk import Unsure, walk_fit
 from stravasync.validate.result import Analysis, Facts, Verdict, iso_z
 from stravasync.validate.sports import normalise_fit_sport
 from stravasync.validate.times import FIT_EPOCH_UNIX, window
 
-__all__ = ["analyse_fit"]
+__all__ = ["analyse_fit", "analyse_fit_fast"]
 
 _HEADER = fitdecode.FIT_FRAME_HEADER
 _DATA = fitdecode.FIT_FRAME_DATA
@@ -80,7 +88,6 @@ class _Tally:
     lap_distance: float | None = None
 
     def record(self, frame: Any) -> None:
-        self.records += 1
         stamp: object = None
         distance: object = None
         for fd in frame.fields:
@@ -91,11 +98,19 @@ class _Tally:
                 stamp = fd.value
             elif f.def_num == _DISTANCE:
                 distance = fd.value
-        if isinstance(distance, float | int) and (
+        self.add_record(
+            stamp if isinstance(stamp, int) else None,
+            float(distance) if isinstance(distance, float | int) else None,
+        )
+
+    def add_record(self, stamp: int | None, distance: float | None) -> None:
+        """Count one record with its raw FIT time and distance in metres (None: absent)."""
+        self.records += 1
+        if distance is not None and (
             self.max_record_distance is None or distance > self.max_record_distance
         ):
-            self.max_record_distance = float(distance)
-        if isinstance(stamp, int):
+            self.max_record_distance = distance
+        if stamp is not None:
             self.stamp(stamp)
 
     def stamp(self, stamp: int) -> None:
@@ -191,10 +206,43 @@ def _error_reason(exc: Exception) -> str:
     return f"unreadable FIT data: {type(exc).__name__}: {exc}"
 
 
-def analyse_fit(data: bytes, *, now: datetime | None) -> Analysis:
-    """Judge FIT bytes (one or several chained FIT files)."""
+def analyse_fit(data: bytes, *, now: datetime | None, fast: bool = True) -> Analysis:
+    """Judge FIT bytes (one or several chained FIT files); ``fast=False``: full pass only."""
+    lo, hi = _bounds(now)
+    if fast:
+        analysis = _fast(data, lo=lo, hi=hi)
+        if analysis is not None:
+            return analysis
+    return _full(data, lo=lo, hi=hi)
+
+
+def analyse_fit_fast(data: bytes, *, now: datetime | None) -> Analysis | None:
+    """The fast path alone: its verdict, or None where only the full pass can judge."""
+    lo, hi = _bounds(now)
+    return _fast(data, lo=lo, hi=hi)
+
+
+def _bounds(now: datetime | None) -> tuple[float, float]:
     earliest, latest = window(now)
-    t = _Tally(lo=earliest - FIT_EPOCH_UNIX, hi=latest - FIT_EPOCH_UNIX)
+    return earliest - FIT_EPOCH_UNIX, latest - FIT_EPOCH_UNIX
+
+
+def _consume(reader: fitdecode.FitReader, t: _Tally) -> None:
+    for frame in reader:
+        kind = frame.frame_type
+        if kind == _DATA:
+            num = frame.def_mesg.global_mesg_num
+            if num == _RECORD:
+                t.record(frame)
+            elif num in _SUMMARY:
+                t.summary(num, frame)
+        elif kind == _HEADER:
+            t.headers += 1
+            t.types.append(None)
+
+
+def _full(data: bytes, *, lo: float, hi: float) -> Analysis:
+    t = _Tally(lo=lo, hi=hi)
     reader = fitdecode.FitReader(
         io.BytesIO(data),
         processor=None,
@@ -202,21 +250,35 @@ def analyse_fit(data: bytes, *, now: datetime | None) -> Analysis:
         error_handling=ErrorHandling.IGNORE,
     )
     try:
-        for frame in reader:
-            kind = frame.frame_type
-            if kind == _DATA:
-                num = frame.def_mesg.global_mesg_num
-                if num == _RECORD:
-                    t.record(frame)
-                elif num in _SUMMARY:
-                    t.summary(num, frame)
-            elif kind == _HEADER:
-                t.headers += 1
-                t.types.append(None)
+        _consume(reader, t)
     # fitdecode raises FitError subclasses, but garbage also gets bare ValueError,
     # KeyError, struct.error, IndexError...: any failure here is a verdict, not a crash.
     except Exception as exc:  # noqa: BLE001
         return Analysis(Verdict.INVALID, _error_reason(exc), _facts(t))
+    finally:
+        reader.close()
+    t.resolve_relative()
+    return _decide(t)
+
+
+def _fast(data: bytes, *, lo: float, hi: float) -> Analysis | None:
+    t = _Tally(lo=lo, hi=hi)
+    try:
+        summary = walk_fit(data, keep=_SUMMARY, on_record=t.add_record)
+    except Unsure:  # the walker's reason is for debugging; the full pass gives the user's
+        return None
+    # The synthetic stream holds only definitions and summary messages; its CRCs are
+    # not real (the walker checked the real ones).
+    reader = fitdecode.FitReader(
+        io.BytesIO(summary),
+        processor=None,
+        check_crc=CrcCheck.DISABLED,
+        error_handling=ErrorHandling.IGNORE,
+    )
+    try:
+        _consume(reader, t)
+    except Exception:  # noqa: BLE001 - the full pass will say what is wrong
+        return None
     finally:
         reader.close()
     t.resolve_relative()
