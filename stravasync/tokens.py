@@ -292,6 +292,10 @@ class TokenStore:
 
     # -- public --------------------------------------------------------------------
 
+    def ensure_signed_in(self) -> None:
+        """Raise NotSignedIn, ReauthRequired or ScopeMissing now, without a network call."""
+        self._read_signed_in()
+
     def save_initial(self, token_set: TokenSet) -> None:
         """Store the tokens of a fresh sign-in (replacing any old, possibly dead, ones)."""
         register_secret(token_set.access_token)

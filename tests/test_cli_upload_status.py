@@ -163,6 +163,9 @@ def test_run_once_uploads_the_watched_folder_and_exits_0(setup: Setup) -> None:
 def test_run_once_exits_75_when_rate_limited(tmp_path: Path) -> None:
     """Work held back by a rate-limit pause: exit 75, nothing sent, file still queued."""
     setup = Setup(tmp_path, None)
+    TokenStore(state_dir=setup.state_dir).save_initial(TokenSet(
+        access_token="c" * 40, refresh_token="d" * 40, expires_at=4_000_000_000,
+        scope="read,activity:write", athlete=Athlete(id=1)))
     setup.workout("a.fit")
     governor = Governor(state_file=setup.state_dir / "ratelimit.json")
     governor.pause(until=datetime.now(UTC).timestamp() + 900, reason="rate_limit_15")
@@ -173,14 +176,39 @@ def test_run_once_exits_75_when_rate_limited(tmp_path: Path) -> None:
 
 
 def test_run_once_exits_1_when_not_signed_in(tmp_path: Path) -> None:
-    """No tokens: a fatal condition, exit 1, the file stays queued."""
+    """No tokens: exit 1 before any file is read or queued (no attempts counted)."""
     setup = Setup(tmp_path, None)
     setup.workout("a.fit")
     result = setup.invoke(run_command, "--once")
     assert 1 == result.exit_code
     assert "NotSignedIn" == type(result.exception).__name__
-    files = json.loads(setup.invoke(status_command, "--json").stdout)["files"]
-    assert ["queued"] == [f["state"] for f in files]
+    assert [] == json.loads(setup.invoke(status_command, "--json").stdout)["files"]
+
+
+def test_upload_exits_1_when_not_signed_in(tmp_path: Path) -> None:
+    """`upload` without a sign-in says so and leaves the state untouched."""
+    setup = Setup(tmp_path, None)
+    result = setup.invoke(upload_command, str(setup.workout("a.fit")))
+    assert "NotSignedIn" == type(result.exception).__name__
+    assert [] == json.loads(setup.invoke(status_command, "--json").stdout)["files"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_upload_reports_success_when_the_file_is_moved_or_deleted(
+    setup: Setup, after: str
+) -> None:
+    """With upload.after = move/delete, `upload` still prints the activity and exits 0."""
+    archive = setup.tmp / "archive"
+    setup.config.write_text(
+        setup.config.read_text() + f'[upload]\nafter = "{after}"\narchive_dir = "{archive}"\n'
+    )
+    path = setup.workout("ride.fit")
+    result = setup.invoke(upload_command, str(path))
+    assert 0 == result.exit_code, result.output
+    assert "/activities/" in result.stdout
+    assert not path.exists()
+    assert (after == "move") == (archive / "ride.fit").exists()
 
 
 def test_status_works_with_no_state_at_all(tmp_path: Path) -> None:
@@ -200,11 +228,14 @@ def test_status_table_shows_counts_problems_auth_and_pause(tmp_path: Path) -> No
         sha256="a" * 64, state=State.INVALID, error="FIT CRC check failed"))
     store.record_file("/w/b.fit", size=1, mtime_ns=1, facts=FileFacts(
         sha256="b" * 64, state=State.QUEUED, format="fit", start_time=1.0))
+    store.record_file("/w/old.fit", size=1, mtime_ns=1, facts=FileFacts(
+        sha256="c" * 64, state=State.SKIPPED, error="started 400 days ago"))
     Governor(state_file=setup.state_dir / "ratelimit.json").pause(
         until=datetime.now(UTC).timestamp() + 600, reason="app_inactive")
     out = setup.invoke(status_command).stdout
-    assert "Files: 2 (1 queued, 1 invalid)" in out
+    assert "Files: 3 (1 queued, 1 invalid, 1 skipped)" in out
     assert "invalid: /w/a.fit: FIT CRC check failed" in out
+    assert "  /w/old.fit: started 400 days ago" in out
     assert "Sign-in: not signed in" in out
     assert "(app_inactive)" in out
 
@@ -221,3 +252,6 @@ def test_retry_requeues_rejected_files(tmp_path: Path) -> None:
     result = setup.invoke(retry_command, "--all")
     assert "queued again: /w/a.fit" in result.stdout
     assert State.QUEUED == store.workout("a" * 64).state  # type: ignore[union-attr]
+    unknown = setup.invoke(retry_command, "/w/never-seen.fit")
+    assert 1 == unknown.exit_code
+    assert "left as it is" in unknown.stdout

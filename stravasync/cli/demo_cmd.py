@@ -12,7 +12,7 @@ def demo_command() -> None:
     Starts the emulator on 127.0.0.1, a temporary config, state and watch folder,
     signs in, runs the daemon while sample files (three workouts, a broken file, a
     route, a copy) are dropped in one by one, prints the status table and cleans up.
-    Touches nothing of yours; takes about 10 seconds.
+    Touches nothing of yours; takes about 5 seconds.
     """
     from stravasync.demo import run_demo
 

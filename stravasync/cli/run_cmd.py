@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from stravasync.config import Config
     from stravasync.engine import Engine, Outcome
 
-__all__ = ["EXIT_DEFERRED", "open_engine", "run_command"]
+__all__ = ["EXIT_DEFERRED", "open_engine", "require_sign_in", "run_command"]
 
 EXIT_DEFERRED = 75
 """``run --once``: work is left for later (EX_TEMPFAIL)."""
@@ -38,6 +38,13 @@ def open_engine(config: Config) -> Iterator[Engine]:
     finally:
         stack.engine.stop(timeout=30.0)
         stack.close()
+
+
+def require_sign_in(config: Config) -> None:
+    """Stop before touching any file when no usable sign-in is stored."""
+    from stravasync.tokens import TokenStore
+
+    TokenStore(state_dir=config.state_dir).ensure_signed_in()
 
 
 def describe_next(outcome: Outcome) -> str | None:
@@ -73,6 +80,7 @@ def run_once(config: Config) -> int:
     from stravasync.watcher import Watcher
 
     log = get_logger("stravasync.run")
+    require_sign_in(config)
     started = time.monotonic()
     watcher = Watcher(paths=config.watch.paths, recursive=config.watch.recursive,
                       settle_seconds=config.watch.settle_seconds, on_ready=lambda _path: None)

@@ -99,6 +99,14 @@ def status_table(files: list[FileStatus], data: dict[str, Any]) -> list[str]:
         lines.append("")
         lines.append("Recent problems:")
         lines.extend(f"  {f.state.value}: {f.path}: {f.error}" for f in problems)
+    skipped = [f for f in files if f.state is State.SKIPPED]
+    if skipped:
+        lines.append("")
+        lines.append("Skipped (not sent; `stravasync upload FILE` sends a workout anyway):")
+        lines.extend(f"  {f.path}: {f.error or 'no reason recorded'}"
+                     for f in skipped[:_RECENT_PROBLEMS])
+        if len(skipped) > _RECENT_PROBLEMS:
+            lines.append(f"  ... and {len(skipped) - _RECENT_PROBLEMS} more")
     lines.append("")
     lines.append(_auth_line(data["auth"]))
     lines.extend(_rate_lines(data["rate_limit"]))
@@ -156,8 +164,9 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
         store.close()
     for path in done:
         click.echo(f"queued again: {path}")
-    if named is not None:
-        for path in sorted(set(named) - set(done)):
-            click.echo(f"left as it is (not rejected or retrying, or unknown): {path}")
+    left = sorted(set(named or ()) - set(done))
+    for path in left:
+        click.echo(f"left as it is (not rejected or retrying, or unknown): {path}")
     if not done:
         click.echo("nothing to retry")
+    click.get_current_context().exit(1 if left else 0)

@@ -42,12 +42,13 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     Prints the activity's address per file (or why not). Exit status 0 when every
     file is on Strava (uploaded or already there), 1 otherwise.
     """
-    from stravasync.cli.run_cmd import describe_next, open_engine
+    from stravasync.cli.run_cmd import describe_next, open_engine, require_sign_in
     from stravasync.logs import get_logger
     from stravasync.state import ACTIVE_STATES, State
 
     config = obj.config()
     log = get_logger("stravasync.upload")
+    require_sign_in(config)
     lines: list[str] = []
     good = 0
     with open_engine(config) as engine:
@@ -65,6 +66,10 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
             state = entry.state if entry is not None else sub.state
             activity = entry.activity_id if entry is not None else None
             error = (entry.error if entry is not None else None) or sub.error
+            workout = engine.store.workout(sub.sha256) if sub.sha256 else None
+            if entry is None and workout is not None:
+                # upload.after moved or deleted the file once its activity was recorded.
+                state, activity, error = workout.state, workout.activity_id, workout.error
             if state in (State.UPLOADED, State.DUPLICATE) and activity is not None:
                 good += 1
                 url = activity_url(config.strava.api_url, activity)
