@@ -140,8 +140,11 @@ class Daemon:
         self._transport = transport
         self._notifier = notifier or SystemdNotifier()
         self._install_signals = install_signals
-        self._stop = threading.Event()
-        self._reload = threading.Event()
+        # Commands for the main loop: ("stop" | "reload", signal name or None). A
+        # SimpleQueue because its put() is reentrant: signal handlers only put here, so a
+        # signal landing while the main thread holds a lock (a log line being written)
+        # cannot deadlock it.
+        self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._inbox: queue.Queue[Path | None] = queue.Queue()
         self._stack: Stack | None = None
@@ -149,7 +152,6 @@ class Daemon:
         self._scheduler: BackgroundScheduler | None = None
         self._ingest: threading.Thread | None = None
         self._tokens_seen: float | None = None
-        self._exit_requested = False
 
     # -- control (any thread) ------------------------------------------------------------
 
@@ -164,13 +166,11 @@ class Daemon:
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to shut down."""
-        self._exit_requested = True
-        self._stop.set()
+        self._control.put(("stop", None))
 
     def request_reload(self) -> None:
         """Ask :meth:`run` to re-read the configuration file."""
-        self._reload.set()
-        self._stop.set()
+        self._control.put(("reload", None))
 
     # -- the main loop ---------------------------------------------------------------------
 
@@ -189,14 +189,8 @@ class Daemon:
                 pid=os.getpid(),
             )
             self._ready.set()
-            while True:
-                self._stop.wait()
-                if self._reload.is_set() and not self._exit_requested:
-                    self._reload.clear()
-                    self._stop.clear()
-                    self._do_reload()
-                    continue
-                break
+            while self._next_command() == "reload":
+                self._do_reload()
         finally:
             self._notifier.stopping()
             log.info("daemon_stopping")
@@ -205,6 +199,19 @@ class Daemon:
             lock.release()
             log.info("daemon_stopped")
         return 0
+
+    def _next_command(self) -> str:
+        """Wait for the next command(s); ``stop`` wins over ``reload`` if both came."""
+        commands = [self._control.get()]
+        while True:
+            try:
+                commands.append(self._control.get_nowait())
+            except queue.Empty:
+                break
+        for _command, signame in commands:
+            if signame is not None:
+                log.info("signal_received", signal=signame)  # logged here, never in a handler
+        return "stop" if any(command == "stop" for command, _ in commands) else "reload"
 
     # -- start and stop --------------------------------------------------------------------
 
@@ -385,13 +392,13 @@ class Daemon:
         if not self._install_signals or threading.current_thread() is not threading.main_thread():
             return {}
 
+        # Handlers run in the main thread between two bytecodes, maybe while it holds the
+        # log stream's lock: they must not log or take a lock, only put a command.
         def stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("signal_received", signal=signal.Signals(signum).name)
-            self.request_stop()
+            self._control.put(("stop", signal.Signals(signum).name))
 
         def reload(_signum: int, _frame: FrameType | None) -> None:
-            log.info("signal_received", signal="SIGHUP")
-            self.request_reload()
+            self._control.put(("reload", "SIGHUP"))
 
         previous: dict[int, object] = {}
         for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop),

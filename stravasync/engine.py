@@ -56,7 +56,7 @@ from stravasync.ingest import (
     default_validator,
     ingest_path,
 )
-from stravasync.logs import get_logger
+from stravasync.logs import get_logger, redact_text
 from stravasync.polling import Timing, backoff_delay
 from stravasync.state import State, Store, Workout
 from stravasync.state.rows import status_at
@@ -303,7 +303,9 @@ class Engine:
         times: list[float] = []
         if poll is not None:
             times.append(max(poll, self._gates["read"]))
-        if post is not None and self._store.in_flight() < self._config.upload.concurrency:
+        if post is not None and (
+            self._store.in_flight(parked=False) < self._config.upload.concurrency
+        ):
             times.append(max(post, self._gates["upload"]))
         if others is not None:
             times.append(max(others, now + 1.0))
@@ -413,7 +415,7 @@ class Engine:
                     if w.sha256 not in self._running and (focus is None or w.sha256 in focus):
                         jobs.append(("poll", w.sha256))
             if self._gates["upload"] <= now:
-                slots = (self._config.upload.concurrency - self._store.in_flight()
+                slots = (self._config.upload.concurrency - self._store.in_flight(parked=False)
                          - len(self._unclaimed))
                 limit = self._config.upload.concurrency * 4 + 16
                 if focus is not None:
@@ -450,9 +452,11 @@ class Engine:
                 self._transfer.poll(sha)
         except Exception as exc:  # one bad job must not stop the engine
             log.exception("engine_job_failed", sha256=sha, job=kind)
-            self._store.delay(sha, next_attempt_at=self._clock() + backoff_delay(
-                3, self._timing, self._rng),
-                              error=f"internal error: {type(exc).__name__}: {exc}")
+            w = self._store.workout(sha)
+            failures = (w.failures if w is not None else 0) + 1  # the backoff grows
+            delay = backoff_delay(failures, self._timing, self._rng)
+            error = redact_text(f"internal error: {type(exc).__name__}: {exc}")
+            self._store.delay(sha, next_attempt_at=self._clock() + delay, error=error)
         finally:
             self._release(sha)
 

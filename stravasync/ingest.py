@@ -19,6 +19,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -73,13 +74,26 @@ class Stable:
     """Modification time when read."""
 
 
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    """Open without blocking on a named pipe (no effect on regular files)."""
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
 def read_stable(path: Path) -> Stable | None:
     """Read ``path``; None if it changed while being read (still being written).
 
-    Raises OSError when it cannot be read at all.
+    Raises OSError when it cannot be read at all, or is not a regular file (a named
+    pipe would block the reader forever, a link to a device would never end).
     """
     before = os.stat(path)
-    with open(path, "rb") as handle:
+    _require_regular(before.st_mode)
+    with open(path, "rb", opener=_open_nonblocking) as handle:
+        _require_regular(os.fstat(handle.fileno()).st_mode)  # swapped since the stat?
         data = handle.read()
     after = os.stat(path)
     key_before = (before.st_size, before.st_mtime_ns)
@@ -283,9 +297,16 @@ def ingest_path(
     try:
         stable = read_stable(path)
     except OSError as exc:
-        log.warning("file_unreadable", path=real, error=exc.strerror or str(exc))
+        problem = exc.strerror or str(exc)
+        log.warning("file_unreadable", path=real, error=problem)
+        known = store.path_record(real)
+        if known is None or known.sha256 is None:  # never hide content we already read
+            with contextlib.suppress(OSError):  # shown by `status` with its reason
+                st = os.stat(path)
+                store.mark_pending(real, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                   error=problem)
         return Ingest(Submitted(path=real, sha256=None, state=State.PENDING, known=False,
-                                error=exc.strerror or str(exc)))
+                                error=problem))
     if stable is None:
         with contextlib.suppress(OSError):
             st = os.stat(path)

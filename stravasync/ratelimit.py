@@ -118,6 +118,20 @@ class Usage:
             at=now,
         )
 
+    def at_least(self, other: Usage, *, at: float) -> Usage:
+        """The larger of these counts and ``other``'s (both of the windows of ``at``).
+
+        Within one window Strava's counts only grow, so the answer to an earlier call,
+        handled after a later one's (concurrent calls), must not lower what we know.
+        """
+        return Usage(
+            usage_15=max(self.usage_15, other.usage_15),
+            usage_day=max(self.usage_day, other.usage_day),
+            read_usage_15=max(self.read_usage_15, other.read_usage_15),
+            read_usage_day=max(self.read_usage_day, other.read_usage_day),
+            at=at,
+        )
+
     def plus(self, *, overall: int, read: int) -> Usage:
         """Return these counts with ``overall``/``read`` more calls in each window."""
         return replace(
@@ -381,7 +395,7 @@ class Governor:
         if parsed is None:
             return False
         self._state.limits = parsed.limits
-        self._state.usage = replace(parsed.usage, at=now)
+        self._state.usage = parsed.usage.at_least(self._state.usage.as_of(now), at=now)
         # The server has counted everything it has answered; still-open calls may be
         # uncounted, so they stay in the estimate.
         self._pending_overall = min(self._pending_overall, self._in_flight)

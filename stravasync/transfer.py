@@ -21,6 +21,7 @@ from stravasync.errors import (
     AccessTokenInvalid,
     ApiError,
     AuthError,
+    ConfigError,
     DeadEnd,
     DuplicateActivity,
     RateLimited,
@@ -167,7 +168,7 @@ class Transfer:
         except DeadEnd as exc:
             self._release_post(claimed, State.QUEUED, sent=False)
             self._hooks.dead_end(exc, sha=sha)
-        except (AuthError, AccessTokenInvalid) as exc:
+        except (AuthError, AccessTokenInvalid, ConfigError) as exc:
             self._release_post(claimed, State.QUEUED, sent=False)
             self._hooks.set_fatal(exc)
         except ApiError as exc:  # TransientError and anything unclassified: outcome unknown
@@ -232,7 +233,7 @@ class Transfer:
             self._hooks.gate("read", exc.until, sha=sha, why="rate_limit")
         except DeadEnd as exc:
             self._hooks.dead_end(exc, sha=sha)
-        except (AuthError, AccessTokenInvalid) as exc:
+        except (AuthError, AccessTokenInvalid, ConfigError) as exc:
             self._hooks.set_fatal(exc)
         except ApiError as exc:
             if exc.status_code == 404:
@@ -279,7 +280,7 @@ class Transfer:
             return
         reason = upload.failed_reason or upload.status
         self._finish(w, State.REJECTED, error=reason, event="upload_rejected",
-                     upload_id=upload.id)
+                     upload_id=upload.id, promote_copy=not upload.deleted)
 
     def _learn(self, w: Workout, elapsed: float, *, learn: bool) -> None:
         if not learn or w.posted_at is None:
@@ -312,10 +313,12 @@ class Transfer:
 
     def _finish(
         self, w: Workout, state: State, *, event: str, activity_id: int | None = None,
-        error: str | None = None, upload_id: str | None = None, **extra: object,
+        error: str | None = None, upload_id: str | None = None, promote_copy: bool = True,
+        **extra: object,
     ) -> None:
         promoted = self._store.finish(w.sha256, owner=self._owner, state=state,
-                                      activity_id=activity_id, error=error)
+                                      activity_id=activity_id, error=error,
+                                      promote_copy=promote_copy)
         log.info(event, path=w.path, sha256=w.sha256, upload_id=upload_id or w.upload_id,
                  activity_id=activity_id, error=error, attempts=w.attempts, **extra)
         self._hooks.take_payload(w.sha256)

@@ -25,6 +25,7 @@ from stravasync.notify import SystemdNotifier
 from stravasync.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.state import Store
 from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.transfer import ESTIMATE_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -109,6 +110,11 @@ def live(tmp_path: Path) -> Iterator[Live]:
             tomllib.loads(live.config_path.read_text()), env={}, source=live.config_path
         )
         seed_tokens(emulator, live.config.state_dir)
+        # As if learned: the emulator processes within 0.6 s, so the first poll comes after
+        # 1 s (the learned minimum) instead of the 3 s a fresh install assumes.
+        store = Store.open(live.config.state_dir)
+        store.set_meta(ESTIMATE_KEY, "1.0")
+        store.close()
         yield live
     finally:
         emulator.stop()
@@ -232,6 +238,17 @@ def start_process(live: Live, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def stop_process(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM and reap the daemon; one that hangs is killed (so no later test inherits it)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 def wait_for_event(proc: subprocess.Popen[str], event: str, timeout: float = 15.0) -> None:
     """Read the process's JSON log until ``event`` shows up."""
     assert proc.stderr is not None
@@ -282,9 +299,7 @@ def test_second_run_exits_with_a_clear_message(live: Live) -> None:
         assert "already running" in second.stderr
         assert "Traceback" not in second.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        proc.communicate()
+        stop_process(proc)
 
 
 def test_sighup_reloads_the_configuration(live: Live) -> None:
@@ -300,9 +315,7 @@ def test_sighup_reloads_the_configuration(live: Live) -> None:
         drop(extra, "late.fit", sample_fit(start=START))
         assert {"uploaded"} == set(live.wait_final(1).values())
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        proc.communicate()
+        stop_process(proc)
 
 
 def test_sigkill_at_random_moments_still_uploads_each_file_once(live: Live) -> None:
@@ -328,8 +341,43 @@ def test_sigkill_at_random_moments_still_uploads_each_file_once(live: Live) -> N
     try:
         files = live.wait_final(workouts, timeout=40)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        proc.communicate()
+        stop_process(proc)
     assert {"uploaded"} == set(files.values())
     assert workouts == live.activities()
+
+
+class _SignalMidLine:
+    """A log stream that raises a signal in this process while a log line is being written."""
+
+    def __init__(self, signum: int, *, after: str, then: Callable[[], None]) -> None:
+        self.signum, self.after, self.then = signum, after, then
+        self.lines: list[str] = []
+        self.sent = False
+
+    def write(self, text: str) -> int:
+        self.lines.append(text)
+        if not self.sent and self.after in text:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)  # its handler runs before this write returns
+            self.then()
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+    def isatty(self) -> bool:
+        return False
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_while_a_log_line_is_written_does_not_hang(live: Live, signum: int) -> None:
+    """A signal that lands while the main thread writes a log line is still obeyed, no deadlock."""
+    from stravasync.logs import configure_logging
+
+    daemon = Daemon(live.config, install_signals=True, notifier=SystemdNotifier(env={}))
+    stream = _SignalMidLine(signum, after="daemon_started", then=daemon.request_stop)
+    configure_logging(fmt="json", stream=stream)  # type: ignore[arg-type]
+    assert 0 == daemon.run()
+    received = [json.loads(line) for line in stream.lines if "signal_received" in line]
+    assert [signal.Signals(signum).name] == [event["signal"] for event in received]

@@ -439,3 +439,124 @@ class Flaky:
             with translate_errors("poll"):
                 raise httpx.ConnectError("down")
         return self.inner.get_upload(upload_id)  # type: ignore[attr-defined]
+
+
+def test_a_fifo_or_device_with_a_workout_name_is_refused_not_read(world: World) -> None:
+    """A named pipe (or a link to /dev/zero) called *.fit is refused at once, never read."""
+    import threading
+
+    fifo = world.watch / "pipe.fit"
+    os.mkfifo(fifo)
+    device = world.watch / "zero.fit"
+    device.symlink_to("/dev/zero")
+    engine = world.engine()
+    results: list[object] = []
+    worker = threading.Thread(
+        target=lambda: results.extend(engine.submit(p) for p in (fifo, device)), daemon=True)
+    worker.start()
+    worker.join(30)
+    assert not worker.is_alive(), "submit blocked reading a non-regular file"
+    assert [(State.PENDING, "not a regular file")] * 2 == [
+        (r.state, r.error) for r in results]  # type: ignore[attr-defined]
+    assert {str(fifo): "not a regular file", "/dev/zero": "not a regular file"} == {
+        f.path: f.error for f in world.store.files() if f.state is State.PENDING}
+    assert 0 == world.api_calls()
+
+
+def test_a_parked_upload_does_not_hold_back_the_queue(tmp_path: Path) -> None:
+    """With every slot taken by an upload Strava keeps processing for hours, new files still go."""
+    world = World(tmp_path, knobs={"stuck_share": 1.0, "stuck_s": 7200.0},
+                  config_overrides={"upload": {"concurrency": 1}})
+    stuck = workout_file(world.watch, "stuck.fit", start=world.start(hours=2))
+    engine = world.engine()
+    engine.submit(stuck)
+    engine.tick()
+    world.emulator.set_knobs(stuck_share=0.0)
+    fresh = workout_file(world.watch, "fresh.fit", start=world.start())
+    engine.submit(fresh)
+    end = world.clock() + 900.0  # park_after_s (60) + first look (120) are well within
+    while (due := engine.tick()) is not None and due <= end:
+        world.clock.set(max(due, world.clock()))
+    assert {"stuck.fit": "uploading", "fresh.fit": "uploaded"} == world.states()
+
+
+def test_a_deleted_activity_does_not_send_its_other_format_copy(tmp_path: Path) -> None:
+    """Strava made the FIT an activity and it was deleted: the GPX of that workout stays unsent."""
+    world = World(tmp_path, knobs={"deleted_share": 1.0})
+    start = world.start()
+    fit = workout_file(world.watch, "a.fit", start=start, fmt="fit")
+    gpx = workout_file(world.watch, "a.gpx", start=start.replace(second=30), fmt="gpx")
+    engine = world.engine()
+    engine.scan([fit, gpx])
+    world.drive(engine)
+    uploads = world.emulator.inspect(requests=False)["uploads"]
+    assert ["fit.gz"] == [u["data_type"] for u in uploads]
+    assert {"a.fit": "rejected", "a.gpx": "duplicate"} == world.states()
+
+
+def test_an_unexpected_failure_is_retried_with_growing_backoff(world: World) -> None:
+    """A bug or a broken token file on every attempt: each try waits longer than the last."""
+
+    class Broken:
+        def create_upload(self, **_kwargs: object) -> object:
+            raise RuntimeError("unexpected")
+
+        def get_upload(self, upload_id: str) -> object:
+            raise AssertionError("never polled")
+
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine(client=Broken())
+    engine.submit(path)
+    gaps = []
+    for _ in range(4):
+        due = engine.tick()
+        assert due is not None
+        gaps.append(due - world.clock())
+        world.clock.set(due)
+    assert gaps[-1] > 2 * gaps[0]
+    assert "internal error: RuntimeError: unexpected" == world.store.files()[0].error
+
+
+def test_a_new_workout_at_an_uploaded_path_is_sent_and_a_rename_is_not(world: World) -> None:
+    """Same name, new workout: a second activity; the old file renamed: no third one."""
+    path = workout_file(world.watch, "current.fit", start=world.start(hours=5))
+    engine = world.engine()
+    engine.submit(path)
+    world.drive(engine)
+    old = path.read_bytes()
+    workout_file(world.watch, "current.fit", start=world.start())  # the device reuses the name
+    engine.submit(path)
+    world.drive(engine)
+    (world.watch / "renamed.fit").write_bytes(old)
+    engine.submit(world.watch / "renamed.fit")
+    world.drive(engine)
+    assert 2 == len(world.activities())
+    assert State.DUPLICATE == engine.submit(world.watch / "renamed.fit").state
+
+
+def test_a_missing_client_secret_at_refresh_time_stops_calls_once(tmp_path: Path) -> None:
+    """Tokens expire and no client secret is configured: fatal, said once, no loop."""
+    from dataclasses import replace
+
+    from stravasync.auth import OAuthClient
+    from stravasync.errors import ConfigError
+    from stravasync.strava import StravaClient
+    from stravasync.tokens import TokenStore
+
+    world = World(tmp_path)
+    no_secret = replace(world.config.strava, client_secret="")
+    oauth = OAuthClient(config=no_secret, transport=world.transport)
+    tokens = TokenStore(state_dir=world.state_dir, refresher=oauth, clock=world.clock)
+    client = StravaClient(config=no_secret, tokens=tokens, governor=world.governor,
+                          transport=world.transport, clock=world.clock)
+    world.clock.advance(7 * 3600)  # the access token has expired
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine(client=client)
+    with capture_logs() as logs:
+        engine.submit(path)
+        world.drive(engine)
+        world.drive(engine)
+    assert isinstance(engine.fatal, ConfigError)
+    assert 0 == world.api_calls()
+    assert {"queued"} == set(world.states().values())
+    assert 1 == sum(1 for e in logs if e["event"] == "engine_fatal")

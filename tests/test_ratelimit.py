@@ -321,3 +321,15 @@ def test_snapshot_has_spec_keys() -> None:
     }
     assert expected == {k: snap[k] for k in expected}
     assert json.dumps(snap)
+
+
+def test_answers_arriving_out_of_order_never_lower_the_count() -> None:
+    """Concurrent calls whose answers are processed late-first: the older headers cannot hide calls."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((0, 0), (0, 0), limit=(3, 2000)))
+    assert [None, None, None] == [gov.acquire("upload") for _ in range(3)]
+    # Strava counted the three calls as 1, 2, 3; their answers are handled 3, 2, 1.
+    for count in (3, 2, 1):
+        gov.complete(headers((count, count), (0, 0), limit=(3, 2000)))
+    assert Q_NEXT == gov.decide("upload")
+    assert 3 == gov.snapshot()["usage_15"]

@@ -268,3 +268,22 @@ def test_prune_forgets_gone_files_that_were_never_sent(store: Store) -> None:
     store.finish("d" * 64, owner="h:1", state=State.UPLOADED, activity_id=1)
     assert 3 == store.prune_missing(exists=lambda _path: False)
     assert ["/w/done.fit", "/w/queued.fit"] == sorted(f.path for f in store.files())
+
+
+def test_the_database_is_private_even_in_an_existing_open_folder(tmp_path: Path) -> None:
+    """A state folder that already exists world-readable still gets a 0600 database (and WAL)."""
+    import os
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o755)
+    state_dir.chmod(0o755)
+    old = os.umask(0o022)
+    try:
+        store = Store.open(state_dir)
+        store.record_file("/w/a.fit", size=1, mtime_ns=1, facts=facts("a" * 64))
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in state_dir.iterdir()}
+    store.close()
+    assert {"state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"} <= set(modes)
+    assert dict.fromkeys(modes, 0o600) == modes

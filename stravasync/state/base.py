@@ -9,6 +9,7 @@ live in :mod:`stravasync.state.store`.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -28,6 +29,24 @@ DB_NAME = "state.sqlite3"
 _BUSY_TIMEOUT_MS = 15000
 
 
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 (SQLite gives its -wal/-shm files the same mode);
+    narrow it, and any -wal/-shm left over, if it is wider. The state folder may be an
+    existing, world-readable one, and the umask is not ours to trust."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            side = path.with_name(path.name + suffix)
+            if side.stat().st_mode & 0o077:
+                side.chmod(0o600)
+
+
 class StoreBase:
     """Connections, transactions, meta values and reads of ``state.sqlite3``."""
 
@@ -44,6 +63,7 @@ class StoreBase:
             return
         try:
             ensure_private_dir(path.parent)
+            _make_private(path)
             old = migrate(self._db())
         except ValueError as exc:
             raise StateError(
@@ -180,11 +200,16 @@ class StoreBase:
         )
         return [str(r["path"]) for r in rows]
 
-    def in_flight(self) -> int:
-        """Uploads sent (or being sent) and not finished, by any process."""
-        row = self._db().execute(
-            "SELECT COUNT(*) FROM workouts WHERE state = ?", (State.UPLOADING.value,)
-        ).fetchone()
+    def in_flight(self, *, parked: bool = True) -> int:
+        """Uploads sent (or being sent) and not finished, by any process.
+
+        ``parked=False`` leaves out uploads Strava has been processing for minutes
+        (looked at rarely): they must not hold back the queue for hours.
+        """
+        sql = "SELECT COUNT(*) FROM workouts WHERE state = ?"
+        if not parked:
+            sql += " AND parked = 0"
+        row = self._db().execute(sql, (State.UPLOADING.value,)).fetchone()
         return int(row[0])
 
     def owners(self) -> set[str]:

@@ -230,13 +230,15 @@ class Store(StoreBase):
 
     def finish(
         self, sha256: str, *, owner: str | None, state: State, activity_id: int | None = None,
-        error: str | None = None, reason_code: str | None = None,
+        error: str | None = None, reason_code: str | None = None, promote_copy: bool = True,
     ) -> Workout | None:
         """Record a final outcome (the activity id before anything touches the file).
 
         Same-workout copies in other formats follow: they learn the activity id, or,
-        when this one was rejected, the richest of them is queued in its place.
-        Returns the promoted copy, if any.
+        when this one was rejected, the richest of them is queued in its place
+        (``promote_copy``; not when Strava made the activity and it was then deleted:
+        that workout was on Strava once, a copy must not bring it back). Returns the
+        promoted copy, if any.
         """
         if state not in FINAL_STATES:
             raise ValueError(f"{state} is not a final state")
@@ -257,7 +259,7 @@ class Store(StoreBase):
                            "WHERE duplicate_of = ? AND state = ?",
                            (activity_id, now, sha256, State.DUPLICATE.value))
                 return None
-            if state is State.REJECTED:
+            if state is State.REJECTED and promote_copy:
                 return self._promote_copy(sha256, now)
             return None
 
