@@ -27,6 +27,7 @@ from stravasync.cli.run_cmd import run_once
 from stravasync.config import config_from_dict
 from stravasync.samples import sample_gpx
 from stravasync.state import FileFacts, State, Store
+from stravasync.tokens import Athlete, TokenSet, TokenStore
 
 
 def main() -> None:
@@ -55,6 +56,10 @@ def main() -> None:
             store.claim_post(sha, owner="bench:0", external_id=f"stravasync-{sha[:20]}")
             store.finish(sha, owner="bench:0", state=State.UPLOADED, activity_id=7000000 + i)
     store.close()
+    # A stored sign-in (never used: nothing is left to send), as after `stravasync auth`.
+    TokenStore(state_dir=state_dir).save_initial(TokenSet(
+        access_token="a" * 40, refresh_token="b" * 40, expires_at=4_000_000_000,
+        scope="read,activity:write", athlete=Athlete(id=1)))
     print(f"built {args.files} known files in {time.monotonic() - built:.1f} s")
 
     reads = {"n": 0}
