@@ -550,7 +550,10 @@ class Engine:
             first = (kind, until) not in self._logged_gates
             self._logged_gates.add((kind, until))
         if first:
-            log.info("upload_deferred", kind=kind, until=until, sha256=sha, reason=why)
+            # A wait of a second or two (the rate-limit probe, a short gate) is routine.
+            short = until - self._clock() < 3.0
+            (log.debug if short else log.info)(
+                "upload_deferred", kind=kind, until=until, sha256=sha, reason=why)
 
     def _dead_end(self, exc: DeadEnd, *, sha: str) -> None:
         until = self._clock() + exc.retry_after

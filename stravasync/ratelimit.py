@@ -85,6 +85,9 @@ class Limits:
 
 #: Strava's documented defaults; used, minus a margin, until a response tells us better.
 DEFAULT_LIMITS = Limits(limit_15=200, limit_day=2000, read_limit_15=100, read_limit_day=1000)
+#: How long further calls wait while the first call of a window learns the real usage.
+PROBE_WAIT_S = 0.5
+
 #: Fraction of each assumed limit we keep back while the real limits are unknown.
 _UNKNOWN_MARGIN = 0.1
 
@@ -294,6 +297,9 @@ class Governor:
         self._pending_read = 0
         self._pending_quarter = _quarter_index(clock())
         self._in_flight = 0
+        # Quarter-hour in which Strava's headers last told us the real usage; until
+        # they do in the current one, a single call at a time goes out (the probe).
+        self._observed_quarter: int | None = None
 
     # -- persistence -------------------------------------------------------------
 
@@ -359,7 +365,13 @@ class Governor:
             limits=effective_limits(self._state.limits), now=now, reserve=reserve,
         )
         candidates = [t for t in (wait, pause.until if pause else None) if t is not None]
-        return max(candidates) if candidates else None
+        if candidates:
+            return max(candidates)
+        if self._in_flight and self._observed_quarter != _quarter_index(now):
+            # Other clients of the app may have used this window already: learn the
+            # real usage from one answer before sending a burst.
+            return now + PROBE_WAIT_S
+        return None
 
     def acquire(
         self, kind: RequestKind, *, now: float | None = None, reserve: int = 0
@@ -401,6 +413,7 @@ class Governor:
         self._pending_overall = min(self._pending_overall, self._in_flight)
         self._pending_read = min(self._pending_read, self._in_flight)
         self._pending_quarter = _quarter_index(now)
+        self._observed_quarter = _quarter_index(now)
         return True
 
     def observe_429(

@@ -10,6 +10,7 @@ import pytest
 
 from stravasync.ratelimit import (
     DEFAULT_LIMITS,
+    PROBE_WAIT_S,
     Governor,
     Limits,
     Usage,
@@ -220,10 +221,30 @@ def test_unanswered_calls_still_count() -> None:
 
 
 def test_first_calls_are_paced_before_any_response() -> None:
-    """With nothing known, a burst stops at the conservative assumed limit."""
+    """With no headers ever seen (every call failed), calls stop at the assumed limit."""
     gov = Governor(state_file=None, clock=Clock())
-    granted = sum(1 for _ in range(300) if gov.acquire("read") is None)
+    granted = 0
+    for _ in range(300):
+        if gov.acquire("read") is None:
+            granted += 1
+            gov.complete(None)  # e.g. a connection error: no headers learned
     assert effective_limits(None).read_limit_15 == granted
+
+
+def test_one_probe_at_a_time_until_headers_arrive_in_a_window() -> None:
+    """Until an answer's headers tell the real usage in this window, one call at a time."""
+    clock = Clock()
+    gov = Governor(state_file=None, clock=clock)
+    assert gov.acquire("upload") is None
+    assert T0 + PROBE_WAIT_S == gov.acquire("upload")  # the probe is still out
+    gov.complete(headers((20, 30), (5, 10)))
+    assert gov.acquire("upload") is None
+    assert gov.acquire("upload") is None  # usage known: no more pacing
+    gov.complete(None)
+    gov.complete(None)
+    clock.now = Q_NEXT + 1  # a new window: other clients may have used it already
+    assert gov.acquire("read") is None
+    assert Q_NEXT + 1 + PROBE_WAIT_S == gov.acquire("read")
 
 
 def test_429_pauses_until_quarter_hour() -> None:
