@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING
 import httpx
 
 from stravasync.config import Config, load_config
-from stravasync.errors import AlreadyRunning, AuthError, StateError, StravaSyncError
+from stravasync.errors import (
+    AlreadyRunning,
+    AuthError,
+    ConfigError,
+    StateError,
+    StravaSyncError,
+)
 from stravasync.fsutil import ensure_private_dir
 from stravasync.logs import configure_logging, get_logger
 from stravasync.notify import SystemdNotifier, watchdog_interval
@@ -323,8 +329,10 @@ class Daemon:
             return
         try:
             stack.client.tokens.access_token()  # refreshes when close to expiry
-        except AuthError as error:
-            log.error("auth_problem", error=str(error), hint="run `stravasync auth`")
+        except (AuthError, ConfigError) as error:
+            # A dead sign-in or no client secret: nothing can work until a person acts.
+            # The engine says so once (engine_fatal) and makes no calls until then.
+            stack.engine.halt(error)
         except StravaSyncError as error:
             log.warning("token_refresh_deferred", error=str(error))
 

@@ -199,6 +199,10 @@ class Engine:
         """The learned expected processing time (seconds) the first poll waits for."""
         return self._transfer.estimate
 
+    def halt(self, exc: StravaSyncError) -> None:
+        """Stop every call until :meth:`clear_fatal` (a dead end met outside an upload)."""
+        self._set_fatal(exc)
+
     def clear_fatal(self) -> None:
         """Forget the fatal condition (the person signed in again) and resume."""
         with self._cond:
