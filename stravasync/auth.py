@@ -38,6 +38,7 @@ from stravasync.errors import (
 )
 from stravasync.logs import get_logger, register_secret
 from stravasync.strava import (
+    RETRY_LATER,
     USER_AGENT,
     athlete_from,
     has_error,
@@ -144,11 +145,18 @@ class OAuthClient:
                 "(from https://www.strava.com/settings/api)."
             )
 
-    def _post_token(self, form: dict[str, str], *, what: str) -> httpx.Response:
+    def _sign_in_advice(self) -> str:
+        """What to do when the sign-in cannot reach Strava (nothing retries it)."""
+        return (f"Check the network connection and [strava] oauth_url "
+                f"({self._config.oauth_url}) in the config, then run `stravasync auth` again.")
+
+    def _post_token(
+        self, form: dict[str, str], *, what: str, advice: str = RETRY_LATER
+    ) -> httpx.Response:
         self._need_secret()
         form = {"client_id": self._config.client_id,
                 "client_secret": self._config.client_secret, **form}
-        with translate_errors(what):
+        with translate_errors(what, advice=advice):
             response = self._http.post("token", data=form)
             response.read()
         body = json_body(response)
@@ -165,7 +173,8 @@ class OAuthClient:
         """Trade an authorization code for tokens and the athlete (``scope`` as granted)."""
         register_secret(code)
         response = self._post_token(
-            {"code": code, "grant_type": "authorization_code"}, what="sign-in"
+            {"code": code, "grant_type": "authorization_code"}, what="sign-in",
+            advice=self._sign_in_advice(),
         )
         body = json_body(response)
         if response.status_code == 400 and (
@@ -175,7 +184,7 @@ class OAuthClient:
                 "Strava refused the authorization code (invalid, expired or already used). "
                 "Run `stravasync auth` again."
             )
-        raise_for_response(response, governor=None)
+        raise_for_response(response, governor=None, advice=self._sign_in_advice())
         tokens = _token_set(body, scope=scope)
         log.info("code_exchanged", athlete_id=tokens.athlete.id if tokens.athlete else None)
         return tokens
@@ -208,7 +217,7 @@ class OAuthClient:
         register_secret(access_token)
         register_secret(refresh_token)
         if self._config.client_secret:
-            with translate_errors("sign-out"):
+            with translate_errors("sign-out", advice=""):
                 response = self._http.post(
                     "revoke",
                     data={"token": refresh_token or access_token},
@@ -219,7 +228,7 @@ class OAuthClient:
                 return True
             if response.status_code not in (404, 405, 410, 501):
                 return self._revoked_anyway(response)
-        with translate_errors("sign-out"):
+        with translate_errors("sign-out", advice=""):
             response = self._http.post(
                 "deauthorize", headers={"Authorization": f"Bearer {access_token}"},
                 data={"access_token": access_token},
@@ -450,8 +459,8 @@ class _IPv6Server(http.server.HTTPServer):
 
 
 def _read_pastes(stream: TextIO, listener: CallbackListener,
-                 echo: Callable[[str], None]) -> None:
-    """Feed pasted lines to the listener until one is accepted or input ends."""
+                 echo: Callable[[str], None], ended: threading.Event) -> None:
+    """Feed pasted lines to the listener until one is accepted or input ends (``ended``)."""
     for line in stream:
         result = parse_callback(line)
         if result is None:
@@ -460,6 +469,28 @@ def _read_pastes(stream: TextIO, listener: CallbackListener,
             continue
         listener.submit(result)
         return
+    ended.set()
+    echo("Input is closed: nothing can be pasted here; still waiting for the browser "
+         "to come back to this machine.")
+
+
+def _timeout_message(*, timeout: float, opened: bool, open_browser: bool,
+                     can_paste: bool) -> str:
+    """Why the sign-in gave up, and the next step that fits how it was run."""
+    text = f"No answer from Strava within {timeout:g} seconds."
+    by_code = ("pass the address the browser was sent to (http://localhost:...) with "
+               "`stravasync auth --code ADDRESS`")
+    command = "stravasync auth" if open_browser else "stravasync auth --no-browser"
+    if opened and can_paste:
+        return (f"{text} Run `stravasync auth` again (with --no-browser to paste the "
+                "redirected address by hand).")
+    if opened:
+        return f"{text} Run `stravasync auth` again, or {by_code}."
+    if can_paste:
+        return (f"{text} Run `{command}` again, open the address it prints, authorize "
+                "stravasync and paste the address the browser is sent to "
+                "(http://localhost:...); or " + by_code + ".")
+    return f"{text} Input was closed, so no address could be pasted: {by_code}."
 
 
 def sign_in(
@@ -496,17 +527,19 @@ def sign_in(
         else:
             echo("Open this address in a browser and authorize stravasync:")
         echo(url)
+        ended = threading.Event()
         if stdin is not None:
             echo("Waiting for Strava. If the browser runs on another machine, paste the "
                  "address it was sent to (http://localhost:...) here and press Enter.")
-            threading.Thread(target=_read_pastes, args=(stdin, listener, echo),
+            threading.Thread(target=_read_pastes, args=(stdin, listener, echo, ended),
                              name="auth-paste", daemon=True).start()
+        else:
+            ended.set()
         result = listener.wait(timeout)
     if result is None or result.code is None:
-        raise AuthFlowError(
-            f"No answer from Strava within {timeout:g} seconds. Run `stravasync auth` again "
-            "(with --no-browser to paste the redirected address by hand)."
-        )
+        raise AuthFlowError(_timeout_message(
+            timeout=timeout, opened=opened, open_browser=open_browser,
+            can_paste=not ended.is_set()))
     return _finish(oauth=oauth, tokens=tokens, code=result.code, scope=result.scope)
 
 

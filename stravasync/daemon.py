@@ -43,6 +43,7 @@ from stravasync.errors import (
     ConfigError,
     StateError,
     StravaSyncError,
+    TokenLockTimeout,
 )
 from stravasync.fsutil import ensure_private_dir
 from stravasync.logs import configure_logging, get_logger
@@ -329,9 +330,12 @@ class Daemon:
             return
         try:
             stack.client.tokens.access_token()  # refreshes when close to expiry
-        except (AuthError, ConfigError) as error:
-            # A dead sign-in or no client secret: nothing can work until a person acts.
-            # The engine says so once (engine_fatal) and makes no calls until then.
+        except TokenLockTimeout as error:  # another process is refreshing: passes
+            log.warning("token_refresh_deferred", error=str(error))
+        except (AuthError, ConfigError, StateError) as error:
+            # A dead sign-in, no client secret, a token file we cannot write: nothing
+            # can work until a person acts. The engine says so once (engine_fatal) and
+            # makes no calls until then.
             stack.engine.halt(error)
         except StravaSyncError as error:
             log.warning("token_refresh_deferred", error=str(error))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import threading
 import time
 from collections import OrderedDict
@@ -57,6 +56,7 @@ from stravasync.ingest import (
     ingest_path,
 )
 from stravasync.logs import get_logger, redact_text
+from stravasync.owners import owner_alive, owner_tag, process_started
 from stravasync.polling import Timing, backoff_delay
 from stravasync.state import State, Store, Workout
 from stravasync.state.rows import status_at
@@ -65,7 +65,17 @@ from stravasync.transfer import RateGovernor, RequestKind, Transfer, UploadClien
 if TYPE_CHECKING:
     from stravasync.config import Config
 
-__all__ = ["Engine", "Outcome", "ScanReport", "Submitted", "Timing", "UploadClient"]
+__all__ = [
+    "Engine",
+    "Outcome",
+    "ScanReport",
+    "Submitted",
+    "Timing",
+    "UploadClient",
+    "owner_alive",
+    "owner_tag",
+    "process_started",
+]
 
 log = get_logger(__name__)
 
@@ -115,27 +125,6 @@ def _next_times(
     return found.get("poll"), found.get("post"), found.get("others")
 
 
-def _this_host() -> str:
-    return socket.gethostname()
-
-
-def owner_alive(owner: str) -> bool:
-    """Whether the process named by an owner tag (``host:pid``) still runs here."""
-    host, _, pid_text = owner.rpartition(":")
-    if host != _this_host() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Engine:
     """The upload engine (see the module docstring for its API and guarantees)."""
 
@@ -159,7 +148,7 @@ class Engine:
         self._validator: Validator = validator or default_validator
         self._timing = timing or Timing()
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
-        self._owner = f"{_this_host()}:{os.getpid()}"
+        self._owner = owner_tag()
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._running: set[str] = set()
@@ -238,8 +227,8 @@ class Engine:
                 entry = status_at(workout, real)
                 return Submitted(path=real, sha256=workout.sha256, state=entry.state,
                                  known=True, error=entry.error)
-            if workout is not None:
-                self._store.retry([real])
+            # Too old for the daemon, wanted now: read it again without the age rule; the
+            # store revives the known row in place (no path that shares it is lost).
         return self._ingest(real, ignore_age=ignore_age)
 
     def scan(self, paths: Iterable[Path | str]) -> ScanReport:

@@ -11,7 +11,8 @@ The tree::
     ├── ConfigError                 bad or missing configuration (exit 2)
     ├── ServiceError                systemd/launchd refused to install or start us
     ├── StateError                  the state store cannot be used
-    │   └── AlreadyRunning          another daemon holds the state-dir lock
+    │   ├── AlreadyRunning          another daemon holds the state-dir lock
+    │   └── TokenLockTimeout        another process held the token lock too long
     ├── AuthError                   nothing to call Strava with
     │   ├── NotSignedIn             no tokens stored yet
     │   ├── ReauthRequired          refresh token dead or revoked: sign in again
@@ -48,6 +49,7 @@ __all__ = [
     "ServiceError",
     "StateError",
     "StravaSyncError",
+    "TokenLockTimeout",
     "TransientError",
     "UploadRejected",
 ]
@@ -99,6 +101,12 @@ class AlreadyRunning(StateError):
     """Another ``stravasync run`` holds the lock on this state directory."""
 
     title = "Already running"
+
+
+class TokenLockTimeout(StateError):
+    """Another process held ``tokens.lock`` too long: passes by itself, try again later."""
+
+    title = "Tokens busy"
 
 
 class AuthError(StravaSyncError):

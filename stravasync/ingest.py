@@ -323,7 +323,7 @@ def ingest_path(
     log.info("file_seen", path=real, sha256=w.sha256, format=facts.format,
              new_content=ingested.new_content)
     state, error, payload = w.state, w.error, None
-    if not ingested.new_content:
+    if not (ingested.new_content or ingested.revived):
         if w.path != real and w.state not in (State.INVALID, State.SKIPPED, State.REJECTED):
             state, error = State.DUPLICATE, f"same content as {w.path}"
             log.info("upload_duplicate", path=real, sha256=w.sha256, activity_id=w.activity_id,

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from stravasync.config import Config, StravaConfig
 
 __all__ = [
+    "RETRY_LATER",
     "STATUS_DELETED",
     "STATUS_ERROR",
     "STATUS_PROCESSING",
@@ -73,6 +74,7 @@ __all__ = [
     "json_body",
     "make_timeout",
     "parse_duplicate",
+    "plain_text",
     "raise_for_response",
     "translate_errors",
 ]
@@ -85,6 +87,7 @@ STATUS_ERROR = "There was an error processing your activity."
 STATUS_DELETED = "The created activity has been deleted."
 
 USER_AGENT = "stravasync"
+_TAG_RE = re.compile(r"<[^>]*>")
 _DUPLICATE_RE = re.compile(
     r"duplicate\s+of\s+(?:<a\b[^>]*?/activities/(\d+)[^>]*>\s*)?activity\s+(\d+)",
     re.IGNORECASE,
@@ -118,6 +121,15 @@ def parse_duplicate(text: str | None) -> int | None:
     if match is None:
         return None
     return int(match.group(2) or match.group(1))
+
+
+def plain_text(text: str) -> str:
+    """Strava's words without markup: tags dropped, entities decoded, spaces collapsed.
+
+    Strava writes its duplicate errors as HTML (``x duplicate of <a href=...>activity
+    N</a>``); people and logs get ``x duplicate of activity N``.
+    """
+    return " ".join(html.unescape(_TAG_RE.sub("", text)).split())
 
 
 @dataclass(frozen=True)
@@ -199,20 +211,53 @@ def _positive_int(value: object) -> int | None:
 # -- the translation boundary ----------------------------------------------------------
 
 
+RETRY_LATER = "It will be retried later."
+"""What to do after a transient failure in the background (the default advice)."""
+
+
+def _os_words(exc: BaseException) -> str | None:
+    """The operating system's words for the cause of ``exc`` (e.g. "Connection refused")."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _what_happened(exc: httpx.HTTPError, what: str) -> str:
+    """A transport failure in words, without naming httpx's classes."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        text = f"Timed out connecting to Strava ({what})"
+    elif isinstance(exc, httpx.TimeoutException):
+        text = f"Strava did not answer in time ({what})"
+    elif isinstance(exc, httpx.ProxyError):
+        text = f"The proxy would not connect to Strava ({what})"
+    elif isinstance(exc, httpx.ConnectError):
+        text = f"Could not connect to Strava ({what})"
+    elif isinstance(exc, httpx.UnsupportedProtocol):
+        text = f"Cannot reach Strava ({what}): the address is not an http(s) URL"
+    elif isinstance(exc, httpx.TransportError):
+        text = f"The connection to Strava broke off ({what})"
+    else:
+        text = f"Cannot reach Strava ({what})"
+    words = _os_words(exc)
+    return f"{text}: {redact_text(words)}" if words else text
+
+
 @contextlib.contextmanager
-def translate_errors(what: str) -> Iterator[None]:
-    """Turn httpx's transport failures during ``what`` into TransientError."""
+def translate_errors(what: str, *, advice: str = RETRY_LATER) -> Iterator[None]:
+    """Turn httpx's transport failures during ``what`` into TransientError.
+
+    The message says what happened in words (could not connect, timed out ...) and
+    then ``advice``: what the caller will do or the person should do.
+    """
     try:
         yield
-    except httpx.TimeoutException as exc:
-        raise TransientError(
-            f"Strava did not answer in time ({what}). It will be retried later."
-        ) from exc
     except httpx.HTTPError as exc:
-        raise TransientError(
-            f"Cannot reach Strava ({what}): {redact_text(type(exc).__name__)}. "
-            "Check the network connection; it will be retried later."
-        ) from exc
+        raise TransientError(f"{_what_happened(exc, what)}. {advice}".strip()) from exc
 
 
 def json_body(response: httpx.Response) -> Any:
@@ -270,8 +315,12 @@ def raise_for_response(
     governor: Governor | None,
     kind: RequestKind = "read",
     upload: bool = False,
+    advice: str = RETRY_LATER,
 ) -> None:
-    """Raise the error of ours that ``response`` means; return if it is a success."""
+    """Raise the error of ours that ``response`` means; return if it is a success.
+
+    ``advice`` ends the message of a transient failure (a 5xx): what happens next.
+    """
     status = response.status_code
     if 200 <= status < 300:
         return
@@ -312,7 +361,7 @@ def raise_for_response(
         )
     if status >= 500 or status == 408:
         raise TransientError(
-            f"Strava had a server problem (HTTP {status}). It will be retried later.",
+            f"Strava had a server problem (HTTP {status}). {advice}".strip(),
             status_code=status,
         )
     if upload:

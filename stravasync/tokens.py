@@ -11,6 +11,9 @@ hand back a new refresh token, and issuing it kills the old one. So:
 - a dead refresh token (or a missing ``activity:write`` grant) is recorded in the file,
   so every later call fails at once with "run ``stravasync auth``" instead of calling
   Strava in a loop; signing in again clears it.
+- a damaged or unreadable file is :class:`~stravasync.errors.ReauthRequired` (the
+  person must sign in again: it stops uploads, it is not retried), while a lock held
+  too long by another process is :class:`TokenLockTimeout` (it passes: try later).
 
 The HTTP side of a refresh is injected (:class:`Refresher`, implemented by
 :class:`stravasync.auth.OAuthClient`), so this module knows nothing of HTTP.
@@ -36,6 +39,7 @@ from stravasync.errors import (
     ReauthRequired,
     ScopeMissing,
     StateError,
+    TokenLockTimeout,
     TransientError,
 )
 from stravasync.fsutil import atomic_write, ensure_private_dir
@@ -48,6 +52,7 @@ __all__ = [
     "TokenSet",
     "TokenStatus",
     "TokenStore",
+    "problem_text",
 ]
 
 log = get_logger(__name__)
@@ -59,6 +64,20 @@ LOCK_TIMEOUT = 90.0
 _FILE_VERSION = 1
 
 DeadReason = Literal["refresh_token_invalid", "scope_missing"]
+
+
+_PROBLEM_TEXT: dict[str, str] = {
+    "refresh_token_invalid": (
+        "the sign-in was revoked or has expired: run `stravasync auth` to sign in again"),
+    "scope_missing": (
+        "the sign-in lacks permission to upload: run `stravasync auth` and leave "
+        "'Upload your activities' ticked"),
+}
+
+
+def problem_text(problem: str) -> str:
+    """A sentence for a :attr:`TokenStatus.problem` code (other text is returned as is)."""
+    return _PROBLEM_TEXT.get(problem, problem)
 
 
 @dataclass(frozen=True)
@@ -120,7 +139,9 @@ class TokenStatus:
     expires_at: int
     """Unix time at which the current access token expires."""
     problem: DeadReason | None
-    """Why the tokens cannot be used (then the person must sign in again), else None."""
+    """Why the tokens cannot be used (then the person must sign in again), else None.
+
+    A machine code (``status --json``); :func:`problem_text` words it for people."""
 
     def as_json(self) -> dict[str, int | str | None]:
         """SPEC's ``status --json`` ``auth`` object (plus ``athlete_name``, ``problem``)."""
@@ -223,9 +244,10 @@ class TokenStore:
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise StateError(
+            raise ReauthRequired(
                 f"Cannot read the token file {self.path}: {exc.strerror}. "
-                "Check its owner and permissions, or run `stravasync auth`."
+                "Run `stravasync auth` to sign in again (or fix the file's owner and "
+                "permissions)."
             ) from exc
         try:
             if os.fstat(fd).st_mode & 0o077:
@@ -237,7 +259,7 @@ class TokenStore:
         try:
             stored = _Stored.from_bytes(raw)
         except (ValueError, TypeError, KeyError) as exc:
-            raise StateError(
+            raise ReauthRequired(
                 f"The token file {self.path} is damaged. "
                 "Run `stravasync auth` to sign in again."
             ) from exc
@@ -278,7 +300,7 @@ class TokenStore:
                     if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                         raise
                     if time.monotonic() > deadline:
-                        raise StateError(
+                        raise TokenLockTimeout(
                             f"Another stravasync process holds {self._lock_path} "
                             "for too long while refreshing tokens. Try again."
                         ) from exc

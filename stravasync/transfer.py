@@ -25,7 +25,9 @@ from stravasync.errors import (
     DeadEnd,
     DuplicateActivity,
     RateLimited,
+    StateError,
     StravaSyncError,
+    TokenLockTimeout,
     UploadRejected,
 )
 from stravasync.ingest import Payload, Validator, carry_out_after, load_payload
@@ -38,6 +40,7 @@ from stravasync.polling import (
     next_poll_delay,
 )
 from stravasync.state import State, Store, Workout
+from stravasync.strava import plain_text
 
 if TYPE_CHECKING:
     from stravasync.config import Config
@@ -129,26 +132,39 @@ class Transfer:
     def _backoff(self, failures: int) -> float:
         return self._clock() + backoff_delay(failures, self._timing, self._rng)
 
-    def post(self, sha: str) -> None:
-        """POST one due workout (claimed first, answer recorded at once)."""
+    def _claim(self, sha: str) -> tuple[Workout, Payload, int] | None:
+        """Claim a due workout for its POST: (claimed row, its bytes, uploads in flight).
+
+        None when it is not due, the rate limit says wait, its file is gone or changed,
+        or another process took it.
+        """
         w = self._store.workout(sha)
         if w is None or not (w.state in (State.QUEUED, State.RETRYING) or (
             w.state is State.UPLOADING and w.upload_id is None
         )):
-            return
+            return None
         in_flight = max(0, self._store.in_flight() - (w.state is State.UPLOADING))
         wait = self._governor.decide("upload", now=self._clock(), reserve=in_flight)
         if wait is not None:
             self._hooks.gate("upload", wait, sha=sha, why="rate_limit")
-            return
+            return None
         payload = self._hooks.take_payload(sha) or load_payload(self._store, w, self._validator)
         if payload.data is None or payload.format is None:
             self._payload_missing(w, payload)
-            return
+            return None
         claimed = self._store.claim_post(sha, owner=self._owner,
                                          external_id=f"stravasync-{sha[:20]}")
-        if claimed is None:
+        return None if claimed is None else (claimed, payload, in_flight)
+
+    def post(self, sha: str) -> None:
+        """POST one due workout (claimed first, answer recorded at once)."""
+        taken = self._claim(sha)
+        if taken is None:
             return
+        claimed, payload, in_flight = taken
+        w = claimed
+        assert payload.data is not None
+        assert payload.format is not None
         data, data_type = payload.data, payload.format
         if self._config.upload.gzip:
             data, data_type = gzip.compress(data, mtime=0), data_type + ".gz"
@@ -168,7 +184,10 @@ class Transfer:
         except DeadEnd as exc:
             self._release_post(claimed, State.QUEUED, sent=False)
             self._hooks.dead_end(exc, sha=sha)
-        except (AuthError, AccessTokenInvalid, ConfigError) as exc:
+        except TokenLockTimeout as exc:  # no token yet, so nothing was sent
+            self._retry_post(claimed, exc, sent=False)
+        except (AuthError, AccessTokenInvalid, ConfigError, StateError) as exc:
+            # StateError: the token file cannot be written; a person must act.
             self._release_post(claimed, State.QUEUED, sent=False)
             self._hooks.set_fatal(exc)
         except ApiError as exc:  # TransientError and anything unclassified: outcome unknown
@@ -196,10 +215,12 @@ class Transfer:
         self._store.release_post(w.sha256, owner=self._owner, state=state, sent=sent,
                                  next_attempt_at=None, error=w.error)
 
-    def _retry_post(self, w: Workout, exc: ApiError) -> None:
+    def _retry_post(
+        self, w: Workout, exc: StravaSyncError, *, sent: bool | None = None
+    ) -> None:
         failures = w.failures + 1
         at = self._backoff(failures)
-        self._store.release_post(w.sha256, owner=self._owner, state=State.RETRYING, sent=None,
+        self._store.release_post(w.sha256, owner=self._owner, state=State.RETRYING, sent=sent,
                                  next_attempt_at=at, error=exc.message, failures=failures)
         log.warning("upload_retrying", path=w.path, sha256=w.sha256, error=exc.message,
                     attempt=w.attempts, next_attempt_at=at)
@@ -233,7 +254,9 @@ class Transfer:
             self._hooks.gate("read", exc.until, sha=sha, why="rate_limit")
         except DeadEnd as exc:
             self._hooks.dead_end(exc, sha=sha)
-        except (AuthError, AccessTokenInvalid, ConfigError) as exc:
+        except TokenLockTimeout as exc:
+            self._poll_failed(w, exc)
+        except (AuthError, AccessTokenInvalid, ConfigError, StateError) as exc:
             self._hooks.set_fatal(exc)
         except ApiError as exc:
             if exc.status_code == 404:
@@ -241,15 +264,19 @@ class Transfer:
                 log.warning("upload_lost", path=w.path, sha256=sha, upload_id=w.upload_id,
                             error=exc.message)
                 return
-            failures = w.failures + 1
-            at = self._backoff(failures)
-            self._store.record_poll(sha, owner=self._owner, last_processing_s=None,
-                                    next_attempt_at=at, parked=w.parked, failures=failures,
-                                    error=exc.message, counted=False)
-            log.warning("upload_poll_failed", path=w.path, sha256=sha, upload_id=w.upload_id,
-                        error=exc.message, next_attempt_at=at)
+            self._poll_failed(w, exc)
         else:
             self._apply(w, upload, now=self._clock(), learn=not w.parked)
+
+    def _poll_failed(self, w: Workout, exc: StravaSyncError) -> None:
+        """A poll that may work later: look again after a backoff."""
+        failures = w.failures + 1
+        at = self._backoff(failures)
+        self._store.record_poll(w.sha256, owner=self._owner, last_processing_s=None,
+                                next_attempt_at=at, parked=w.parked, failures=failures,
+                                error=exc.message, counted=False)
+        log.warning("upload_poll_failed", path=w.path, sha256=w.sha256, upload_id=w.upload_id,
+                    error=exc.message, next_attempt_at=at)
 
     def _apply(self, w: Workout, upload: Upload, *, now: float, learn: bool) -> None:
         """Act on what Strava says of an upload (from a poll, or the POST's answer)."""
@@ -308,8 +335,10 @@ class Transfer:
             self._finish(w, State.UPLOADED, activity_id=activity_id, event="upload_done",
                          upload_id=upload_id, duplicate_answer=at)
             return
-        self._finish(w, State.DUPLICATE, activity_id=activity_id, error=reason or None,
-                     event="upload_duplicate", upload_id=upload_id)
+        # Stored and logged readable: Strava's HTML link only repeats ``activity_id``.
+        self._finish(w, State.DUPLICATE, activity_id=activity_id,
+                     error=plain_text(reason) or None, event="upload_duplicate",
+                     upload_id=upload_id)
 
     def _finish(
         self, w: Workout, state: State, *, event: str, activity_id: int | None = None,

@@ -492,3 +492,82 @@ def test_listener_port_can_be_fixed_for_ssh_forwarding() -> None:
         assert f"http://localhost:{port}/callback" == listener.redirect_uri
         with pytest.raises(AuthFlowError, match="Choose another --port"):
             CallbackListener(expected_state="s", port=port)
+
+
+@pytest.mark.parametrize(("exc", "words"), [
+    (httpx.ConnectError("[Errno 111] Connection refused"), "could not connect"),
+    (httpx.ConnectTimeout("slow"), "timed out"),
+    (httpx.ReadTimeout("slow"), "did not answer in time"),
+])
+def test_sign_in_offline_says_what_happened_and_what_to_do(
+    exc: Exception, words: str
+) -> None:
+    """A network failure during sign-in: in words, no httpx names, no "retried later"."""
+
+    def app(_r: httpx.Request) -> httpx.Response:
+        raise exc
+
+    oauth = OAuthClient(config=OAUTH_CONFIG, transport=httpx.MockTransport(app))
+    with pytest.raises(TransientError) as info:
+        oauth.exchange_code("c0de")
+    message = str(info.value)
+    assert words in message.lower()
+    assert "oauth_url" in message
+    assert "stravasync auth" in message
+    assert "retried" not in message
+    assert type(exc).__name__ not in message
+
+
+def test_sign_in_with_strava_down_does_not_promise_a_retry() -> None:
+    """A 5xx answer to the sign-in says to run `stravasync auth` again, not "retried later"."""
+    oauth = OAuthClient(config=OAUTH_CONFIG,
+                        transport=httpx.MockTransport(lambda _r: httpx.Response(502)))
+    with pytest.raises(TransientError) as info:
+        oauth.exchange_code("c0de")
+    assert "stravasync auth" in str(info.value)
+    assert "retried" not in str(info.value)
+
+
+def test_no_browser_timeout_with_closed_input_fits_the_mode(tmp_path: Path) -> None:
+    """--no-browser with stdin at EOF: the timeout suggests --code, not --no-browser."""
+    import io
+
+    lines: list[str] = []
+    with OAuthClient(config=OAUTH_CONFIG) as oauth, pytest.raises(AuthFlowError) as info:
+        sign_in(oauth=oauth, tokens=TokenStore(state_dir=tmp_path), client_id="4242",
+                oauth_url=OAUTH_CONFIG.oauth_url, open_browser=False, timeout=0.3,
+                echo=lines.append, stdin=io.StringIO(""))
+    message = str(info.value)
+    assert "with --no-browser" not in message
+    assert "--code" in message
+    assert any("closed" in line for line in lines)
+
+
+def test_no_browser_timeout_with_open_input_says_to_paste(tmp_path: Path) -> None:
+    """--no-browser with stdin open: the timeout says to paste the address, not to add a flag."""
+    read_fd, write_fd = os.pipe()
+    with OAuthClient(config=OAUTH_CONFIG) as oauth, open(read_fd) as stdin:
+        try:
+            with pytest.raises(AuthFlowError) as info:
+                sign_in(oauth=oauth, tokens=TokenStore(state_dir=tmp_path), client_id="4242",
+                        oauth_url=OAUTH_CONFIG.oauth_url, open_browser=False, timeout=0.3,
+                        echo=lambda _t: None, stdin=stdin)
+        finally:
+            os.close(write_fd)  # ends the paste reader before its file is closed
+    message = str(info.value)
+    assert "with --no-browser" not in message
+    assert "paste" in message
+
+
+def test_logout_removes_a_damaged_token_file(tmp_path: Path) -> None:
+    """A token file that cannot be read is removed by logout, which says so."""
+    fake = type(
+        "S", (), {"api_url": "http://127.0.0.1:9/api/v3", "oauth_url": "http://127.0.0.1:9/oauth"}
+    )()
+    config = write_config(tmp_path, fake)
+    (tmp_path / "state").mkdir(exist_ok=True)
+    (tmp_path / "state" / "tokens.json").write_text("{not json")
+    result = invoke(logout_command, config, [])
+    assert 0 == result.exit_code  # type: ignore[attr-defined]
+    assert "Deleted the unreadable token file" in result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "state" / "tokens.json").exists()

@@ -255,3 +255,48 @@ def test_retry_requeues_rejected_files(tmp_path: Path) -> None:
     unknown = setup.invoke(retry_command, "/w/never-seen.fit")
     assert 1 == unknown.exit_code
     assert "left as it is" in unknown.stdout
+
+
+def test_upload_of_a_missing_file_says_not_found_and_records_nothing(tmp_path: Path) -> None:
+    """A path that does not exist: `PATH: not found`, exit 1, no state row for it."""
+    setup = Setup(tmp_path, None)
+    TokenStore(state_dir=setup.state_dir).save_initial(TokenSet(
+        access_token="c" * 40, refresh_token="d" * 40, expires_at=4_000_000_000,
+        scope="read,activity:write", athlete=Athlete(id=1)))
+    missing = tmp_path / "nonexistent.fit"
+    result = setup.invoke(upload_command, str(missing))
+    assert (1, f"{missing}: not found\n") == (result.exit_code, result.stdout)
+    assert [] == json.loads(setup.invoke(status_command, "--json").stdout)["files"]
+
+
+@pytest.mark.parametrize(("reason", "words"), [
+    ("refresh_token_invalid", "revoked or has expired"),
+    ("scope_missing", "permission to upload"),
+])
+def test_status_says_in_words_why_the_sign_in_is_unusable(
+    tmp_path: Path, reason: str, words: str
+) -> None:
+    """The table explains a dead sign-in in a sentence; --json keeps the machine code."""
+    setup = Setup(tmp_path, None)
+    tokens = TokenStore(state_dir=setup.state_dir)
+    tokens.save_initial(TokenSet(
+        access_token="c" * 40, refresh_token="d" * 40, expires_at=4_000_000_000,
+        scope="read,activity:write", athlete=Athlete(id=1)))
+    tokens.mark_dead(reason)  # type: ignore[arg-type]
+    out = setup.invoke(status_command).stdout
+    assert words in out
+    assert "stravasync auth" in out
+    assert reason not in out
+    assert reason == json.loads(setup.invoke(status_command, "--json").stdout)["auth"]["problem"]
+
+
+def test_status_shows_a_damaged_token_file_and_still_works(tmp_path: Path) -> None:
+    """A damaged tokens.json: status exits 0 and says to sign in again, naming the file."""
+    setup = Setup(tmp_path, None)
+    (setup.state_dir / "tokens.json").write_text("{damaged")
+    result = setup.invoke(status_command)
+    assert 0 == result.exit_code, result.output
+    assert "tokens.json is damaged" in result.stdout
+    assert "stravasync auth" in result.stdout
+    problem = json.loads(setup.invoke(status_command, "--json").stdout)["auth"]["problem"]
+    assert "is damaged" in problem

@@ -560,3 +560,100 @@ def test_a_missing_client_secret_at_refresh_time_stops_calls_once(tmp_path: Path
     assert 0 == world.api_calls()
     assert {"queued"} == set(world.states().values())
     assert 1 == sum(1 for e in logs if e["event"] == "engine_fatal")
+
+
+@pytest.mark.parametrize("at_post", [False, True])
+def test_a_duplicate_in_html_is_recorded_and_logged_as_plain_text(
+    tmp_path: Path, at_post: bool
+) -> None:
+    """Strava's HTML duplicate text reaches the store and the log without tags or entities."""
+    world = World(tmp_path, knobs={"duplicate_html_share": 1.0, "duplicate_at_post": at_post})
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    existing = world.emulator.add_activity(path.read_bytes())
+    engine = world.engine()
+    engine.submit(path)
+    with capture_logs() as logs:
+        world.drive(engine)
+    entry = world.store.files()[0]
+    logged = [e["error"] for e in logs if e["event"] == "upload_duplicate"]
+    assert (State.DUPLICATE, existing) == (entry.state, entry.activity_id)
+    assert (entry.error or "").endswith(f" duplicate of activity {existing}")
+    assert "<" not in (entry.error or "")
+    assert [entry.error] == logged
+
+
+def test_sending_an_old_workout_by_hand_keeps_its_other_paths(world: World) -> None:
+    """`upload` of a skipped old file keeps its copies' paths: the copy shows as duplicate."""
+    old = workout_file(world.watch, "old.fit", start=world.start(days_ago=45))
+    copy = world.watch / "backup" / "old-copy.fit"
+    copy.parent.mkdir()
+    copy.write_bytes(old.read_bytes())
+    engine = world.engine()
+    engine.scan([old, copy])
+    assert {"old.fit": "skipped", "old-copy.fit": "skipped"} == world.states()
+    assert State.QUEUED == engine.submit(old, ignore_age=True).state
+    assert {str(old), str(copy)} == set(world.store.path_index())
+    world.drive(engine)
+    assert {"old.fit": "uploaded", "old-copy.fit": "duplicate"} == world.states()
+    assert 0 == engine.scan([old, copy]).read
+
+
+def test_rows_claimed_under_a_reused_pid_are_freed(world: World) -> None:
+    """A crashed process's claim is freed even though its pid now names a live process."""
+    from stravasync.owners import _this_host
+
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    engine = world.engine()
+    sha = engine.submit(path).sha256
+    assert sha is not None
+    ghost = f"{_this_host()}:{os.getpid()}@1"
+    assert world.store.claim_post(sha, owner=ghost, external_id="x") is not None
+    engine.recover()
+    assert None is world.store.workout(sha).owner  # type: ignore[union-attr]
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()
+
+
+def test_a_damaged_token_file_stops_uploads_once(tmp_path: Path) -> None:
+    """A damaged tokens.json: fatal (sign in again), said once, the file stays queued."""
+    from stravasync.errors import ReauthRequired
+
+    world = World(tmp_path)
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    (world.state_dir / "tokens.json").write_text("{damaged")
+    engine = world.engine()
+    engine.submit(path)
+    with capture_logs() as logs:
+        world.drive(engine)
+    assert isinstance(engine.fatal, ReauthRequired)
+    assert {"a.fit": "queued"} == world.states()
+    assert 0 == world.api_calls()
+    assert [] == [e for e in logs if e["event"] == "engine_job_failed"]
+    assert 1 == sum(1 for e in logs if e["event"] == "engine_fatal")
+
+
+def test_a_token_lock_timeout_is_retried(tmp_path: Path) -> None:
+    """The refresh lock held elsewhere: retrying later (not fatal), uploaded once it is free."""
+    import fcntl
+
+    from stravasync.strava import StravaClient
+    from stravasync.tokens import TokenStore
+
+    world = World(tmp_path)
+    tokens = TokenStore(state_dir=world.state_dir, refresher=world.oauth, clock=world.clock,
+                        lock_timeout=0.1)
+    client = StravaClient(config=world.config.strava, tokens=tokens, governor=world.governor,
+                          transport=world.transport, clock=world.clock)
+    path = workout_file(world.watch, "a.fit", start=world.start())
+    world.clock.set(world.clock() + 7 * 3600)  # the access token needs a refresh
+    engine = world.engine(client=client)
+    engine.submit(path)
+    with open(world.state_dir / "tokens.lock", "w") as other, capture_logs() as logs:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        engine.tick()
+    entry = world.store.files()[0]
+    assert (State.RETRYING, None) == (entry.state, engine.fatal)
+    assert "tokens" in (entry.error or "")
+    assert [] == [e for e in logs if e["event"] == "engine_job_failed"]
+    world.drive(engine)
+    assert {"a.fit": "uploaded"} == world.states()

@@ -152,6 +152,16 @@ def test_a_refused_post_is_not_maybe_posted(store: Store) -> None:
     again = store.claim_post("a" * 64, owner="h:1", external_id="x")
     assert again is not None
     assert not again.maybe_posted
+    assert 1 == again.attempts  # the refused claim did not count as an attempt
+
+
+def test_a_post_of_unknown_outcome_counts_as_an_attempt(store: Store) -> None:
+    """A POST that may have gone out (connection dropped) is an attempt."""
+    add(store, "/w/a.fit", facts("a" * 64))
+    store.claim_post("a" * 64, owner="h:1", external_id="x")
+    store.release_post("a" * 64, owner="h:1", state=State.RETRYING, sent=None,
+                       next_attempt_at=T0 + 60, error="dropped")
+    assert 1 == store.workout("a" * 64).attempts  # type: ignore[union-attr]
 
 
 def test_a_row_with_an_upload_id_is_never_claimed_for_a_post(store: Store) -> None:
@@ -287,3 +297,14 @@ def test_the_database_is_private_even_in_an_existing_open_folder(tmp_path: Path)
     store.close()
     assert {"state.sqlite3", "state.sqlite3-wal", "state.sqlite3-shm"} <= set(modes)
     assert dict.fromkeys(modes, 0o600) == modes
+
+
+def test_retry_of_a_named_invalid_file_keeps_its_copies_paths(store: Store) -> None:
+    """Forgetting a named invalid file leaves its copies' paths, pending, to be read again."""
+    add(store, "/w/bad.fit", facts("b" * 64, state=State.INVALID))
+    add(store, "/w/copy/bad.fit", facts("b" * 64, state=State.INVALID))
+    assert ["/w/bad.fit"] == store.retry(["/w/bad.fit"])
+    assert store.path_record("/w/bad.fit") is None
+    kept = store.path_record("/w/copy/bad.fit")
+    assert kept is not None
+    assert (None, State.PENDING) == (kept.sha256, store.files()[0].state)

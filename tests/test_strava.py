@@ -38,6 +38,7 @@ from stravasync.strava import (
     StravaClient,
     Upload,
     parse_duplicate,
+    plain_text,
 )
 from stravasync.tokens import TokenSet, TokenStore
 
@@ -824,3 +825,37 @@ def test_from_config_wiring(tmp_path: Path) -> None:
             client.close()
     assert (tmp_path / "state" / "ratelimit.json").exists()
     assert 1 == len([r for r in strava.inspect()["requests"] if r["path"] == "/oauth/token"])
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("a.fit duplicate of <a href='/activities/19636549590' target='_blank'>activity "
+     "19636549590</a>", "a.fit duplicate of activity 19636549590"),
+    ("Tom &amp; Jerry&#39;s ride duplicate of activity 5", "Tom & Jerry's ride duplicate of activity 5"),
+    ("plain words stay", "plain words stay"),
+])
+def test_plain_text_drops_markup(raw: str, expected: str) -> None:
+    """Strava's HTML becomes readable text: no tags, entities decoded."""
+    assert expected == plain_text(raw)
+
+
+@pytest.mark.parametrize(("exc", "words"), [
+    (httpx.ConnectError("refused"), "could not connect"),
+    (httpx.ConnectTimeout("slow"), "timed out"),
+    (httpx.ReadTimeout("slow"), "did not answer in time"),
+    (httpx.RemoteProtocolError("x"), "connection"),
+])
+def test_transport_errors_are_told_in_words(
+    client: StravaClient, fake: FakeStrava, exc: Exception, words: str
+) -> None:
+    """An upload call's network failure says what happened, that it is retried, no httpx names."""
+
+    def boom(_r: httpx.Request) -> httpx.Response:
+        raise exc
+
+    fake.api = boom
+    with pytest.raises(TransientError) as info:
+        client.get_upload("1")
+    message = str(info.value)
+    assert words in message.lower()
+    assert "retried later" in message
+    assert type(exc).__name__ not in message

@@ -279,10 +279,10 @@ def test_not_signed_in(tmp_path: Path) -> None:
 
 
 def test_damaged_file(tmp_path: Path) -> None:
-    """A damaged token file is a StateError naming the file, without its content."""
+    """A damaged token file is a ReauthRequired naming the file, without its content."""
     store, _, _ = make(tmp_path)
     store.path.write_text('{"version": 1, "access_token": "zzsecretzz"')
-    with pytest.raises(StateError) as info:
+    with pytest.raises(ReauthRequired) as info:
         store.access_token()
     assert str(store.path) in str(info.value)
     assert "zzsecretzz" not in str(info.value)
@@ -309,3 +309,31 @@ def test_delete(tmp_path: Path) -> None:
     assert store.delete()
     assert not store.path.exists()
     assert not store.delete()
+
+
+def test_a_damaged_file_means_signing_in_again(tmp_path: Path) -> None:
+    """A damaged token file asks for a new sign-in (an AuthError naming the file)."""
+    store, _, _ = make(tmp_path)
+    store.path.write_text("{not json")
+    with pytest.raises(ReauthRequired) as info:
+        store.access_token()
+    assert str(store.path) in str(info.value)
+    assert "stravasync auth" in str(info.value)
+
+
+def test_a_lock_timeout_is_transient(tmp_path: Path) -> None:
+    """Another process holding the refresh lock too long: TokenLockTimeout, a passing StateError."""
+    import fcntl
+
+    from stravasync.errors import TokenLockTimeout
+
+    clock = Clock()
+    store = TokenStore(state_dir=tmp_path / "state", refresher=FakeRefresher(clock),
+                       clock=clock, lock_timeout=0.1)
+    store.save_initial(initial(expires_in=0))
+    with open(tmp_path / "state" / "tokens.lock", "w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(TokenLockTimeout) as info:
+            store.access_token()
+    assert isinstance(info.value, StateError)
+    assert "access-0001" == store.access_token()  # the lock is free again: refreshed

@@ -69,12 +69,18 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
 def logout_command(obj: CliContext) -> None:
     """Revoke the tokens at Strava and delete them here."""
     from stravasync.auth import OAuthClient
-    from stravasync.errors import ApiError, ConfigError
+    from stravasync.errors import ApiError, AuthError, ConfigError
     from stravasync.tokens import TokenStore
 
     config = obj.config()
     tokens = TokenStore(state_dir=config.state_dir)
-    stored = tokens.stored_tokens()
+    try:
+        stored = tokens.stored_tokens()
+    except AuthError as exc:  # a damaged token file: nothing to revoke with, remove it
+        tokens.delete()
+        click.echo(f"Deleted the unreadable token file ({tokens.path}): {exc}. Revoke access "
+                   "by hand at https://www.strava.com/settings/apps if needed.")
+        return
     if stored is None:
         click.echo("Not signed in: no tokens stored.")
         return

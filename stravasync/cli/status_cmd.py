@@ -34,7 +34,7 @@ def _when(ts: float | None) -> str:
 
 def gather_status(config: Config) -> tuple[list[FileStatus], dict[str, Any]]:
     """Read the state store, token store and governor state without writing anything."""
-    from stravasync.errors import StateError
+    from stravasync.errors import AuthError, StateError
     from stravasync.ratelimit import Governor
     from stravasync.state import DB_NAME, Store
     from stravasync.tokens import TokenStore
@@ -50,7 +50,7 @@ def gather_status(config: Config) -> tuple[list[FileStatus], dict[str, Any]]:
     try:
         token_status = TokenStore(state_dir=config.state_dir).status()
         auth = token_status.as_json() if token_status is not None else None
-    except StateError as exc:
+    except (StateError, AuthError) as exc:  # a damaged or unreadable token file
         auth = {"athlete_id": None, "scope": None, "expires_at": None, "problem": exc.message}
     governor = Governor(state_file=config.state_dir / "ratelimit.json")
     data = {"files": [f.as_json() for f in files], "auth": auth,
@@ -114,6 +114,8 @@ def status_table(files: list[FileStatus], data: dict[str, Any]) -> list[str]:
 
 
 def _auth_line(auth: dict[str, Any] | None) -> str:
+    from stravasync.tokens import problem_text
+
     if auth is None:
         return "Sign-in: not signed in (run `stravasync auth`)"
     who = auth.get("athlete_name") or f"athlete {auth.get('athlete_id')}"
@@ -121,7 +123,10 @@ def _auth_line(auth: dict[str, Any] | None) -> str:
     text = (f"Sign-in: {who} (id {auth.get('athlete_id')}), scope {auth.get('scope')}, "
             f"access token until {_when(auth.get('expires_at'))}")
     if problem:
-        text += f"; UNUSABLE ({problem}): run `stravasync auth`"
+        words = problem_text(str(problem))
+        if "stravasync auth" not in words:
+            words += " (run `stravasync auth`)"
+        text += f"; UNUSABLE: {words}"
     return text
 
 

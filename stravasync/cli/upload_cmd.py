@@ -3,18 +3,26 @@
 One-shot, sharing the state store with the daemon: a file the store already knows
 is not sent again (its activity is printed), and one the daemon is sending is
 waited for rather than sent twice. ``watch.max_age_days`` does not apply to files
-named here. Each file gets one line on stdout: ``PATH: https://…/activities/N`` or
-``PATH: STATE: reason``. Exit 0 when every file is uploaded or a duplicate, else 1.
+named here. Each file gets one line on stdout: ``PATH: https://…/activities/N``,
+``PATH: STATE: reason``, or ``PATH: not found`` for a path that does not exist (a
+mistyped name: nothing is recorded for it). Exit 0 when every file is uploaded or a
+duplicate, else 1.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import click
 
 from stravasync.cli import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from stravasync.config import Config
+    from stravasync.engine import Outcome
 
 __all__ = ["activity_url", "upload_command"]
 
@@ -42,15 +50,37 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     Prints the activity's address per file (or why not). Exit status 0 when every
     file is on Strava (uploaded or already there), 1 otherwise.
     """
-    from stravasync.cli.run_cmd import describe_next, open_engine, require_sign_in
+    from stravasync.cli.run_cmd import require_sign_in
     from stravasync.logs import get_logger
-    from stravasync.state import ACTIVE_STATES, State
 
     config = obj.config()
     log = get_logger("stravasync.upload")
-    require_sign_in(config)
-    lines: list[str] = []
+    # A path that does not exist is a typo, not a file to wait for: say so, record nothing.
+    missing = {path for path in files if not os.path.exists(path)}
+    present = [path for path in files if path not in missing]
+    good: int = 0
+    outcome: Outcome | None = None
+    reported: list[str] = []
+    if present:
+        require_sign_in(config)
+        good, outcome, reported = _upload(config, present)
+    said = iter(reported)
+    for path in files:
+        click.echo(f"{path}: not found" if path in missing else next(said))
+    log.info("upload_summary", files=len(files), on_strava=good, failed=len(files) - good,
+             not_found=len(missing), outcome=outcome.status if outcome is not None else "done")
+    if outcome is not None and outcome.fatal is not None:
+        raise outcome.fatal
+    click.get_current_context().exit(0 if good == len(files) else 1)
+
+
+def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, list[str]]:
+    """Submit ``files`` and wait for them: (how many are on Strava, outcome, a line each)."""
+    from stravasync.cli.run_cmd import describe_next, open_engine
+    from stravasync.state import ACTIVE_STATES, State
+
     good = 0
+    lines: list[str] = []
     with open_engine(config) as engine:
         submitted = [engine.submit(path, ignore_age=True) for path in files]
         waiting = [s.sha256 for s in submitted if s.sha256 and s.state in ACTIVE_STATES]
@@ -82,11 +112,5 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
                              + (f" ({error})" if error else ""))
             else:
                 lines.append(f"{sub.path}: {state.value}: {error or 'no reason given'}")
-    for line in lines:
-        click.echo(line)
-    log.info("upload_summary", files=len(files), on_strava=good, failed=len(files) - good,
-             outcome=outcome.status if outcome is not None else "done")
-    if outcome is not None and outcome.fatal is not None:
-        raise outcome.fatal
-    click.get_current_context().exit(0 if good == len(files) else 1)
+    return good, outcome, lines
 

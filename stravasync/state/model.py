@@ -130,7 +130,7 @@ class Workout:
     parked: bool
     """Processing took too long: looked at rarely now."""
     owner: str | None
-    """The process working on it (``host:pid``), if any."""
+    """The process working on it (``host:pid@start``, see ``engine.owner_tag``), if any."""
     after_done: bool
     """``upload.after`` was carried out."""
     first_seen_at: float

@@ -9,8 +9,8 @@ every transition is a conditional ``UPDATE`` so that two threads or two processe
 Concurrency: one connection per thread (``threading.local``), WAL journal,
 ``busy_timeout``, writes under ``BEGIN IMMEDIATE``, ``synchronous = FULL`` so a
 committed transition survives a power cut. Claims carry an ``owner``
-(``host:pid``); a row owned by a dead process is free again (see
-:meth:`Store.release_dead_owners`).
+(``host:pid@start``: the start time tells a reused pid apart); a row owned by a dead
+process is free again (see :meth:`Store.release_dead_owners`).
 """
 
 from __future__ import annotations
@@ -51,6 +51,15 @@ class Ingested:
     """The other-format workout this one was found to duplicate, if any."""
     displaced: tuple[str, ...] = ()
     """sha256s of queued poorer-format copies that this richer file replaces."""
+    revived: bool = False
+    """A known content skipped as too old is wanted now (``stravasync upload``, or a
+    larger ``watch.max_age_days``): its row was judged again like a new one."""
+
+
+def _revives(known: Workout, facts: FileFacts) -> bool:
+    """A workout skipped for its age whose new reading (without the age rule) is queued."""
+    return (known.state is State.SKIPPED and known.reason_code == "too_old"
+            and facts.state is State.QUEUED)
 
 
 class Store(StoreBase):
@@ -80,7 +89,10 @@ class Store(StoreBase):
         A content already known only gains the path. A new valid workout becomes
         ``queued`` unless another-format copy of the same workout (start within the
         tolerance, same sport) exists: then the richer format is kept queued and the
-        other is marked ``duplicate`` of it (or of the one already sent).
+        other is marked ``duplicate`` of it (or of the one already sent). A content
+        skipped as too old that ``facts`` now call ``queued`` is judged the same way in
+        place (its row, and every path that shares it, are kept), with ``path`` as the
+        path it is read from.
         """
         now = self._now()
         with self.transaction() as db:
@@ -92,7 +104,7 @@ class Store(StoreBase):
                 (path, size, mtime_ns, facts.sha256, now),
             )
             known = self.workout(facts.sha256)
-            if known is not None:
+            if known is not None and not _revives(known, facts):
                 return Ingested(workout=known, new_content=False)
             state, error, reason, duplicate_of, activity_id = (
                 facts.state, facts.error, facts.reason_code, None, None)
@@ -106,16 +118,26 @@ class Store(StoreBase):
                         leader.activity_id
                     error = f"same workout as {leader.path} ({leader.format}), sent once"
                     reason = "same_workout"
-            db.execute(
-                "INSERT INTO workouts (sha256, state, path, format, gzipped, start_time, sport, "
-                "sub_sport, duration_s, distance_m, points, device, error, reason_code, "
-                "duplicate_of, activity_id, first_seen_at, updated_at, finished_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (facts.sha256, state.value, path, facts.format, int(facts.gzipped),
-                 facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
-                 facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
-                 activity_id, now, now, now if state in FINAL_STATES else None),
-            )
+            finished = now if state in FINAL_STATES else None
+            if known is not None:  # revived: the same judgement, on the existing row
+                db.execute(
+                    "UPDATE workouts SET state = ?, path = ?, error = ?, reason_code = ?, "
+                    "duplicate_of = ?, activity_id = ?, failures = 0, next_attempt_at = NULL, "
+                    "updated_at = ?, finished_at = ? WHERE sha256 = ? AND state = ?",
+                    (state.value, path, error, reason, duplicate_of, activity_id, now,
+                     finished, facts.sha256, State.SKIPPED.value),
+                )
+            else:
+                db.execute(
+                    "INSERT INTO workouts (sha256, state, path, format, gzipped, start_time, "
+                    "sport, sub_sport, duration_s, distance_m, points, device, error, "
+                    "reason_code, duplicate_of, activity_id, first_seen_at, updated_at, "
+                    "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (facts.sha256, state.value, path, facts.format, int(facts.gzipped),
+                     facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
+                     facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
+                     activity_id, now, now, finished),
+                )
             for other in displaced:
                 db.execute(
                     "UPDATE workouts SET state = ?, duplicate_of = ?, reason_code = ?, "
@@ -129,8 +151,9 @@ class Store(StoreBase):
                            (facts.sha256, other))
             created = self.workout(facts.sha256)
             assert created is not None
-            return Ingested(workout=created, new_content=True, same_workout_as=leader,
-                            displaced=tuple(displaced))
+            return Ingested(workout=created, new_content=known is None,
+                            same_workout_as=leader, displaced=tuple(displaced),
+                            revived=known is not None)
 
     def _same_workout(self, facts: FileFacts, *, tolerance: float) -> list[Workout]:
         assert facts.start_time is not None
@@ -172,15 +195,17 @@ class Store(StoreBase):
         self, sha256: str, *, owner: str, state: State, sent: bool | None,
         next_attempt_at: float | None, error: str | None, failures: int | None = None,
     ) -> None:
-        """Undo a claim whose POST made no upload: ``sent`` False = surely not created,
-        None = unknown (then ``maybe_posted`` is set)."""
+        """Undo a claim whose POST made no upload: ``sent`` False = surely not created
+        (then the claim does not count as an attempt), None = unknown (then
+        ``maybe_posted`` is set)."""
         self._update(
             "UPDATE workouts SET state = ?, owner = NULL, posting = 0, "
             "maybe_posted = (maybe_posted OR ?), next_attempt_at = ?, error = ?, "
-            "failures = COALESCE(?, failures), updated_at = ? "
+            "failures = COALESCE(?, failures), attempts = MAX(0, attempts - ?), "
+            "updated_at = ? "
             "WHERE sha256 = ? AND state = ? AND upload_id IS NULL AND owner = ?",
             (state.value, int(sent is None or sent), next_attempt_at, error, failures,
-             self._now(), sha256, State.UPLOADING.value, owner),
+             int(sent is False), self._now(), sha256, State.UPLOADING.value, owner),
         )
 
     def record_upload(
@@ -365,7 +390,8 @@ class Store(StoreBase):
         """Queue rejected/retrying files (all, or the named paths) for now; return their paths.
 
         A named ``invalid`` or ``skipped`` file is forgotten, so the next scan reads it
-        again. Uploaded, duplicate and in-flight files are left as they are.
+        again; other paths with the same content stay listed, ``pending``, and are read
+        again too. Uploaded, duplicate and in-flight files are left as they are.
         """
         now = self._now()
         done: list[str] = []
@@ -392,7 +418,11 @@ class Store(StoreBase):
                     w.state is State.DUPLICATE and w.reason_code == "same_workout"
                     and w.activity_id is None
                 ):
-                    db.execute("DELETE FROM paths WHERE sha256 = ?", (w.sha256,))
+                    # Forget the named path; other paths of this content stay known,
+                    # pending, so the next scan reads them again too.
+                    db.execute("DELETE FROM paths WHERE path = ?", (path,))
+                    db.execute("UPDATE paths SET sha256 = NULL, error = NULL WHERE sha256 = ?",
+                               (w.sha256,))
                     db.execute("DELETE FROM workouts WHERE sha256 = ?", (w.sha256,))
                     done.append(path)
         return done
