@@ -50,7 +50,8 @@ JUDGEMENTS = {
     "tcx_laps-no-trackpoints.tcx": Verdict.INVALID,
     # manifest says valid, but all 184 points share the time 1901-12-13T20:45:52Z,
     # the 32-bit time_t minimum GPSBabel writes for "no time": nothing to date the
-    # activity by. Reported to the lead as a manifest question.
+    # activity by (uploaded, it would become a 1901 activity of zero duration). A
+    # deliberate difference from the manifest, noted on the validation issue.
     "gpx_gpsbabel_hike.gpx": Verdict.INVALID,
 }
 
