@@ -360,22 +360,18 @@ class Daemon:
         self._tokens_seen = mtime
         # The dispatcher sleeps until the next due time on its own; this nudge makes
         # sure a clock jump (suspend/resume of a laptop) cannot leave work waiting.
-        wake = getattr(stack.engine, "wake", None)
-        if callable(wake):
-            wake()
+        stack.engine.wake()
 
     def _housekeeping(self) -> None:
         stack = self._stack
         if stack is None:
             return
-        prune = getattr(stack.store, "prune_missing", None)
-        if callable(prune):
-            try:
-                removed = prune()
-            except StateError as error:
-                log.warning("housekeeping_failed", error=str(error))
-                return
-            log.info("housekeeping_done", removed=removed)
+        try:
+            removed = stack.store.prune_missing()
+        except StateError as error:
+            log.warning("housekeeping_failed", error=str(error))
+            return
+        log.info("housekeeping_done", removed=removed)
 
     def _threads_alive(self) -> bool:
         return self._ingest is not None and self._ingest.is_alive()
