@@ -29,8 +29,8 @@ from stravasync.config import config_from_dict
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.engine import Engine
 from stravasync.samples import sample_fit
+from stravasync.stack import open_api
 from stravasync.state import State, Store
-from stravasync.strava import StravaClient
 from stravasync.tokens import Athlete, TokenSet, TokenStore
 
 CONCURRENCY = 4
@@ -80,14 +80,15 @@ def run_engine(strava: Emulator, files: int) -> dict[str, float]:
         expires_at=int(body["expires_at"]), scope="read,activity:write",
         athlete=Athlete(id=int(body["athlete"]["id"]))))
     store = Store.open(state_dir)
-    client = StravaClient.from_config(config)
+    api = open_api(config)
+    client = api.client
     engine = Engine(config=config, store=store, client=client, governor=client.governor)
     started = time.monotonic()
     engine.scan(paths)
     engine.start()
     outcome = engine.wait_idle(timeout=600)
     engine.stop()
-    client.close()
+    api.close()
     elapsed = time.monotonic() - started
     calls, activities = calls_of(strava)
     done = store.workouts(states=(State.UPLOADED,))

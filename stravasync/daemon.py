@@ -1,6 +1,7 @@
-"""The daemon: the composition root that wires watcher → validation → engine → Strava.
+"""The daemon: watcher → ingest thread → engine, as a long-running service.
 
-Owns what ``stravasync run`` is as a long-running service: the single-instance lock
+Owns what ``stravasync run`` is as a long-running service (the object graph itself is
+built by :mod:`stravasync.stack`): the single-instance lock
 on the state folder, the threads (watchdog's observer, one ingest thread that reads
 and validates what the watcher hands over, the engine's dispatcher and workers), the
 APScheduler jobs, signals and the systemd notifications.
@@ -28,7 +29,6 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -37,27 +37,18 @@ from typing import TYPE_CHECKING
 import httpx
 
 from stravasync.config import Config, load_config
-from stravasync.errors import (
-    AlreadyRunning,
-    AuthError,
-    ConfigError,
-    StateError,
-    StravaSyncError,
-    TokenLockTimeout,
-)
+from stravasync.errors import AlreadyRunning, StateError, StravaSyncError
 from stravasync.fsutil import ensure_private_dir
 from stravasync.logs import configure_logging, get_logger
 from stravasync.notify import SystemdNotifier, watchdog_interval
+from stravasync.stack import Stack, open_stack
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from stravasync.engine import Engine
-    from stravasync.state import Store
-    from stravasync.strava import StravaClient
     from stravasync.watcher import Watcher
 
-__all__ = ["Daemon", "DaemonLock", "Stack", "open_stack", "run_daemon"]
+__all__ = ["Daemon", "DaemonLock", "run_daemon"]
 
 log = get_logger("stravasync.daemon")
 
@@ -97,39 +88,24 @@ class DaemonLock:
             self._fd = None
 
 
-@dataclass
-class Stack:
-    """The store, client and engine built from one configuration."""
+@dataclass(frozen=True)
+class FileReady:
+    """Inbox message: the watcher found a file that looks complete."""
 
-    config: Config
-    store: Store
-    client: StravaClient
-    engine: Engine
-
-    def close(self) -> None:
-        """Close the HTTP client and the database connections."""
-        self.client.close()
-        self.store.close()
+    path: Path
 
 
-def open_stack(
-    config: Config,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
-) -> Stack:
-    """Build store, Strava client and engine for ``config`` (nothing is started)."""
-    from stravasync.engine import Engine
-    from stravasync.state import Store
-    from stravasync.strava import StravaClient
+@dataclass(frozen=True)
+class Rescan:
+    """Inbox message: reconcile the watched folders with the state store."""
 
-    ensure_private_dir(config.state_dir)
-    store = Store.open(config.state_dir, clock=clock)
-    client = StravaClient.from_config(config, transport=transport, clock=clock)
-    engine = Engine(
-        config=config, store=store, client=client, governor=client.governor, clock=clock
-    )
-    return Stack(config=config, store=store, client=client, engine=engine)
+
+@dataclass(frozen=True)
+class StopIngest:
+    """Inbox message: the ingest thread ends."""
+
+
+InboxItem = FileReady | Rescan | StopIngest
 
 
 class Daemon:
@@ -153,7 +129,7 @@ class Daemon:
         # cannot deadlock it.
         self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
         self._ready = threading.Event()
-        self._inbox: queue.Queue[Path | None] = queue.Queue()
+        self._inbox: queue.Queue[InboxItem] = queue.Queue()
         self._stack: Stack | None = None
         self._watcher: Watcher | None = None
         self._scheduler: BackgroundScheduler | None = None
@@ -238,7 +214,7 @@ class Daemon:
             paths=config.watch.paths,
             recursive=config.watch.recursive,
             settle_seconds=config.watch.settle_seconds,
-            on_ready=self._inbox.put,
+            on_ready=self._file_ready,
         )
         watcher.start()
         self._watcher = watcher
@@ -255,7 +231,7 @@ class Daemon:
             self._watcher.stop()
             self._watcher = None
         if self._ingest is not None:
-            self._inbox.put(None)
+            self._inbox.put(StopIngest())
             self._ingest.join(STOP_SECONDS)
             self._ingest = None
         if self._stack is not None:
@@ -286,25 +262,27 @@ class Daemon:
         inbox = self._inbox
         while True:
             item = inbox.get()
-            if item is None:
-                return
             stack = self._stack
-            if stack is None:
+            if isinstance(item, StopIngest) or stack is None:
                 return
+            what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
             try:
-                if item == _SCAN:
+                if isinstance(item, FileReady):
+                    stack.engine.submit(item.path)
+                else:
                     watcher = self._watcher
                     if watcher is not None:
                         stack.engine.scan(watcher.scan())
-                else:
-                    stack.engine.submit(item)
             except StravaSyncError as error:
-                log.error("ingest_failed", path=str(item), error=str(error))
+                log.error("ingest_failed", path=what, error=str(error))
             except Exception:  # a bug must not kill the thread: log it, go on
-                log.exception("ingest_crashed", path=str(item))
+                log.exception("ingest_crashed", path=what)
+
+    def _file_ready(self, path: Path) -> None:
+        self._inbox.put(FileReady(path))
 
     def _queue_scan(self) -> None:
-        self._inbox.put(_SCAN)
+        self._inbox.put(Rescan())
 
     def _make_scheduler(self) -> BackgroundScheduler:
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -329,23 +307,21 @@ class Daemon:
         if stack is None or stack.engine.fatal is not None:
             return
         try:
-            stack.client.tokens.access_token()  # refreshes when close to expiry
-        except TokenLockTimeout as error:  # another process is refreshing: passes
-            log.warning("token_refresh_deferred", error=str(error))
-        except (AuthError, ConfigError, StateError) as error:
-            # A dead sign-in, no client secret, a token file we cannot write: nothing
-            # can work until a person acts. The engine says so once (engine_fatal) and
-            # makes no calls until then.
-            stack.engine.halt(error)
+            stack.tokens.access_token()  # refreshes when close to expiry
         except StravaSyncError as error:
-            log.warning("token_refresh_deferred", error=str(error))
+            if error.needs_person:
+                # A dead sign-in, no client secret, a token file we cannot write: the
+                # engine says so once (engine_fatal) and makes no calls until then.
+                stack.engine.halt(error)
+            else:  # another process is refreshing, Strava is unreachable: passes
+                log.warning("token_refresh_deferred", error=str(error))
 
     def _tokens_mtime(self) -> float | None:
         stack = self._stack
         if stack is None:
             return None
         try:
-            return stack.client.tokens.path.stat().st_mtime
+            return stack.tokens.path.stat().st_mtime
         except OSError:
             return None
 
@@ -418,10 +394,6 @@ class Daemon:
     def _restore(previous: dict[int, object]) -> None:
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
-
-
-_SCAN = Path("\0scan")
-"""Inbox marker: reconcile the watched folders with the state store."""
 
 
 def run_daemon(config: Config) -> int:

@@ -62,8 +62,9 @@ def _config(root: Path, *, api_url: str, oauth_url: str, client_id: str,
 
 def _sign_in(config: Config) -> str:
     """Go through Strava's OAuth code flow against the emulator, as `auth` would."""
-    from stravasync.auth import OAuthClient, sign_in_with_code
-    from stravasync.tokens import TokenStore
+    from stravasync.auth import sign_in_with_code
+    from stravasync.oauth import OAuthClient
+    from stravasync.stack import open_tokens
 
     state = secrets.token_urlsafe(16)
     query = urlencode({
@@ -81,7 +82,7 @@ def _sign_in(config: Config) -> str:
     oauth = OAuthClient(config=config.strava)
     try:
         result = sign_in_with_code(
-            oauth=oauth, tokens=TokenStore(state_dir=config.state_dir), code_or_url=redirected
+            oauth=oauth, tokens=open_tokens(config), code_or_url=redirected
         )
     finally:
         oauth.close()
@@ -102,11 +103,11 @@ def _states(config: Config) -> dict[str, str]:
 
 def run_demo(*, echo: Callable[[str], None] = print, budget_s: float = 25.0) -> int:
     """Run the demo; return 0 when every sample file ended as :data:`EXPECTED`."""
-    from stravasync.cli.status_cmd import gather_status, status_table
     from stravasync.daemon import Daemon
     from stravasync.emulator import Emulator, EmulatorConfig, Knobs
     from stravasync.notify import SystemdNotifier
     from stravasync.samples import demo_files
+    from stravasync.status import gather_status, status_table
 
     began = time.monotonic()
     configure_logging(fmt="console", level="info")

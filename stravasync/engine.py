@@ -39,48 +39,37 @@ import os
 import random
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from stravasync.errors import DeadEnd, StravaSyncError
+from stravasync.archive import carry_out_after
+from stravasync.dedupe import SAME_WORKOUT_TOLERANCE_S
+from stravasync.errors import StravaSyncError
+from stravasync.gates import Gates
 from stravasync.ingest import (
-    Payload,
+    PayloadCache,
     Submitted,
     Validator,
-    carry_out_after,
     default_validator,
     ingest_path,
 )
 from stravasync.logs import get_logger, redact_text
-from stravasync.owners import owner_alive, owner_tag, process_started
+from stravasync.owners import owner_alive, owner_tag
 from stravasync.polling import Timing, backoff_delay
 from stravasync.state import State, Store, Workout
 from stravasync.state.rows import status_at
-from stravasync.transfer import RateGovernor, RequestKind, Transfer, UploadClient
+from stravasync.transfer import RateGovernor, Transfer, UploadClient
 
 if TYPE_CHECKING:
     from stravasync.config import Config
 
-__all__ = [
-    "Engine",
-    "Outcome",
-    "ScanReport",
-    "Submitted",
-    "Timing",
-    "UploadClient",
-    "owner_alive",
-    "owner_tag",
-    "process_started",
-]
+__all__ = ["Engine", "Outcome", "ScanReport"]
 
 log = get_logger(__name__)
 
-SAME_WORKOUT_TOLERANCE_S = 120.0
-_PAYLOAD_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -149,22 +138,18 @@ class Engine:
         self._timing = timing or Timing()
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
         self._owner = owner_tag()
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
+        self._gates = Gates(clock=clock, min_wait_s=self._timing.min_poll_s)
+        self._cond = self._gates.cond  # one lock and wake-up for the engine and its gates
+        self._lock = self._cond
         self._running: set[str] = set()
         self._unclaimed: set[str] = set()
-        self._gates: dict[RequestKind, float] = {"upload": 0.0, "read": 0.0}
-        self._logged_gates: set[tuple[str, float]] = set()
-        self._fatal: StravaSyncError | None = None
-        self._payloads: OrderedDict[str, Payload] = OrderedDict()
-        self._payload_bytes = 0
+        self._payloads = PayloadCache()
         self._transfer = Transfer(
             config=config, store=store, client=client, governor=governor, clock=clock,
             validator=self._validator, timing=self._timing, rng=self._rng, owner=self._owner,
-            hooks=_Hooks(self))
+            gates=self._gates, payloads=self._payloads)
         self._last_recheck = float("-inf")
         self._stopping = False
-        self._wake = False
         self._focus: frozenset[str] | None = None
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -176,7 +161,7 @@ class Engine:
     @property
     def fatal(self) -> StravaSyncError | None:
         """The dead-end condition that stopped every call (sign in again), or None."""
-        return self._fatal
+        return self._gates.halted
 
     @property
     def store(self) -> Store:
@@ -190,18 +175,15 @@ class Engine:
 
     def halt(self, exc: StravaSyncError) -> None:
         """Stop every call until :meth:`clear_fatal` (a dead end met outside an upload)."""
-        self._set_fatal(exc)
+        self._gates.halt(exc)
 
     def clear_fatal(self) -> None:
         """Forget the fatal condition (the person signed in again) and resume."""
-        with self._cond:
-            self._fatal = None
-            self._wake = True
-            self._cond.notify_all()
+        self._gates.resume()
 
     def wake(self) -> None:
         """Look at the store again now (after a clock jump, or a change by another process)."""
-        self._notify()
+        self._gates.wake()
 
     def submit(self, path: Path | str, *, ignore_age: bool = False) -> Submitted:
         """Take a file that looks complete: validate it unless path+size+mtime are known.
@@ -280,12 +262,12 @@ class Engine:
         done = self._store.retry(named)
         for path in done:
             log.info("upload_queued", path=path, reason="retry")
-        self._notify()
+        self._gates.wake()
         return done
 
     def next_due(self) -> float | None:
         """Unix time of the earliest work (now or later); None when nothing is left."""
-        if self._fatal is not None:
+        if self.fatal is not None:
             return None
         now = self._clock()
         focus = self._focus
@@ -295,11 +277,11 @@ class Engine:
             poll, post, others = _next_times(self._store.unfinished(focus), owner=self._owner)
         times: list[float] = []
         if poll is not None:
-            times.append(max(poll, self._gates["read"]))
+            times.append(max(poll, self._gates.open_at("read")))
         if post is not None and (
             self._store.in_flight(parked=False) < self._config.upload.concurrency
         ):
-            times.append(max(post, self._gates["upload"]))
+            times.append(max(post, self._gates.open_at("upload")))
         if others is not None:
             times.append(max(others, now + 1.0))
         return min(times) if times else None
@@ -368,8 +350,9 @@ class Engine:
                 self.tick()
             active = self._store.unfinished(only)
             counts = self._counts(only)
-            if self._fatal is not None:
-                return Outcome("fatal", fatal=self._fatal, counts=counts)
+            fatal = self.fatal
+            if fatal is not None:
+                return Outcome("fatal", fatal=fatal, counts=counts)
             if not active:
                 return Outcome("done", counts=counts)
             due = self.next_due()
@@ -388,14 +371,9 @@ class Engine:
 
     # -- dispatch -------------------------------------------------------------------------
 
-    def _notify(self) -> None:
-        with self._cond:
-            self._wake = True
-            self._cond.notify_all()
-
     def _schedule(self, now: float) -> list[tuple[str, str]]:
         """Pick the jobs due at ``now`` and mark them running."""
-        if self._fatal is not None or self._stopping:
+        if self.fatal is not None or self._stopping:
             return []
         if now - self._last_recheck >= self._timing.recheck_s:
             self._last_recheck = now
@@ -403,11 +381,11 @@ class Engine:
         jobs: list[tuple[str, str]] = []
         with self._lock:
             focus = self._focus
-            if self._gates["read"] <= now:
+            if self._gates.is_open("read", now):
                 for w in self._store.due_polls(now=now, owner=self._owner):
                     if w.sha256 not in self._running and (focus is None or w.sha256 in focus):
                         jobs.append(("poll", w.sha256))
-            if self._gates["upload"] <= now:
+            if self._gates.is_open("upload", now):
                 slots = (self._config.upload.concurrency - self._store.in_flight(parked=False)
                          - len(self._unclaimed))
                 limit = self._config.upload.concurrency * 4 + 16
@@ -429,8 +407,7 @@ class Engine:
         with self._cond:
             self._running.discard(sha)
             self._unclaimed.discard(sha)
-            self._wake = True
-            self._cond.notify_all()
+        self._gates.wake()
 
     def _run(self, job: tuple[str, str]) -> None:
         kind, sha = job
@@ -459,7 +436,7 @@ class Engine:
             with self._cond:
                 if self._stopping:
                     return
-                self._wake = False
+            self._gates.take_wake()
             try:
                 jobs = self._schedule(self._clock())
                 for job in jobs:
@@ -474,7 +451,7 @@ class Engine:
             with self._cond:
                 if self._stopping:
                     return
-                if self._wake:
+                if self._gates.take_wake():
                     continue
                 if due is not None and due <= now and not jobs:
                     if self._running:
@@ -497,29 +474,11 @@ class Engine:
         if read.was_read:
             self.files_read += 1
         if read.payload is not None and read.submitted.sha256 is not None:
-            self._cache(read.submitted.sha256, read.payload)
+            self._payloads.put(read.submitted.sha256, read.payload)
         for other in read.displaced:
-            self._drop_payload(other)
-        self._notify()
+            self._payloads.take(other)
+        self._gates.wake()
         return read.submitted
-
-    def _cache(self, sha: str, payload: Payload) -> None:
-        size = len(payload.data or b"")
-        with self._lock:
-            if sha in self._payloads or size > _PAYLOAD_CACHE_BYTES // 4:
-                return
-            self._payloads[sha] = payload
-            self._payload_bytes += size
-            while self._payload_bytes > _PAYLOAD_CACHE_BYTES and self._payloads:
-                _sha, old = self._payloads.popitem(last=False)
-                self._payload_bytes -= len(old.data or b"")
-
-    def _drop_payload(self, sha: str) -> Payload | None:
-        with self._lock:
-            payload = self._payloads.pop(sha, None)
-            if payload is not None:
-                self._payload_bytes -= len(payload.data or b"")
-            return payload
 
     def _counts(self, only: Collection[str] | None) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -533,55 +492,3 @@ class Engine:
             if w is not None:
                 counts[w.state.value] = counts.get(w.state.value, 0) + 1
         return counts
-
-    # -- the upload ------------------------------------------------------------------------
-
-    def _gate(self, kind: RequestKind, until: float, *, sha: str, why: str) -> None:
-        until = max(until, self._clock() + self._timing.min_poll_s)
-        with self._lock:
-            self._gates[kind] = max(self._gates[kind], until)
-            first = (kind, until) not in self._logged_gates
-            self._logged_gates.add((kind, until))
-        if first:
-            # A wait of a second or two (the rate-limit probe, a short gate) is routine.
-            short = until - self._clock() < 3.0
-            (log.debug if short else log.info)(
-                "upload_deferred", kind=kind, until=until, sha256=sha, reason=why)
-
-    def _dead_end(self, exc: DeadEnd, *, sha: str) -> None:
-        until = self._clock() + exc.retry_after
-        self._gate("upload", until, sha=sha, why="dead_end")
-        self._gate("read", until, sha=sha, why="dead_end")
-        log.error("engine_paused", until=until, error=exc.message, title=exc.title)
-
-    def _set_fatal(self, exc: StravaSyncError) -> None:
-        with self._cond:
-            first = self._fatal is None
-            if first:
-                self._fatal = exc
-            self._cond.notify_all()
-        if first:
-            log.error("engine_fatal", error=exc.message, title=exc.title,
-                      kind=type(exc).__name__)
-
-
-class _Hooks:
-    """The engine as seen by its transfers (gates, fatal condition, payload cache)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    def gate(self, kind: RequestKind, until: float, *, sha: str, why: str) -> None:
-        self._engine._gate(kind, until, sha=sha, why=why)
-
-    def dead_end(self, exc: DeadEnd, *, sha: str) -> None:
-        self._engine._dead_end(exc, sha=sha)
-
-    def set_fatal(self, exc: StravaSyncError) -> None:
-        self._engine._set_fatal(exc)
-
-    def take_payload(self, sha: str) -> Payload | None:
-        return self._engine._drop_payload(sha)
-
-    def wake(self) -> None:
-        self._engine._notify()

@@ -5,6 +5,16 @@ what to do about it. Foreign exceptions (httpx, sqlite3, OS errors) are translat
 into these at one boundary per subsystem and chained with ``raise ... from exc``.
 No message ever holds a token, an authorization code or a client secret.
 
+Each error also says what it means for the work, so that callers branch once on
+these and never sort error classes again:
+
+- :attr:`StravaSyncError.needs_person`: nothing can work until a person acts (sign
+  in again, fix the configuration or the state folder): stop every call, say so once;
+- :meth:`StravaSyncError.wait_until`: no call before this time (a rate limit, a dead
+  end); :attr:`StravaSyncError.stops_every_call` tells whether that holds for every
+  kind of call or only the kind that met it;
+- otherwise the failure may pass by itself: retry after a backoff.
+
 The tree::
 
     StravaSyncError
@@ -61,6 +71,10 @@ class StravaSyncError(Exception):
     title: str = "stravasync error"
     #: Process exit status when this error ends a command.
     exit_code: int = 1
+    #: Nothing can work until a person acts: stop calling, tell the owner once.
+    needs_person: bool = False
+    #: A :meth:`wait_until` holds for every call, not only the kind that met it.
+    stops_every_call: bool = False
 
     def __init__(self, message: str, *, title: str | None = None) -> None:
         super().__init__(message)
@@ -71,12 +85,18 @@ class StravaSyncError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def wait_until(self, now: float) -> float | None:
+        """No call (of the kind that met this) before this Unix time; None: back off."""
+        del now
+        return None
+
 
 class ConfigError(StravaSyncError):
     """The configuration is missing or invalid; ``problems`` lists each with its key path."""
 
     title = "Invalid configuration"
     exit_code = 2
+    needs_person = True
 
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         self.problems = list(problems or [])
@@ -95,6 +115,7 @@ class StateError(StravaSyncError):
     """The state store (SQLite database, lock, token file) cannot be used."""
 
     title = "State store problem"
+    needs_person = True
 
 
 class AlreadyRunning(StateError):
@@ -107,12 +128,14 @@ class TokenLockTimeout(StateError):
     """Another process held ``tokens.lock`` too long: passes by itself, try again later."""
 
     title = "Tokens busy"
+    needs_person = False
 
 
 class AuthError(StravaSyncError):
     """We hold no usable authorization for Strava."""
 
     title = "Not authorized"
+    needs_person = True
 
 
 class NotSignedIn(AuthError):
@@ -153,14 +176,20 @@ class AccessTokenInvalid(ApiError):
     """401 for the access token: refresh once and retry once."""
 
     title = "Access token refused"
+    needs_person = True
 
 
 class DeadEnd(ApiError):
     """No call can succeed until a person acts; stop calling, retry rarely."""
 
     title = "Strava refuses all calls"
+    stops_every_call = True
     #: Seconds to wait before trying again at all.
     retry_after: float = 3600.0
+
+    def wait_until(self, now: float) -> float | None:
+        """No call at all for :attr:`retry_after` seconds."""
+        return now + self.retry_after
 
 
 class AppInactive(DeadEnd):
@@ -184,6 +213,11 @@ class RateLimited(ApiError):
         super().__init__(message, status_code=status_code)
         #: Unix time (seconds) before which no call of this kind should be made.
         self.until = until
+
+    def wait_until(self, now: float) -> float | None:
+        """No call of this kind before :attr:`until`."""
+        del now
+        return self.until
 
 
 class TransientError(ApiError):

@@ -1,15 +1,16 @@
-"""The file side of the engine: reading and judging a file, and what happens to it after.
+"""Intake: reading a file whole and unchanged, judging it, and recording the verdict.
 
-Owns three things the engine does with files on disk:
+Owns what the engine does with a file's bytes:
 
 - :func:`read_stable` reads a file and tells whether it changed while being read
   (size or mtime moved): such a file is still being written and stays ``pending``;
 - :func:`facts_of` turns a validation result into the facts the store keeps
   (including the ``watch.max_age_days`` rule), and :func:`load_payload` finds the
   bytes to upload again when they are needed (checked against the stored sha256);
-- :func:`carry_out_after` applies ``upload.after`` (keep, move into ``archive_dir``
-  keeping the path relative to its watched folder and never overwriting, delete)
-  to a file whose activity id is already recorded.
+- :func:`ingest_path` reads, judges and records one path; :class:`PayloadCache` keeps
+  the bytes of newly queued workouts so that their POST need not read them again.
+
+What happens to a file after Strava has it is :mod:`stravasync.archive`'s.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import contextlib
 import errno
 import hashlib
 import os
-import shutil
 import stat
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -30,21 +32,19 @@ from stravasync.logs import get_logger
 from stravasync.state import FileFacts, State, Store, Workout
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
     from stravasync.validate.result import ValidationResult
 
 __all__ = [
     "Ingest",
     "Payload",
+    "PayloadCache",
     "Submitted",
     "Validator",
-    "carry_out_after",
     "default_validator",
     "facts_of",
     "ingest_path",
     "load_payload",
     "read_stable",
-    "watch_root",
 ]
 
 log = get_logger(__name__)
@@ -142,6 +142,41 @@ class Payload:
     """Why there are no bytes: ``gone`` (no path exists) or ``changed``."""
 
 
+class PayloadCache:
+    """The bytes of recently queued workouts, by sha256, within a byte budget (thread-safe).
+
+    Filled when a file is read and queued; emptied when its POST takes them (or the
+    workout is displaced or finished). The oldest entries go first when over budget;
+    a file larger than a quarter of the budget is not kept (it is read again).
+    """
+
+    def __init__(self, *, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[str, Payload] = OrderedDict()
+        self._bytes = 0
+
+    def put(self, sha: str, payload: Payload) -> None:
+        """Keep ``payload`` for ``sha`` unless it is too large."""
+        size = len(payload.data or b"")
+        with self._lock:
+            if sha in self._items or size > self._max_bytes // 4:
+                return
+            self._items[sha] = payload
+            self._bytes += size
+            while self._bytes > self._max_bytes and self._items:
+                _sha, old = self._items.popitem(last=False)
+                self._bytes -= len(old.data or b"")
+
+    def take(self, sha: str) -> Payload | None:
+        """The bytes kept for ``sha`` (and forget them), or None."""
+        with self._lock:
+            payload = self._items.pop(sha, None)
+            if payload is not None:
+                self._bytes -= len(payload.data or b"")
+            return payload
+
+
 def load_payload(store: Store, workout: Workout, validator: Validator) -> Payload:
     """Read the workout's content again from any path it was seen at (checked by sha256)."""
     candidates = store.paths_of(workout.sha256)
@@ -161,101 +196,6 @@ def load_payload(store: Store, workout: Workout, validator: Validator) -> Payloa
         if result.sha256 == workout.sha256 and result.payload is not None:
             return Payload(data=result.payload, format=result.format)
     return Payload(data=None, format=None, problem="changed" if exists else "gone")
-
-
-def watch_root(path: str, roots: tuple[Path, ...]) -> Path | None:
-    """The watched folder ``path`` lies in (the deepest), or None."""
-    real = os.path.realpath(path)
-    best: Path | None = None
-    for root in roots:
-        base = os.path.realpath(root)
-        if real.startswith(base.rstrip(os.sep) + os.sep) and (
-            best is None or len(base) > len(str(best))
-        ):
-            best = Path(base)
-    return best
-
-
-def _free_name(target: Path) -> Path:
-    """``target``, or ``name-1.ext``, ``name-2.ext`` … if taken (``.fit.gz`` kept whole)."""
-    if not target.exists():
-        return target
-    name = target.name
-    cut = len(name) - len("".join(target.suffixes[-2:])) if name.endswith(".gz") else (
-        len(name) - len(target.suffix))
-    stem, ext = name[:cut], name[cut:]
-    n = 1
-    while (candidate := target.with_name(f"{stem}-{n}{ext}")).exists():
-        n += 1
-    return candidate
-
-
-def _move_no_overwrite(source: Path, target: Path) -> Path:
-    """Move ``source`` to ``target`` (or a free variant of it); never replaces a file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        dest = _free_name(target)
-        try:
-            os.link(source, dest)  # fails if dest appeared meanwhile: never overwrites
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
-                raise
-            tmp = dest.with_name(f".{dest.name}.stravasync-tmp")
-            shutil.copy2(source, tmp)
-            try:
-                os.link(tmp, dest)
-            except FileExistsError:
-                continue
-            finally:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-        source.unlink()
-        return dest
-
-
-def carry_out_after(config: Config, store: Store, workout: Workout) -> None:
-    """Apply ``upload.after`` to the files of a workout Strava holds (activity id recorded).
-
-    Only files under a watched folder are moved or deleted, and only if they still are
-    what we read (same size and mtime); ``stravasync upload`` of a file elsewhere leaves
-    it alone. Failures are logged, not retried in a loop.
-    """
-    after = config.upload.after
-    if after == "keep" or workout.activity_id is None or workout.after_done:
-        return
-    for name in store.paths_of(workout.sha256):
-        record = store.path_record(name)
-        root = watch_root(name, config.watch.paths)
-        if record is None or root is None:
-            continue
-        path = Path(name)
-        try:
-            st = os.stat(path)
-            if (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
-                continue
-            if after == "delete":
-                path.unlink()
-                store.forget_path(name)
-                log.info("file_deleted", path=name, sha256=workout.sha256,
-                         activity_id=workout.activity_id)
-                continue
-            archive = config.upload.archive_dir
-            if archive is None:
-                return
-            relative = Path(os.path.realpath(path)).relative_to(root)
-            dest = _move_no_overwrite(path, archive / relative)
-            moved = os.stat(dest)
-            store.move_path(name, str(dest), size=moved.st_size, mtime_ns=moved.st_mtime_ns)
-            log.info("file_archived", path=name, to=str(dest), sha256=workout.sha256,
-                     activity_id=workout.activity_id)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("file_archive_failed", path=name, sha256=workout.sha256,
-                        error=f"{type(exc).__name__}: {exc.strerror or exc}")
-    store.mark_after_done(workout.sha256)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ the effect that depends on it: claim (``uploading`` + ``external_id``) before th
 POST, the upload id as soon as it is known, the activity id before ``upload.after``
 touches the file. A "duplicate" answer when an earlier POST of ours may have gone
 through (``maybe_posted``) is our own activity: ``uploaded``. Waits are never slept:
-rate limits and dead ends become gates held by the engine (:class:`Hooks`), transient
-failures a ``next_attempt_at`` with jittered backoff. Also learns the expected
+rate limits and dead ends close the :class:`~stravasync.gates.Gates` the engine
+dispatches by, an error that needs a person halts them, and transient failures become
+a ``next_attempt_at`` with jittered backoff. Also learns the expected
 processing time from every upload followed to its end (kept in the store's meta).
 """
 
@@ -15,22 +16,17 @@ from __future__ import annotations
 import gzip
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from stravasync.archive import carry_out_after
+from stravasync.dedupe import is_own_upload
 from stravasync.errors import (
-    AccessTokenInvalid,
     ApiError,
-    AuthError,
-    ConfigError,
-    DeadEnd,
     DuplicateActivity,
-    RateLimited,
-    StateError,
     StravaSyncError,
-    TokenLockTimeout,
     UploadRejected,
 )
-from stravasync.ingest import Payload, Validator, carry_out_after, load_payload
+from stravasync.ingest import Payload, PayloadCache, Validator, load_payload
 from stravasync.logs import get_logger
 from stravasync.polling import (
     Timing,
@@ -40,18 +36,19 @@ from stravasync.polling import (
     next_poll_delay,
 )
 from stravasync.state import State, Store, Workout
-from stravasync.strava import plain_text
+from stravasync.wire import plain_text
 
 if TYPE_CHECKING:
     from stravasync.config import Config
+    from stravasync.gates import Gates
+    from stravasync.ratelimit import RequestKind
     from stravasync.strava import Upload
 
-__all__ = ["ESTIMATE_KEY", "Hooks", "RateGovernor", "RequestKind", "Transfer", "UploadClient"]
+__all__ = ["ESTIMATE_KEY", "RateGovernor", "Transfer", "UploadClient"]
 
-log = get_logger("stravasync.engine")
+log = get_logger(__name__)
 
 ESTIMATE_KEY = "processing_estimate_s"
-RequestKind = Literal["upload", "read"]
 
 
 class UploadClient(Protocol):
@@ -80,37 +77,13 @@ class RateGovernor(Protocol):
         ...
 
 
-class Hooks(Protocol):
-    """What a transfer asks of the engine that runs it."""
-
-    def gate(self, kind: RequestKind, until: float, *, sha: str, why: str) -> None:
-        """Send no call of ``kind`` before ``until``."""
-        ...
-
-    def dead_end(self, exc: DeadEnd, *, sha: str) -> None:
-        """Strava refuses every call for a while."""
-        ...
-
-    def set_fatal(self, exc: StravaSyncError) -> None:
-        """Stop every call until a person acts (sign in again)."""
-        ...
-
-    def take_payload(self, sha: str) -> Payload | None:
-        """The cached bytes of a workout (removed from the cache), if any."""
-        ...
-
-    def wake(self) -> None:
-        """Something changed: the dispatcher should look again."""
-        ...
-
-
 class Transfer:
     """The POST and poll steps of uploads, for one engine."""
 
     def __init__(
         self, *, config: Config, store: Store, client: UploadClient, governor: RateGovernor,
         clock: Callable[[], float], validator: Validator, timing: Timing,
-        rng: random.Random, owner: str, hooks: Hooks,
+        rng: random.Random, owner: str, gates: Gates, payloads: PayloadCache,
     ) -> None:
         self._config = config
         self._store = store
@@ -121,7 +94,8 @@ class Transfer:
         self._timing = timing
         self._rng = rng
         self._owner = owner
-        self._hooks = hooks
+        self._gates = gates
+        self._payloads = payloads
         self._estimate = self._load_estimate()
 
     @property
@@ -146,9 +120,9 @@ class Transfer:
         in_flight = max(0, self._store.in_flight() - (w.state is State.UPLOADING))
         wait = self._governor.decide("upload", now=self._clock(), reserve=in_flight)
         if wait is not None:
-            self._hooks.gate("upload", wait, sha=sha, why="rate_limit")
+            self._gates.close("upload", wait, sha=sha, why="rate_limit")
             return None
-        payload = self._hooks.take_payload(sha) or load_payload(self._store, w, self._validator)
+        payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
         if payload.data is None or payload.format is None:
             self._payload_missing(w, payload)
             return None
@@ -178,22 +152,21 @@ class Transfer:
             self._finish_duplicate(claimed, exc.activity_id, exc.reason, at="post")
         except UploadRejected as exc:
             self._finish(claimed, State.REJECTED, error=exc.reason, event="upload_rejected")
-        except RateLimited as exc:
-            self._release_post(claimed, State.QUEUED, sent=False)
-            self._hooks.gate("upload", exc.until, sha=sha, why="rate_limit")
-        except DeadEnd as exc:
-            self._release_post(claimed, State.QUEUED, sent=False)
-            self._hooks.dead_end(exc, sha=sha)
-        except TokenLockTimeout as exc:  # no token yet, so nothing was sent
-            self._retry_post(claimed, exc, sent=False)
-        except (AuthError, AccessTokenInvalid, ConfigError, StateError) as exc:
-            # StateError: the token file cannot be written; a person must act.
-            self._release_post(claimed, State.QUEUED, sent=False)
-            self._hooks.set_fatal(exc)
-        except ApiError as exc:  # TransientError and anything unclassified: outcome unknown
-            self._retry_post(claimed, exc)
+        except StravaSyncError as exc:
+            self._post_failed(claimed, exc)
         else:
             self._posted(claimed, upload)
+
+    def _post_failed(self, w: Workout, exc: StravaSyncError) -> None:
+        """A POST that got no answer about the file: wait, halt, or back off."""
+        if self._gates.met(exc, kind="upload", sha=w.sha256):
+            # A wait or a halt is decided before sending (the governor, the token
+            # store), or is Strava refusing every call: the file was not taken.
+            self._release_post(w, State.QUEUED, sent=False)
+        elif isinstance(exc, ApiError):
+            self._retry_post(w, exc)  # a transient failure: the outcome is unknown
+        else:
+            self._retry_post(w, exc, sent=False)  # failed before sending (tokens busy)
 
     def _payload_missing(self, w: Workout, payload: Payload) -> None:
         if payload.problem == "changed":
@@ -244,27 +217,19 @@ class Transfer:
             return
         wait = self._governor.decide("read", now=self._clock())
         if wait is not None:
-            self._hooks.gate("read", wait, sha=sha, why="rate_limit")
+            self._gates.close("read", wait, sha=sha, why="rate_limit")
             return
         if not self._store.claim_poll(sha, owner=self._owner):
             return
         try:
             upload = self._client.get_upload(w.upload_id)
-        except RateLimited as exc:
-            self._hooks.gate("read", exc.until, sha=sha, why="rate_limit")
-        except DeadEnd as exc:
-            self._hooks.dead_end(exc, sha=sha)
-        except TokenLockTimeout as exc:
-            self._poll_failed(w, exc)
-        except (AuthError, AccessTokenInvalid, ConfigError, StateError) as exc:
-            self._hooks.set_fatal(exc)
-        except ApiError as exc:
-            if exc.status_code == 404:
+        except StravaSyncError as exc:
+            if isinstance(exc, ApiError) and exc.status_code == 404:
                 self._store.forget_upload(sha, owner=self._owner, error=exc.message)
                 log.warning("upload_lost", path=w.path, sha256=sha, upload_id=w.upload_id,
                             error=exc.message)
-                return
-            self._poll_failed(w, exc)
+            elif not self._gates.met(exc, kind="read", sha=sha):
+                self._poll_failed(w, exc)
         else:
             self._apply(w, upload, now=self._clock(), learn=not w.parked)
 
@@ -330,7 +295,7 @@ class Transfer:
         self, w: Workout, activity_id: int | None, reason: str, *, at: str,
         upload_id: str | None = None,
     ) -> None:
-        if w.maybe_posted and activity_id is not None:
+        if is_own_upload(maybe_posted=w.maybe_posted, activity_id=activity_id):
             # An earlier POST of ours may have gone through: this is our own activity.
             self._finish(w, State.UPLOADED, activity_id=activity_id, event="upload_done",
                          upload_id=upload_id, duplicate_answer=at)
@@ -350,7 +315,7 @@ class Transfer:
                                       promote_copy=promote_copy)
         log.info(event, path=w.path, sha256=w.sha256, upload_id=upload_id or w.upload_id,
                  activity_id=activity_id, error=error, attempts=w.attempts, **extra)
-        self._hooks.take_payload(w.sha256)
+        self._payloads.take(w.sha256)
         if promoted is not None:
             log.info("upload_queued", path=promoted.path, sha256=promoted.sha256,
                      reason="the same workout in a richer format was rejected")
@@ -358,4 +323,4 @@ class Transfer:
             done = self._store.workout(w.sha256)
             if done is not None and done.activity_id is not None:
                 carry_out_after(self._config, self._store, done)
-        self._hooks.wake()
+        self._gates.wake()

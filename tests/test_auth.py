@@ -16,16 +16,16 @@ from click.testing import CliRunner
 from stravasync.auth import (
     CallbackListener,
     CallbackResult,
-    OAuthClient,
     authorize_url,
     check_scope,
     parse_callback,
     sign_in,
 )
-from stravasync.cli import CliContext
 from stravasync.cli.auth_cmd import auth_command, logout_command
+from stravasync.cli.context import CliContext
 from stravasync.config import StravaConfig
 from stravasync.errors import AuthFlowError, ConfigError, ScopeMissing, TransientError
+from stravasync.oauth import OAuthClient
 from stravasync.tokens import TokenStore
 
 emulator_mod = pytest.importorskip("stravasync.emulator")
@@ -364,8 +364,8 @@ def test_auth_state_mismatch(
 @pytest.mark.integration
 def test_auth_no_browser_paste(tmp_path: Path, strava: object) -> None:
     """Without a browser, the printed URL is visited elsewhere and the redirect pasted."""
-    from stravasync.auth import OAuthClient
     from stravasync.config import load_config
+    from stravasync.oauth import OAuthClient
 
     cfg = load_config(write_config(tmp_path, strava))
     read_fd, write_fd = os.pipe()

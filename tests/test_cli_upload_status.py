@@ -12,7 +12,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from stravasync.cli import CliContext
+from stravasync.cli.context import CliContext
 from stravasync.cli.run_cmd import EXIT_DEFERRED, run_command
 from stravasync.cli.status_cmd import retry_command, status_command
 from stravasync.cli.upload_cmd import activity_url, upload_command

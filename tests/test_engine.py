@@ -434,7 +434,7 @@ class Flaky:
     def get_upload(self, upload_id: str) -> object:
         if not self.failed:
             self.failed += 1
-            from stravasync.strava import translate_errors
+            from stravasync.wire import translate_errors
 
             with translate_errors("poll"):
                 raise httpx.ConnectError("down")
@@ -538,8 +538,8 @@ def test_a_missing_client_secret_at_refresh_time_stops_calls_once(tmp_path: Path
     """Tokens expire and no client secret is configured: fatal, said once, no loop."""
     from dataclasses import replace
 
-    from stravasync.auth import OAuthClient
     from stravasync.errors import ConfigError
+    from stravasync.oauth import OAuthClient
     from stravasync.strava import StravaClient
     from stravasync.tokens import TokenStore
 

@@ -16,7 +16,7 @@ import pytest
 from test_engine_support import Crash, World, workout_file
 
 from stravasync import transfer as engine_module
-from stravasync.ingest import carry_out_after
+from stravasync.archive import carry_out_after
 from stravasync.samples import sample_broken
 from stravasync.state import State, Store
 

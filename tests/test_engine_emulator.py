@@ -14,8 +14,8 @@ from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.engine import Engine
 from stravasync.polling import Timing
 from stravasync.samples import sample_broken, sample_fit, sample_gpx
+from stravasync.stack import open_api
 from stravasync.state import State, Store
-from stravasync.strava import StravaClient
 from stravasync.tokens import Athlete, TokenSet, TokenStore
 
 pytestmark = pytest.mark.integration
@@ -61,14 +61,15 @@ def test_every_distinct_workout_ends_as_exactly_one_activity(
     (watch / "bad.fit").write_bytes(sample_broken())
 
     store = Store.open(state_dir)
-    client = StravaClient.from_config(config)
+    api = open_api(config)
+    client = api.client
     engine = Engine(config=config, store=store, client=client, governor=client.governor,
                     timing=QUICK)
     engine.scan(sorted(watch.iterdir()))
     engine.start()
     outcome = engine.wait_idle(timeout=90)
     engine.stop()
-    client.close()
+    api.close()
 
     assert "done" == outcome.status
     seen = faulty.inspect(requests=False)
@@ -113,10 +114,11 @@ from stravasync.config import load_config
 from stravasync.engine import Engine
 from stravasync.polling import Timing
 from stravasync.state import Store
-from stravasync.strava import StravaClient
+from stravasync.stack import open_api
 config = load_config(Path(sys.argv[1]))
 store = Store.open(config.state_dir)
-client = StravaClient.from_config(config)
+api = open_api(config)
+client = api.client
 engine = Engine(config=config, store=store, client=client, governor=client.governor,
                 timing=Timing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
 engine.scan(sorted(p for p in config.watch.paths[0].iterdir()))
@@ -155,14 +157,15 @@ def test_two_processes_on_one_store_send_each_workout_once(tmp_path: Path) -> No
 
         config = load_config(toml)
         store = Store.open(state_dir)
-        client = StravaClient.from_config(config)
+        api = open_api(config)
+        client = api.client
         engine = Engine(config=config, store=store, client=client, governor=client.governor,
                         timing=QUICK)
         engine.scan(sorted(watch.iterdir()))
         engine.start()
         mine = engine.wait_idle(timeout=60)
         engine.stop()
-        client.close()
+        api.close()
         out, err = other.communicate(timeout=60)
         seen = strava.inspect(requests=False)
     posts = [u["external_id_sent"] for u in seen["uploads"]]

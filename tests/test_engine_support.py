@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 
-from stravasync.auth import OAuthClient
 from stravasync.config import Config, config_from_dict
 from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualClock
 from stravasync.emulator.core import Request as EmuRequest
 from stravasync.engine import Engine
+from stravasync.oauth import OAuthClient
 from stravasync.polling import Timing
 from stravasync.ratelimit import Governor
 from stravasync.samples import sample_fit, sample_gpx, sample_tcx

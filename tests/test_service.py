@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from stravasync.cli import CliContext
+from stravasync.cli.context import CliContext
 from stravasync.cli.service_cmd import service
 from stravasync.service import (
     LAUNCHD_LABEL,

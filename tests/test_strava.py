@@ -13,7 +13,6 @@ import httpx
 import pytest
 import structlog
 
-from stravasync.auth import OAuthClient
 from stravasync.config import StravaConfig
 from stravasync.errors import (
     AccessTokenInvalid,
@@ -29,6 +28,7 @@ from stravasync.errors import (
     UploadRejected,
 )
 from stravasync.logs import configure_logging
+from stravasync.oauth import OAuthClient
 from stravasync.ratelimit import Governor, next_quarter_hour
 from stravasync.strava import (
     STATUS_DELETED,
@@ -37,10 +37,9 @@ from stravasync.strava import (
     STATUS_READY,
     StravaClient,
     Upload,
-    parse_duplicate,
-    plain_text,
 )
 from stravasync.tokens import TokenSet, TokenStore
+from stravasync.wire import parse_duplicate, plain_text
 
 ACCESS = "a" * 40
 REFRESH = "r" * 40
@@ -799,32 +798,6 @@ def test_emulator_logs_hold_no_tokens(rig: Rig) -> None:
     assert "token_refreshed" in stream.getvalue()
     assert "refresh_token_dead" in json.dumps(captured)
     assert all(token not in output for token in seen)
-
-
-@pytest.mark.integration
-def test_from_config_wiring(tmp_path: Path) -> None:
-    """from_config puts tokens and governor state in state_dir and refreshes through OAuth."""
-    from stravasync.config import config_from_dict
-
-    clock = emulator_mod.ManualClock(1_772_446_050.0)
-    with emulator_mod.Emulator(emulator_mod.EmulatorConfig(
-            seed=1, clock=clock, client_id="4242", client_secret=SECRET)) as strava:
-        strava.set_knobs(access_token_lifetime_s=300)
-        config = config_from_dict({"strava": {
-            "client_id": "4242", "client_secret": SECRET, "api_url": strava.api_url,
-            "oauth_url": strava.oauth_url}, "state": {"dir": str(tmp_path / "state")}})
-        client = StravaClient.from_config(config, clock=clock)
-        try:
-            body = strava.issue_tokens()
-            client.tokens.save_initial(TokenSet(
-                access_token=str(body["access_token"]),
-                refresh_token=str(body["refresh_token"]),
-                expires_at=int(str(body["expires_at"]))))
-            assert client.create_upload(data=gpx(1), data_type="gpx", external_id="w").processing
-        finally:
-            client.close()
-    assert (tmp_path / "state" / "ratelimit.json").exists()
-    assert 1 == len([r for r in strava.inspect()["requests"] if r["path"] == "/oauth/token"])
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

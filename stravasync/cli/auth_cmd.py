@@ -7,7 +7,7 @@ import time
 
 import click
 
-from stravasync.cli import CliContext, pass_context
+from stravasync.cli.context import CliContext, pass_context
 
 
 @click.command("auth")
@@ -26,10 +26,10 @@ from stravasync.cli import CliContext, pass_context
 def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
                  timeout: float, port: int) -> None:
     """Sign in to Strava and store the tokens (scope read,activity:write)."""
-    from stravasync.auth import OAuthClient, sign_in, sign_in_with_code
+    from stravasync.auth import sign_in, sign_in_with_code
     from stravasync.errors import ConfigError
-    from stravasync.ratelimit import Governor
-    from stravasync.tokens import TokenStore
+    from stravasync.oauth import OAuthClient
+    from stravasync.stack import open_governor, open_tokens
 
     config = obj.config()
     if not config.strava.client_secret:
@@ -40,7 +40,7 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
         )
     if not config.strava.client_id:
         raise ConfigError("Signing in needs [strava] client_id in the config.")
-    tokens = TokenStore(state_dir=config.state_dir)
+    tokens = open_tokens(config)
     with OAuthClient(config=config.strava) as oauth:
         if code is not None:
             result = sign_in_with_code(oauth=oauth, tokens=tokens, code_or_url=code)
@@ -54,8 +54,7 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
                 stdin=sys.stdin,
             )
     # A new sign-in may have cured an athlete cap; rate-limit pauses stay.
-    Governor(state_file=config.state_dir / "ratelimit.json").clear_pauses(
-        reasons=("athlete_limit",))
+    open_governor(config).clear_pauses(reasons=("athlete_limit",))
     who = f"{result.athlete.name} (athlete {result.athlete.id})" if result.athlete else (
         "your Strava account")
     scope = result.scope or "unknown scopes (a bare code was given)"
@@ -68,12 +67,12 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
 @pass_context
 def logout_command(obj: CliContext) -> None:
     """Revoke the tokens at Strava and delete them here."""
-    from stravasync.auth import OAuthClient
     from stravasync.errors import ApiError, AuthError, ConfigError
-    from stravasync.tokens import TokenStore
+    from stravasync.oauth import OAuthClient
+    from stravasync.stack import open_tokens
 
     config = obj.config()
-    tokens = TokenStore(state_dir=config.state_dir)
+    tokens = open_tokens(config)
     try:
         stored = tokens.stored_tokens()
     except AuthError as exc:  # a damaged token file: nothing to revoke with, remove it

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from stravasync.cli import CliContext, pass_context
+from stravasync.cli.context import CliContext, pass_context
 
 
 @click.command("config")

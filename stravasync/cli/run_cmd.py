@@ -3,48 +3,25 @@
 ``--once`` exits 0 when every file is final, 75 (EX_TEMPFAIL) when work is left
 deferred by the rate limit or a backoff longer than a short wait, and 1 on a fatal
 error such as a dead sign-in. The foreground daemon is ``stravasync.daemon``'s.
-Also holds :func:`open_engine`, the wiring the ``upload`` command shares.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
 
-from stravasync.cli import CliContext, pass_context
+from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
     from stravasync.config import Config
-    from stravasync.engine import Engine, Outcome
+    from stravasync.engine import Outcome
 
-__all__ = ["EXIT_DEFERRED", "open_engine", "require_sign_in", "run_command"]
+__all__ = ["EXIT_DEFERRED", "describe_next", "run_command"]
 
 EXIT_DEFERRED = 75
 """``run --once``: work is left for later (EX_TEMPFAIL)."""
-
-
-@contextlib.contextmanager
-def open_engine(config: Config) -> Iterator[Engine]:
-    """An engine wired to the real client, token store, governor and state store."""
-    from stravasync.daemon import open_stack
-
-    stack = open_stack(config)
-    try:
-        yield stack.engine
-    finally:
-        stack.engine.stop(timeout=30.0)
-        stack.close()
-
-
-def require_sign_in(config: Config) -> None:
-    """Stop before touching any file when no usable sign-in is stored."""
-    from stravasync.tokens import TokenStore
-
-    TokenStore(state_dir=config.state_dir).ensure_signed_in()
 
 
 def describe_next(outcome: Outcome) -> str | None:
@@ -77,6 +54,7 @@ def run_command(obj: CliContext, *, once: bool) -> None:
 def run_once(config: Config) -> int:
     """``run --once``: scan, process, wait; return the exit status."""
     from stravasync.logs import get_logger
+    from stravasync.stack import open_engine, require_sign_in
     from stravasync.watcher import Watcher
 
     log = get_logger("stravasync.run")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stravasync.cli import CliContext, pass_context
+from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
     from stravasync.config import Config
@@ -40,10 +40,10 @@ def install(obj: CliContext) -> None:
 
 def service_warnings(config: Config) -> list[str]:
     """What would make the installed service fail or do nothing, said up front."""
-    from stravasync.tokens import TokenStore
+    from stravasync.stack import open_tokens
 
     warnings: list[str] = []
-    if TokenStore(state_dir=config.state_dir).status() is None:
+    if open_tokens(config).status() is None:
         warnings.append("not signed in yet: run `stravasync auth`; until then the service "
                         "watches and queues files but uploads nothing")
     if config.strava.client_secret_source == "env":  # noqa: S105 - a source name

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from stravasync.cli import CliContext, pass_context
+from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
     from stravasync.config import Config
@@ -50,8 +50,8 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     Prints the activity's address per file (or why not). Exit status 0 when every
     file is on Strava (uploaded or already there), 1 otherwise.
     """
-    from stravasync.cli.run_cmd import require_sign_in
     from stravasync.logs import get_logger
+    from stravasync.stack import require_sign_in
 
     config = obj.config()
     log = get_logger("stravasync.upload")
@@ -76,7 +76,8 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
 
 def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, list[str]]:
     """Submit ``files`` and wait for them: (how many are on Strava, outcome, a line each)."""
-    from stravasync.cli.run_cmd import describe_next, open_engine
+    from stravasync.cli.run_cmd import describe_next
+    from stravasync.stack import open_engine
     from stravasync.state import ACTIVE_STATES, State
 
     good = 0

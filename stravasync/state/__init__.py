@@ -16,13 +16,12 @@ from stravasync.state.model import (
     Workout,
 )
 from stravasync.state.schema import MIGRATIONS, SCHEMA_VERSION
-from stravasync.state.store import DB_NAME, FORMAT_RANK, Ingested, Store
+from stravasync.state.store import DB_NAME, Ingested, Store
 
 __all__ = [
     "ACTIVE_STATES",
     "DB_NAME",
     "FINAL_STATES",
-    "FORMAT_RANK",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "FileFacts",

@@ -7,7 +7,8 @@ the store builds them from SQLite rows and nothing else mutates them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+
+from stravasync.models import State
 
 __all__ = [
     "ACTIVE_STATES",
@@ -18,29 +19,6 @@ __all__ = [
     "State",
     "Workout",
 ]
-
-
-class State(StrEnum):
-    """SPEC's file states (``status --json`` ``state``)."""
-
-    PENDING = "pending"
-    """Seen, not yet settled or validated."""
-    QUEUED = "queued"
-    """Valid, waiting for its turn or for rate-limit budget."""
-    UPLOADING = "uploading"
-    """Sent (or about to be); being followed."""
-    UPLOADED = "uploaded"
-    """Strava made an activity of it; ``activity_id`` is set."""
-    DUPLICATE = "duplicate"
-    """Strava (or we) already had it; ``activity_id`` is the existing activity."""
-    INVALID = "invalid"
-    """Local validation failed; never sent."""
-    REJECTED = "rejected"
-    """Strava refused it; ``error`` says why, verbatim."""
-    SKIPPED = "skipped"
-    """Not an activity file, or older than ``watch.max_age_days``."""
-    RETRYING = "retrying"
-    """A transient failure; tried again at ``next_attempt_at``."""
 
 
 #: States that need no more work (``retry`` can still revive ``rejected``).

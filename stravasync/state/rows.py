@@ -1,20 +1,13 @@
-"""Turning SQLite rows into the store's values, and small pure rules over them."""
+"""Turning SQLite rows into the store's values."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from stravasync.state.model import FileFacts, FileStatus, PathRecord, State, Workout
+from stravasync.dedupe import same_content_error, shows_as_copy
+from stravasync.state.model import FileStatus, PathRecord, State, Workout
 
-__all__ = [
-    "FORMAT_RANK", "SENT_STATES", "pick_leader", "status_at", "to_path_record", "to_workout",
-]
-
-#: Richer formats first: FIT carries the most (sensors, laps), then TCX, then GPX.
-FORMAT_RANK = {"fit": 0, "tcx": 1, "gpx": 2}
-#: States in which a workout counts as sent (a same-workout copy then is a duplicate).
-SENT_STATES = frozenset({State.UPLOADING, State.UPLOADED, State.DUPLICATE})
-
+__all__ = ["status_at", "to_path_record", "to_workout"]
 
 def to_workout(row: sqlite3.Row) -> Workout:
     return Workout(
@@ -53,24 +46,11 @@ def to_path_record(row: sqlite3.Row) -> PathRecord:
 
 
 def status_at(w: Workout, path: str) -> FileStatus:
-    if path == w.path or w.state in (State.INVALID, State.SKIPPED, State.REJECTED):
+    """What ``status`` shows for ``path``, one of the paths of workout ``w``."""
+    if not shows_as_copy(path=path, leader_path=w.path, state=w.state):
         return FileStatus(path=path, sha256=w.sha256, state=w.state, upload_id=w.upload_id,
                           activity_id=w.activity_id, error=w.error, attempts=w.attempts,
                           next_attempt_at=w.next_attempt_at, updated_at=w.updated_at)
     return FileStatus(path=path, sha256=w.sha256, state=State.DUPLICATE, upload_id=None,
-                      activity_id=w.activity_id, error=f"same content as {w.path}", attempts=0,
+                      activity_id=w.activity_id, error=same_content_error(w.path), attempts=0,
                       next_attempt_at=None, updated_at=w.updated_at)
-
-
-def pick_leader(facts: FileFacts, siblings: list[Workout]) -> tuple[Workout | None, list[str]]:
-    """Which existing copy the new file defers to (None: it leads), and whom it displaces."""
-    if not siblings:
-        return None, []
-    sent = [w for w in siblings if w.state in SENT_STATES]
-    if sent:
-        return min(sent, key=lambda w: w.first_seen_at), []
-    rank = FORMAT_RANK.get(facts.format or "", 9)
-    best = min(siblings, key=lambda w: (FORMAT_RANK.get(w.format or "", 9), w.first_seen_at))
-    if rank < FORMAT_RANK.get(best.format or "", 9):
-        return None, [w.sha256 for w in siblings]
-    return best, []

@@ -20,6 +20,13 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from stravasync.dedupe import (
+    SAME_WORKOUT_TOLERANCE_S,
+    next_copy,
+    pick_leader,
+    same_workout_error,
+    same_workout_window,
+)
 from stravasync.state.base import DB_NAME, StoreBase
 from stravasync.state.model import (
     FINAL_STATES,
@@ -27,13 +34,9 @@ from stravasync.state.model import (
     State,
     Workout,
 )
-from stravasync.state.rows import (
-    FORMAT_RANK,
-    pick_leader,
-    to_workout,
-)
+from stravasync.state.rows import to_workout
 
-__all__ = ["DB_NAME", "FORMAT_RANK", "Ingested", "Store"]
+__all__ = ["DB_NAME", "Ingested", "Store"]
 
 _LEADER_STATES = (State.QUEUED, State.RETRYING, State.UPLOADING, State.UPLOADED,
                   State.DUPLICATE)
@@ -82,7 +85,7 @@ class Store(StoreBase):
 
     def record_file(
         self, path: str, *, size: int, mtime_ns: int, facts: FileFacts,
-        same_workout_tolerance_s: float = 120.0,
+        same_workout_tolerance_s: float = SAME_WORKOUT_TOLERANCE_S,
     ) -> Ingested:
         """Attach ``facts`` (one read of the file at ``path``) to the store.
 
@@ -112,11 +115,11 @@ class Store(StoreBase):
             displaced: list[str] = []
             if facts.state is State.QUEUED and facts.start_time is not None:
                 siblings = self._same_workout(facts, tolerance=same_workout_tolerance_s)
-                leader, displaced = pick_leader(facts, siblings)
+                leader, displaced = pick_leader(facts.format, siblings)
                 if leader is not None:
                     state, duplicate_of, activity_id = State.DUPLICATE, leader.sha256, \
                         leader.activity_id
-                    error = f"same workout as {leader.path} ({leader.format}), sent once"
+                    error = same_workout_error(leader.path, leader.format)
                     reason = "same_workout"
             finished = now if state in FINAL_STATES else None
             if known is not None:  # revived: the same judgement, on the existing row
@@ -144,7 +147,7 @@ class Store(StoreBase):
                     "error = ?, finished_at = ?, updated_at = ?, next_attempt_at = NULL "
                     "WHERE sha256 = ? AND state IN (?, ?) AND owner IS NULL",
                     (State.DUPLICATE.value, facts.sha256, "same_workout",
-                     f"same workout as {path} ({facts.format}), sent once", now, now, other,
+                     same_workout_error(path, facts.format), now, now, other,
                      State.QUEUED.value, State.RETRYING.value),
                 )
                 db.execute("UPDATE workouts SET duplicate_of = ? WHERE duplicate_of = ?",
@@ -157,11 +160,12 @@ class Store(StoreBase):
 
     def _same_workout(self, facts: FileFacts, *, tolerance: float) -> list[Workout]:
         assert facts.start_time is not None
+        low, high = same_workout_window(facts.start_time, tolerance)
         rows = self._db().execute(
             "SELECT * FROM workouts WHERE start_time BETWEEN ? AND ? AND sport IS ? "
             "AND duplicate_of IS NULL AND sha256 != ? "
             "AND state IN (?, ?, ?, ?, ?)",
-            (facts.start_time - tolerance, facts.start_time + tolerance, facts.sport,
+            (low, high, facts.sport,
              facts.sha256, *(s.value for s in _LEADER_STATES)),
         )
         return [to_workout(r) for r in rows]
@@ -293,9 +297,9 @@ class Store(StoreBase):
         copies = [to_workout(r) for r in db.execute(
             "SELECT * FROM workouts WHERE duplicate_of = ? AND state = ? AND reason_code = ?",
             (rejected, State.DUPLICATE.value, "same_workout"))]
-        if not copies:
+        best = next_copy(copies)
+        if best is None:
             return None
-        best = min(copies, key=lambda w: (FORMAT_RANK.get(w.format or "", 9), w.first_seen_at))
         db.execute("UPDATE workouts SET state = ?, duplicate_of = NULL, error = NULL, "
                    "reason_code = NULL, finished_at = NULL, activity_id = NULL, "
                    "next_attempt_at = NULL, updated_at = ? WHERE sha256 = ?",

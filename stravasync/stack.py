@@ -1,0 +1,150 @@
+"""The composition root: the one place that builds the object graph from a configuration.
+
+Owns how the pieces are wired: the OAuth client the token store refreshes through,
+the token store and the rate-limit governor (both kept in ``state_dir``), the API
+client that uses them, the state store and the engine. The daemon, the one-shot
+commands and the demo all build through here, so no piece builds another and no
+module below this one knows how the others are made. Nothing is started here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stravasync.fsutil import ensure_private_dir
+from stravasync.oauth import OAuthClient
+from stravasync.ratelimit import Governor
+from stravasync.strava import StravaClient
+from stravasync.tokens import TokenStore
+
+if TYPE_CHECKING:
+    import httpx
+
+    from stravasync.config import Config
+    from stravasync.engine import Engine
+    from stravasync.state import Store
+
+__all__ = [
+    "RATELIMIT_FILE",
+    "Api",
+    "Stack",
+    "open_api",
+    "open_engine",
+    "open_governor",
+    "open_stack",
+    "open_tokens",
+    "require_sign_in",
+]
+
+RATELIMIT_FILE = "ratelimit.json"
+"""The governor's state, in ``state_dir``."""
+
+
+def open_tokens(config: Config, *, refresher: OAuthClient | None = None,
+                clock: Callable[[], float] = time.time) -> TokenStore:
+    """The token store of ``config.state_dir`` (refreshing through ``refresher``, if any)."""
+    return TokenStore(state_dir=config.state_dir, refresher=refresher, clock=clock)
+
+
+def open_governor(config: Config, *, clock: Callable[[], float] = time.time) -> Governor:
+    """The rate-limit governor whose state is kept in ``config.state_dir``."""
+    return Governor(state_file=config.state_dir / RATELIMIT_FILE, clock=clock)
+
+
+def require_sign_in(config: Config) -> None:
+    """Stop before touching any file when no usable sign-in is stored."""
+    open_tokens(config).ensure_signed_in()
+
+
+@dataclass
+class Api:
+    """Everything that talks to Strava for one athlete."""
+
+    oauth: OAuthClient
+    tokens: TokenStore
+    governor: Governor
+    client: StravaClient
+
+    def close(self) -> None:
+        """Release the connection pools."""
+        self.client.close()
+        self.oauth.close()
+
+
+def open_api(
+    config: Config,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    timeout: float = 30.0,
+) -> Api:
+    """The OAuth client, token store, governor and API client for ``config``."""
+    oauth = OAuthClient(config=config.strava, transport=transport, timeout=timeout, clock=clock)
+    tokens = open_tokens(config, refresher=oauth, clock=clock)
+    governor = open_governor(config, clock=clock)
+    client = StravaClient(config=config.strava, tokens=tokens, governor=governor,
+                          transport=transport, timeout=timeout, clock=clock)
+    return Api(oauth=oauth, tokens=tokens, governor=governor, client=client)
+
+
+@dataclass
+class Stack:
+    """The state store, the Strava side and the engine built from one configuration."""
+
+    config: Config
+    store: Store
+    api: Api
+    engine: Engine
+
+    @property
+    def client(self) -> StravaClient:
+        """The API client."""
+        return self.api.client
+
+    @property
+    def tokens(self) -> TokenStore:
+        """The token store."""
+        return self.api.tokens
+
+    @property
+    def governor(self) -> Governor:
+        """The rate-limit governor."""
+        return self.api.governor
+
+    def close(self) -> None:
+        """Close the HTTP clients and the database connections."""
+        self.api.close()
+        self.store.close()
+
+
+def open_stack(
+    config: Config,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Stack:
+    """Build store, Strava side and engine for ``config`` (nothing is started)."""
+    from stravasync.engine import Engine
+    from stravasync.state import Store
+
+    ensure_private_dir(config.state_dir)
+    store = Store.open(config.state_dir, clock=clock)
+    api = open_api(config, transport=transport, clock=clock)
+    engine = Engine(config=config, store=store, client=api.client, governor=api.governor,
+                    clock=clock)
+    return Stack(config=config, store=store, api=api, engine=engine)
+
+
+@contextlib.contextmanager
+def open_engine(config: Config) -> Iterator[Engine]:
+    """An engine wired to the real stack, stopped and closed on leaving (one-shot commands)."""
+    stack = open_stack(config)
+    try:
+        yield stack.engine
+    finally:
+        stack.engine.stop(timeout=30.0)
+        stack.close()
