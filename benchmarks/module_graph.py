@@ -38,12 +38,15 @@ def imports_of(path: Path) -> set[str]:
                 mod = node.module or ""
             if not mod.startswith("stravasync"):
                 continue
-            found.add(mod)
-            for alias in node.names:  # `from stravasync import engine` names a module
-                if (ROOT.parent / (mod.replace(".", "/") + f"/{alias.name}.py")).exists() or (
-                    ROOT.parent / (mod.replace(".", "/") + f"/{alias.name}/__init__.py")
-                ).exists():
-                    found.add(f"{mod}.{alias.name}")
+            folder = ROOT.parent / mod.replace(".", "/")
+            submodules = {a.name for a in node.names
+                          if (folder / f"{a.name}.py").exists()
+                          or (folder / a.name / "__init__.py").exists()}
+            # `from stravasync.emulator import api` imports the submodule `api`; the
+            # package itself counts only where a name of its own is taken from it.
+            found.update(f"{mod}.{name}" for name in submodules)
+            if len(submodules) < len(node.names):
+                found.add(mod)
     found.discard(name)
     return found
 
