@@ -50,7 +50,7 @@ from stravasync.errors import (
     StravaSyncError,
 )
 from stravasync.fsutil import atomic_write
-from stravasync.logs import get_logger, redact_text
+from stravasync.logs import get_logger, redact_text, register_secret
 
 __all__ = [
     "COMMAND_TIMEOUT",
@@ -233,8 +233,10 @@ class Notices:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if url and (problem := url_problem(url)) is not None:
-            log.warning("notify_url_refused", url=redact_text(url), reason=problem)
+            log.warning("notify_url_refused", scheme=urlsplit(url).scheme, reason=problem)
             url = None
+        if url and (password := urlsplit(url).password):
+            register_secret(password)  # https://user:password@host/topic: basic auth
         self._url = url or None
         self._command = tuple(command)
         self._on = frozenset(on) & KINDS

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import email.header
+import io
 import json
 import os
 import socket
@@ -15,12 +17,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from structlog.testing import capture_logs
 
 from stravasync import notices as notices_module
 from stravasync.errors import AppInactive, NotSignedIn, ReauthRequired, TransientError
-from stravasync.logs import register_secret
+from stravasync.logs import configure_logging, register_secret
 from stravasync.notices import (
     Notices,
     error_cause,
@@ -380,3 +383,26 @@ def test_a_sent_notice_is_logged_once(
         assert notices.flush(SETTLE)
     assert [{"event": "notice_sent", "via": "http", "kind": "problem", "cause": "auth:signed_out",
              "log_level": "info"}] == [e for e in logs if e["event"] == "notice_sent"]
+
+
+def test_url_credentials_become_basic_auth_and_stay_out_of_logs(
+    make_notices: Callable[..., Notices],
+) -> None:
+    """https://user:password@host/topic (a protected ntfy topic) sends basic auth; logs mask it."""
+    seen: list[httpx.Request] = []
+
+    def app(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(403)
+
+    notices = make_notices(url="https://alice:s3cret-pw@ntfy.example.org/topic",
+                           transport=httpx.MockTransport(app))
+    out = io.StringIO()
+    configure_logging(fmt="json", level="debug", stream=out)
+    notices.problem("auth:signed_out", "password s3cret-pw leaked?")
+    assert notices.flush(SETTLE)
+    (request,) = seen
+    assert "Basic " + base64.b64encode(b"alice:s3cret-pw").decode() == request.headers["Authorization"]
+    assert b"password *** leaked?" == request.content
+    assert "notice_failed" in out.getvalue()
+    assert "s3cret-pw" not in out.getvalue()
