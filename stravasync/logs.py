@@ -2,8 +2,18 @@
 
 Owns the output format (console renderer on a TTY, JSON lines with ``timestamp``,
 ``level`` and ``event`` otherwise), the level filter, the bridge that carries the
-standard library's log records (httpx, APScheduler) through the same pipeline, and
-secret masking.
+standard library's log records (httpx, APScheduler) through the same pipeline, the
+syslog priority prefix under journald, and secret masking.
+
+Under systemd, when ``$JOURNAL_STREAM`` (``DEV:INODE``) names the file our log stream
+writes to, every line starts with its syslog priority (``<3>`` error and critical,
+``<4>`` warning, ``<6>`` info, ``<7>`` debug), which journald strips and stores, so
+``journalctl -p warning`` finds warnings; the rest of the line stays JSON (or console).
+
+A human command (``auth``, ``upload``, ``retry``, ``config``, ``status``) calls
+:func:`configure_logging` with ``human=True``: its log events go to stderr as console
+lines (never JSON, even in a pipe), warnings and above only, so they never read like
+part of the command's own output on stdout.
 
 Masking works three ways, so that a token cannot reach output by any road:
 
@@ -19,6 +29,7 @@ Masking works three ways, so that a token cannot reach output by any road:
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -32,6 +43,7 @@ __all__ = [
     "MASK",
     "configure_logging",
     "get_logger",
+    "journal_stream_matches",
     "redact_text",
     "register_secret",
 ]
@@ -54,6 +66,10 @@ _SENSITIVE_KEYS = frozenset(
 )
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
+# syslog(3) priorities journald reads from a "<N>" line prefix.
+_PRIORITIES = {"critical": 3, "error": 3, "exception": 3, "warning": 4, "warn": 4,
+               "info": 6, "debug": 7}
+_DEFAULT_PRIORITY = 6
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -150,6 +166,33 @@ class _StdlibBridge(logging.Handler):
         log.log(record.levelno, "library_log", logger=record.name, message=message)
 
 
+def journal_stream_matches(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether *stream* is the journald stream systemd named in ``$JOURNAL_STREAM``."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    dev, sep, ino = value.partition(":")
+    if not sep:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (AttributeError, ValueError, OSError):  # io.StringIO, closed, not a number
+        return False
+
+
+class _JournalPriority:
+    """Wraps a renderer: each rendered line starts with its syslog priority, ``<N>``."""
+
+    def __init__(self, renderer: Any) -> None:
+        self._renderer = renderer
+
+    def __call__(self, logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
+        level = str(event_dict.get("level", name)).lower()
+        prefix = f"<{_PRIORITIES.get(level, _DEFAULT_PRIORITY)}>"
+        text = str(self._renderer(logger, name, event_dict))
+        # A console line with a traceback spans lines; journald reads each one alone.
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+
 def _is_tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
@@ -158,22 +201,36 @@ def _is_tty(stream: TextIO) -> bool:
 
 
 def configure_logging(
-    *, fmt: str = "auto", level: str = "info", stream: TextIO | None = None
+    *, fmt: str = "auto", level: str = "info", stream: TextIO | None = None,
+    human: bool = False,
 ) -> None:
-    """Set up structlog (and the stdlib bridge) for the given format and level."""
+    """Set up structlog (and the stdlib bridge) for the given format and level.
+
+    *fmt* is ``auto`` (console on a TTY, JSON lines otherwise), ``console`` or
+    ``json``. With ``human=True`` (commands that print for a person) every event is
+    a console line without a timestamp, whatever *fmt* says, and only warnings and
+    above pass, whatever *level* says. Under journald each line gets its priority.
+    """
     out = stream if stream is not None else sys.stderr
-    use_json = fmt == "json" or (fmt == "auto" and not _is_tty(out))
+    use_json = not human and (fmt == "json" or (fmt == "auto" and not _is_tty(out)))
     renderer: Any
     if use_json:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=_is_tty(out))
+    if journal_stream_matches(out):
+        renderer = _JournalPriority(renderer)
     numeric = _LEVELS.get(level.lower(), logging.INFO)
+    if human:
+        numeric = max(numeric, logging.WARNING)
+    stamp: list[Any] = (
+        [] if human else [structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp")]
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            *stamp,
             _render_exc_info,
             _redact,
             renderer,

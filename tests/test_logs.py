@@ -6,7 +6,10 @@ import hashlib
 import io
 import json
 import logging
+import os
+from pathlib import Path
 
+import pytest
 import structlog
 
 from stravasync.logs import configure_logging, redact_text, register_secret
@@ -121,3 +124,116 @@ def test_stdlib_records_pass_the_same_redaction() -> None:
     (line,) = json_lines(out)
     assert "library_log" == line["event"]
     assert ACCESS not in out.getvalue()
+
+
+def journal_stream_of(path: Path) -> str:
+    st = os.stat(path)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def test_journald_lines_start_with_their_syslog_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When JOURNAL_STREAM names the log stream, each line starts with <N> and stays JSON."""
+    path = tmp_path / "journal"
+    with path.open("w", encoding="utf-8") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", journal_stream_of(path))
+        configure_logging(fmt="auto", level="debug", stream=stream)
+        log = structlog.get_logger()
+        log.debug("d")
+        log.info("i")
+        log.warning("w")
+        log.error("e")
+        log.critical("c")
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            log.exception("x")
+        logging.getLogger("somelib").warning("library says %s", "hi")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    prefixes = [line[:3] for line in lines]
+    assert ["<7>", "<6>", "<4>", "<3>", "<3>", "<3>", "<4>"] == prefixes
+    events = [json.loads(line[3:])["event"] for line in lines]
+    assert ["d", "i", "w", "e", "c", "x", "library_log"] == events
+
+
+def test_journald_console_lines_are_prefixed_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A console traceback spanning lines carries the priority on every line."""
+    path = tmp_path / "journal"
+    with path.open("w", encoding="utf-8") as stream:
+        monkeypatch.setenv("JOURNAL_STREAM", journal_stream_of(path))
+        configure_logging(fmt="console", stream=stream)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            structlog.get_logger().exception("call_failed")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    assert len(lines) > 1
+    assert all(line.startswith("<3>") for line in lines)
+
+
+def test_no_priority_when_journal_stream_names_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JOURNAL_STREAM that is not our stream (a child of a service) adds no prefix."""
+    other = tmp_path / "other"
+    other.write_text("", encoding="utf-8")
+    monkeypatch.setenv("JOURNAL_STREAM", journal_stream_of(other))
+    path = tmp_path / "log"
+    with path.open("w", encoding="utf-8") as stream:
+        configure_logging(fmt="json", stream=stream)
+        structlog.get_logger().warning("w")
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    assert "w" == json.loads(line)["event"]
+
+
+def test_no_priority_without_journal_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside systemd (no JOURNAL_STREAM, or a garbled one) lines are plain JSON."""
+    for value in (None, "garbage", "1:x"):
+        if value is None:
+            monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+        else:
+            monkeypatch.setenv("JOURNAL_STREAM", value)
+        out = io.StringIO()
+        configure_logging(fmt="json", stream=out)
+        structlog.get_logger().warning("w")
+        assert out.getvalue().startswith("{"), value
+
+
+def test_human_mode_writes_console_lines_in_a_pipe() -> None:
+    """A human command's log events are console lines even when stderr is not a terminal."""
+    err = io.StringIO()
+    configure_logging(fmt="auto", level="info", stream=err, human=True)
+    structlog.get_logger().warning("config_warning", message="path missing")
+    text = err.getvalue()
+    assert "config_warning" in text
+    assert "path missing" in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_human_mode_ignores_json_and_shows_warnings_only() -> None:
+    """Human mode shows warnings and above, as console lines, even with format json, level debug."""
+    err = io.StringIO()
+    configure_logging(fmt="json", level="debug", stream=err, human=True)
+    log = structlog.get_logger()
+    log.debug("noise_debug")
+    log.info("noise_info")
+    log.error("upload_failed", path="/x/a.fit")
+    logging.getLogger("httpx").info("HTTP Request: POST https://example.invalid")
+    text = err.getvalue()
+    assert "noise" not in text
+    assert "HTTP Request" not in text
+    assert "upload_failed" in text
+    assert not text.lstrip().startswith("{")
+
+
+def test_human_mode_still_masks_secrets() -> None:
+    """Console lines in human mode go through the same redaction."""
+    register_secret(ACCESS)
+    err = io.StringIO()
+    configure_logging(stream=err, human=True)
+    structlog.get_logger().warning("odd", detail=f"token {ACCESS}", access_token="abc-secret-9")
+    assert ACCESS not in err.getvalue()
+    assert "abc-secret-9" not in err.getvalue()
