@@ -16,7 +16,7 @@ from typing import NoReturn
 import click
 
 from stravasync import __version__
-from stravasync.cli.context import CliContext
+from stravasync.cli.context import CONFIG_HELP, CliContext, accept_config_after
 from stravasync.errors import StravaSyncError
 
 __all__ = ["cli", "main"]
@@ -28,7 +28,7 @@ __all__ = ["cli", "main"]
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="STRAVASYNC_CONFIG",
-    help="Configuration file (default: $STRAVASYNC_CONFIG, else the user config dir).",
+    help=CONFIG_HELP,
 )
 @click.version_option(__version__, prog_name="stravasync")
 @click.pass_context
@@ -36,7 +36,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Upload workout files (FIT, GPX, TCX) to Strava, each exactly once."""
     from stravasync.logs import configure_logging
 
-    configure_logging()
+    configure_logging(human=True)
     ctx.obj = CliContext(config_path=config_path)
 
 
@@ -65,6 +65,8 @@ def _register() -> None:
     cli.add_command(status_cmd.status_command)
     cli.add_command(status_cmd.retry_command)
     cli.add_command(upload_cmd.upload_command)
+    for command in cli.commands.values():
+        accept_config_after(command)
 
 
 _register()

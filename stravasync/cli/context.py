@@ -15,7 +15,7 @@ import click
 if TYPE_CHECKING:
     from stravasync.config import Config
 
-__all__ = ["CliContext", "pass_context"]
+__all__ = ["CONFIG_HELP", "CliContext", "accept_config_after", "pass_context"]
 
 
 @dataclass
@@ -25,14 +25,21 @@ class CliContext:
     config_path: Path | None = None
     _config: Config | None = field(default=None, repr=False)
 
-    def config(self) -> Config:
-        """Load (once) and return the configuration; sets up logging from it."""
+    def config(self, *, human: bool = True) -> Config:
+        """Load (once) and return the configuration; sets up logging from it.
+
+        ``human``: the command prints for a person on stdout, so with ``[log] format =
+        "auto"`` log events stay on stderr as plain lines, warnings and errors only,
+        terminal or not. A format set explicitly (``json`` for a script) is honoured.
+        The daemon (``run``) passes False: its log is its output.
+        """
         if self._config is None:
             from stravasync.config import load_config
             from stravasync.logs import configure_logging, get_logger
 
             self._config = load_config(self.config_path)
-            configure_logging(fmt=self._config.log.format, level=self._config.log.level)
+            configure_logging(fmt=self._config.log.format, level=self._config.log.level,
+                              human=human and self._config.log.format == "auto")
             for warning in self._config.warnings:
                 get_logger().warning("config_warning", message=warning)
         return self._config
@@ -40,3 +47,21 @@ class CliContext:
 
 pass_context = click.make_pass_decorator(CliContext)
 """Hands a command the :class:`CliContext`."""
+
+CONFIG_HELP = "Configuration file (default: $STRAVASYNC_CONFIG, else the user config dir)."
+
+
+def _take_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.ensure_object(CliContext).config_path = value
+
+
+def accept_config_after(command: click.Command) -> None:
+    """Let ``--config PATH`` follow the command name too (``stravasync status --config X``)."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_config_after(sub)
+        return
+    command.params.append(click.Option(
+        ["--config", "config_path"], type=click.Path(dir_okay=False, path_type=Path),
+        expose_value=False, callback=_take_config, help=CONFIG_HELP))

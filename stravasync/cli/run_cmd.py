@@ -41,7 +41,7 @@ def run_command(obj: CliContext, *, once: bool) -> None:
     With --once: exit 0 when all is done, 75 when work is deferred (rate limit,
     backoff), 1 on a fatal error (e.g. the sign-in must be renewed).
     """
-    config = obj.config()
+    config = obj.config(human=False)
     ctx = click.get_current_context()
     if not once:
         # Imported here so `--help` stays fast.
