@@ -456,11 +456,9 @@ def test_revoke_kills_both_tokens_of_the_grant(strava: Emulator, http: httpx.Cli
 
 
 def test_deauthorize_disconnects_the_athlete(strava: Emulator, http: httpx.Client) -> None:
-    """The older deauthorize endpoint revokes every token of the athlete."""
+    """The older deauthorize endpoint, token in the header, revokes every token of the athlete."""
     tokens, other = strava.issue_tokens(), strava.issue_tokens()
-    response = http.post(
-        f"{strava.oauth_url}/deauthorize", data={"access_token": tokens["access_token"]}
-    )
+    response = http.post(f"{strava.oauth_url}/deauthorize", headers=bearer(tokens))
     assert (200, {"access_token": tokens["access_token"]}) == (
         response.status_code,
         response.json(),
@@ -717,10 +715,10 @@ def test_inactive_app_gets_403_everywhere(strava: Emulator, http: httpx.Client) 
 
 
 def test_athlete_limit_refuses_new_athletes(strava: Emulator, http: httpx.Client) -> None:
-    """Beyond the connected-athlete limit, code exchange and API calls get 403."""
+    """A code from before the cap was reached is refused at exchange; others' calls go on."""
+    code = parse_qs(urlsplit(sign_in(http, strava)).query)["code"][0]
     other = strava.issue_tokens(athlete_id=99)
     strava.set_knobs(athlete_limit=1)
-    code = parse_qs(urlsplit(sign_in(http, strava)).query)["code"][0]
     refused = exchange(http, strava, code)
     assert (403, "Limit of connected athletes exceeded") == (
         refused.status_code,
@@ -794,6 +792,14 @@ def test_emulator_command_builds_config_and_serves(tmp_path: Path) -> None:
             "--large-ids",
             "--granted-scope",
             "read",
+            "--update-5xx-share",
+            "0.3",
+            "--private-share",
+            "0.25",
+            "--athlete-cap",
+            "1",
+            "--form-tokens",
+            "--deauthorize-retired",
         ],
     )
     config = build_config(context.params)
@@ -803,6 +809,13 @@ def test_emulator_command_builds_config_and_serves(tmp_path: Path) -> None:
         config.knobs.error_5xx_share,
         config.knobs.rotate_refresh_tokens,
         config.knobs.granted_scope,
+    )
+    assert (0.3, 0.25, 1, False, True) == (
+        config.knobs.update_5xx_share,
+        config.knobs.private_share,
+        config.knobs.athlete_limit,
+        config.knobs.header_only_tokens,
+        config.knobs.deauthorize_retired,
     )
     assert (Usage(usage_15=3, usage_day=4), 2**32 + 9000001) == (
         config.initial_usage,
@@ -826,6 +839,7 @@ def test_serve_until_stopped_prints_the_config_snippet() -> None:
 
     serve_until_stopped(EmulatorConfig(), echo=lines.append, stop=stop, on_ready=ready)
     assert f'api_url = "{seen[0]}"' in lines[0]
+    assert f"api_url   = {seen[0].removesuffix('/api/v3')}   (path-less" in lines[0]
     assert "[strava]" in lines[0]
 
 

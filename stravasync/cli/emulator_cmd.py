@@ -45,10 +45,14 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
             duplicate_at_post=options["duplicate_at_post"],
             alter_external_id=options["alter_external_id"],
             error_5xx_share=options["fault_5xx_share"],
+            update_5xx_share=options["update_5xx_share"],
+            private_share=options["private_share"],
             drop_upload_share=options["drop_upload_share"],
             latency_s=options["latency"],
             inactive=options["inactive"],
             athlete_limit=options["athlete_limit"],
+            header_only_tokens=options["header_only_tokens"],
+            deauthorize_retired=options["deauthorize_retired"],
             approval_page=options["approval_page"],
             granted_scope=options["granted_scope"],
             access_token_lifetime_s=options["token_lifetime"],
@@ -169,6 +173,20 @@ SHARE = click.FloatRange(0.0, 1.0)
     help="Share of API calls answered 500/502/503.",
 )
 @click.option(
+    "--update-5xx-share",
+    type=SHARE,
+    default=0.0,
+    show_default=True,
+    help="Share of activity updates (PUT /activities/{id}) answered 500/502/503, not applied.",
+)
+@click.option(
+    "--private-share",
+    type=SHARE,
+    default=0.0,
+    show_default=True,
+    help="Share of new activities that are private (listed only with activity:read_all).",
+)
+@click.option(
     "--drop-upload-share",
     type=SHARE,
     default=0.0,
@@ -185,9 +203,24 @@ SHARE = click.FloatRange(0.0, 1.0)
 @click.option("--inactive", is_flag=True, help="App inactive: 403 on every call.")
 @click.option(
     "--athlete-limit",
+    "--athlete-cap",
+    "athlete_limit",
     type=click.IntRange(0),
     default=None,
-    help="Connected athletes allowed [default: no limit].",
+    help="Connected athletes allowed; a new one beyond it gets Strava's 403 page at "
+    "authorize, with no redirect [default: no limit].",
+)
+@click.option(
+    "--header-only-tokens/--form-tokens",
+    default=True,
+    show_default=True,
+    help="/oauth/deauthorize refuses a token in a form field or query string (Strava from "
+    "1 June 2027); --form-tokens also takes access_token= as before.",
+)
+@click.option(
+    "--deauthorize-retired",
+    is_flag=True,
+    help="/oauth/deauthorize answers 404, as Strava retires it on 1 June 2027.",
 )
 @click.option("--approval-page", is_flag=True, help="Show an HTML approval page at authorize.")
 @click.option(

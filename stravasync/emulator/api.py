@@ -1,4 +1,4 @@
-"""The /api/v3 endpoints: uploads (create, get), plus athlete and activity reads.
+"""The API endpoints (under /api/v3 and path-less): uploads, the athlete, activities.
 
 Every API request is counted against the rate limits and answered with the four
 rate-limit headers, whatever the outcome. Checks run in this order: application
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stravasync.emulator.config import DATA_TYPES
+from stravasync.emulator import activities
+from stravasync.emulator.config import DATA_TYPES, SPORT_TYPES
 from stravasync.emulator.content import PayloadVerdict, inspect_payload, is_gzip
 from stravasync.emulator.core import (
     Core,
@@ -49,9 +50,17 @@ class PreparedUpload:
     verdict: PayloadVerdict | None = None
 
 
+def is_api_path(path: str) -> bool:
+    """Whether `path` is an API path: under /api/v3, or path-less as on api-v3.strava.com."""
+    return not path.startswith(("/oauth/", "/_emulator/")) and path not in {"/oauth", "/_emulator"}
+
+
 def route_of(request: Request) -> str:
-    """The API route template, e.g. "POST /uploads/{id}" (for counters and the log)."""
-    path = request.path.removeprefix(API_PREFIX).rstrip("/") or "/"
+    """The API route template, e.g. "GET /uploads/{id}", the same with or without /api/v3."""
+    path = request.path
+    if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+        path = path.removeprefix(API_PREFIX)
+    path = path.rstrip("/") or "/"
     parts = path.split("/")
     if len(parts) == 3 and parts[1] in {"uploads", "activities"}:
         path = f"/{parts[1]}/{{id}}"
@@ -100,7 +109,7 @@ def handle_api(
     return reply.with_headers(headers)
 
 
-def _answer(  # noqa: PLR0911  # one return per kind of answer reads best
+def _answer(  # noqa: PLR0911, PLR0912  # one return per kind of answer reads best
     core: Core,
     request: Request,
     *,
@@ -135,10 +144,22 @@ def _answer(  # noqa: PLR0911  # one return per kind of answer reads best
     if route == "GET /uploads/{id}":
         return _get_upload(core, grant, request.path)
     if route == "GET /athlete":
-        return json_reply(200, core.athlete(grant.athlete_id))
+        return _get_athlete(core, grant)
+    if route == "GET /athlete/activities":
+        return activities.list_activities(core, grant, request)
     if route == "GET /activities/{id}":
-        return _get_activity(core, grant, request.path)
+        return activities.get_activity(core, grant, request)
+    if route == "PUT /activities/{id}":
+        return activities.update_activity(core, grant, request, now=now)
     return not_found()
+
+
+def _get_athlete(core: Core, grant: Grant) -> Reply:
+    """The athlete: detailed (with bikes and shoes) only with profile:read_all, as on Strava."""
+    athlete = dict(core.athlete(grant.athlete_id))
+    if "profile:read_all" in activities.scopes(grant):
+        athlete.update(core.gear(grant.athlete_id), resource_state=3)
+    return json_reply(200, athlete)
 
 
 def _has_write(grant: Grant) -> bool:
@@ -161,6 +182,7 @@ def _create_upload(core: Core, grant: Grant, prepared: PreparedUpload, *, now: f
         echo = external_id + extension
     else:
         echo = external_id
+    private = core.privacy_rng.random() < knobs.private_share
     rng = core.rng  # always draw the same numbers, so a seed replays whatever the knobs
     r_stuck, r_deleted, r_html, r_drop = rng.random(), rng.random(), rng.random(), rng.random()
     processing = rng.uniform(knobs.processing_min_s, knobs.processing_max_s)
@@ -181,6 +203,12 @@ def _create_upload(core: Core, grant: Grant, prepared: PreparedUpload, *, now: f
         html_duplicate=r_html < knobs.duplicate_html_share,
         stuck=stuck,
         name=params.get("name") or None,
+        description=params.get("description") or None,
+        trainer=_flag(params.get("trainer")),
+        commute=_flag(params.get("commute")),
+        sport_type=params.get("sport_type") if params.get("sport_type") in SPORT_TYPES else None,
+        start_time=verdict.start_time,
+        private_fate=private,
     )
     existing = core.uploads.find_duplicate(athlete_id=grant.athlete_id, sha256=verdict.sha256)
     if knobs.duplicate_at_post and existing is not None and verdict.error is None:
@@ -194,6 +222,10 @@ def _create_upload(core: Core, grant: Grant, prepared: PreparedUpload, *, now: f
         upload.dropped = True
         return Reply(status=0, drop=True, note="dropped")
     return json_reply(201, upload.public())
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true"}
 
 
 def _id_in(path: str) -> int | None:
@@ -210,22 +242,3 @@ def _get_upload(core: Core, grant: Grant, path: str) -> Reply:
         return scope_missing()
     upload.polls += 1
     return json_reply(200, upload.public())
-
-
-def _get_activity(core: Core, grant: Grant, path: str) -> Reply:
-    activity_id = _id_in(path)
-    activity = core.uploads.activities.get(activity_id) if activity_id is not None else None
-    if activity is None or activity.deleted or activity.athlete_id != grant.athlete_id:
-        return not_found("Activity", "id")
-    return json_reply(
-        200,
-        {
-            "id": activity.id,
-            "resource_state": 2,
-            "athlete": {"id": activity.athlete_id, "resource_state": 1},
-            "name": activity.name,
-            "external_id": activity.external_id,
-            "upload_id": activity.upload_id,
-            "upload_id_str": None if activity.upload_id is None else str(activity.upload_id),
-        },
-    )

@@ -57,6 +57,8 @@ class EmulatorState:
             ),
             rng=random.Random(seed),  # noqa: S311  # simulation draws, reproducible by seed
             fault_rng=random.Random(f"{seed}/faults"),  # noqa: S311  # same
+            privacy_rng=random.Random(f"{seed}/private"),  # noqa: S311  # same
+            update_rng=random.Random(f"{seed}/updates"),  # noqa: S311  # same
         )
 
     @property
@@ -74,7 +76,9 @@ class EmulatorState:
     def handle(self, request: Request) -> Reply:
         """Answer one request (the HTTP server calls this from its threads)."""
         path = request.path
-        if path == "/api/v3" or path.startswith("/api/v3/"):
+        if path.startswith(EMULATOR_PREFIX + "/"):
+            return self._handle_emulator(request)
+        if api.is_api_path(path):
             kind = api.kind_of(request)
             prepared = api.prepare_upload(request) if kind == "upload" else None
             with self._lock:
@@ -91,8 +95,6 @@ class EmulatorState:
                 entry = self._record(
                     request, reply, kind="oauth", route=f"{request.method} {path}", now=now
                 )
-        elif path.startswith(EMULATOR_PREFIX + "/"):
-            return self._handle_emulator(request)
         else:
             return not_found()
         callback = self._config.on_request
@@ -198,9 +200,19 @@ class EmulatorState:
             return self._core.tokens.revoke_athlete(athlete)
 
     def add_activity(
-        self, data: bytes, *, athlete_id: int | None = None, name: str = "Seeded activity"
+        self,
+        data: bytes,
+        *,
+        athlete_id: int | None = None,
+        name: str = "Seeded activity",
+        start_date: float | None = None,
+        private: bool = False,
     ) -> int:
-        """Seed an existing activity with `data`'s content (gzip is decompressed first)."""
+        """Seed an existing activity with `data`'s content (gzip is decompressed first).
+
+        It has no upload id (as one made on strava.com); `start_date` (Unix time)
+        defaults to now, and `private` hides it from lists without activity:read_all.
+        """
         if is_gzip(data):
             try:
                 data = gzip.decompress(data)
@@ -213,6 +225,8 @@ class EmulatorState:
                 sha256=hashlib.sha256(data).hexdigest(),
                 name=name,
                 now=self._config.clock(),
+                start_date=start_date,
+                private=private,
             )
             return activity.id
 
@@ -249,7 +263,7 @@ class EmulatorState:
                     "polls": sum(u.polls for u in core.uploads.uploads.values()),
                 },
                 "uploads": [u.snapshot() for u in core.uploads.uploads.values()],
-                "activities": [vars(a).copy() for a in core.uploads.activities.values()],
+                "activities": [a.snapshot() for a in core.uploads.activities.values()],
                 "grants": core.tokens.snapshot(),
                 "connected_athletes": list(core.tokens.connected),
             }

@@ -33,6 +33,33 @@ KNOWN_SCOPES = (
     "activity:read_all",
     "activity:write",
 )
+# fmt: off
+SPORT_TYPES = frozenset(
+    {
+        "AlpineSki", "BackcountrySki", "Badminton", "Canoeing", "Crossfit", "EBikeRide",
+        "Elliptical", "EMountainBikeRide", "Golf", "GravelRide", "Handcycle",
+        "HighIntensityIntervalTraining", "Hike", "IceSkate", "InlineSkate", "Kayaking", "Kitesurf",
+        "MountainBikeRide", "NordicSki", "Pickleball", "Pilates", "Racquetball", "Ride",
+        "RockClimbing", "RollerSki", "Rowing", "Run", "Sail", "Skateboard", "Snowboard",
+        "Snowshoe", "Soccer", "Squash", "StairStepper", "StandUpPaddling", "Surfing", "Swim",
+        "TableTennis", "Tennis", "TrailRun", "Velomobile", "VirtualRide", "VirtualRow",
+        "VirtualRun", "Walk", "WeightTraining", "Wheelchair", "Windsurf", "Workout", "Yoga",
+    }
+)
+# fmt: on
+"""Strava's SportType names (swagger v3), the values `sport_type` may take."""
+UPDATABLE_FIELDS = (
+    "name",
+    "description",
+    "sport_type",
+    "gear_id",
+    "trainer",
+    "commute",
+    "hide_from_home",
+)
+"""What `PUT /activities/{id}` takes; any other field is refused with 400."""
+KNOB_ALIASES = {"athlete_cap": "athlete_limit"}
+"""Other names accepted for a knob by `Knobs.replace`."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,10 @@ class Knobs:
     """Echo external_id with the file extension appended, as Strava may do."""
     error_5xx_share: float = 0.0
     """Share of API calls answered 500/502/503 (nothing else happens)."""
+    update_5xx_share: float = 0.0
+    """Share of activity updates (PUT /activities/{id}) answered 500/502/503, not applied."""
+    private_share: float = 0.0
+    """Share of new activities that are private (hidden from lists without read_all)."""
     drop_upload_share: float = 0.0
     """Share of upload POSTs that are created, then answered with a dropped connection."""
     latency_s: float = 0.0
@@ -64,7 +95,13 @@ class Knobs:
     inactive: bool = False
     """Application inactive: every API and OAuth call gets 403 Status Inactive."""
     athlete_limit: int | None = None
-    """Connected athletes allowed (None = no limit); others get 403 on exchange and API."""
+    """Connected athletes allowed (None = no cap; alias athlete_cap): a new athlete beyond it
+    gets Strava's 403 page at authorize (no redirect), 403 at code exchange and API calls."""
+    header_only_tokens: bool = True
+    """/oauth/deauthorize refuses a token in a form field or the query string (from 1 June
+    2027); False = the older behaviour, which also took it from `access_token=`."""
+    deauthorize_retired: bool = False
+    """/oauth/deauthorize is gone (404), as Strava announced for 1 June 2027."""
     approval_page: bool = False
     """Show an HTML approval page at /oauth/authorize instead of auto-approving."""
     granted_scope: str | None = None
@@ -89,6 +126,7 @@ class Knobs:
     def replace(self, **changes: Any) -> Knobs:
         """Return a copy with `changes`, refusing unknown names and bad values."""
         names = {f.name: f for f in dataclasses.fields(self)}
+        changes = {KNOB_ALIASES.get(name, name): value for name, value in changes.items()}
         unknown = sorted(set(changes) - set(names))
         if unknown:
             raise ValueError(f"unknown knob(s): {', '.join(unknown)}")
@@ -108,6 +146,8 @@ class Knobs:
             "duplicate_html_share",
             "error_5xx_share",
             "drop_upload_share",
+            "update_5xx_share",
+            "private_share",
         )
         for name in shares:
             value = getattr(self, name)
@@ -191,6 +231,10 @@ class EmulatorConfig:
     """That athlete's first name."""
     athlete_lastname: str = "Ulator"
     """That athlete's last name."""
+    bikes: tuple[tuple[str, str], ...] = (("b1234567", "Road bike"), ("b2345678", "Trainer bike"))
+    """The signing-in athlete's bikes as (gear id, name); the first is the primary one."""
+    shoes: tuple[tuple[str, str], ...] = (("g3456789", "Trail shoes"),)
+    """The signing-in athlete's shoes as (gear id, name); the first is the primary one."""
     callback_domains: tuple[str, ...] = ()
     """Redirect-URI hosts allowed besides localhost and 127.0.0.1."""
     upload_id_start: int = 9000001

@@ -4,7 +4,9 @@
 emulator's "processing" does: FIT magic and `file_id.type` (activity or unknown),
 GPX/TCX well-formed XML with the declared root, an activity in a TCX, timed track
 points, no garbled timestamps, no whitespace or BOM before a TCX's `<?xml`. It
-returns the error text the finished upload will carry, or None for a good file.
+returns the error text the finished upload will carry, or None for a good file, and
+the workout's start time (the first timed point; in a TCX the first Lap's StartTime;
+in a FIT see `fitscan`), which becomes the activity's `start_date`.
 Only the stdlib expat parser is used, with entity declarations refused.
 """
 
@@ -16,9 +18,11 @@ import io
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from xml.parsers import expat
 
 from stravasync.emulator.config import ERROR_EMPTY, ERROR_IMPROPER, ERROR_MALFORMED, ERROR_NO_TIME
+from stravasync.emulator.fitscan import scan_fit
 
 GZIP_MAGIC = b"\x1f\x8b"
 FIT_FILE_TYPE_ACTIVITY = 4
@@ -36,6 +40,8 @@ class PayloadVerdict:
     """Decompressed size in bytes."""
     error: str | None
     """Error text processing will end with, or None if the file makes an activity."""
+    start_time: float | None = None
+    """The workout's start (Unix time) read from the content, if any."""
 
 
 def is_gzip(data: bytes) -> bool:
@@ -56,85 +62,43 @@ def inspect_payload(data: bytes, *, data_type: str) -> PayloadVerdict:
             return PayloadVerdict(hashlib.sha256(data).hexdigest(), len(data), ERROR_MALFORMED)
     digest = hashlib.sha256(raw).hexdigest()
     kind = data_type.removesuffix(".gz")
+    start: float | None = None
     if not raw:
         error: str | None = ERROR_EMPTY
     elif kind == "fit":
-        error = _check_fit(raw)
+        error, start = _check_fit(raw)
     else:
-        error = _check_xml(raw, kind=kind)
-    return PayloadVerdict(digest, len(raw), error)
+        error, start = _check_xml(raw, kind=kind)
+    return PayloadVerdict(digest, len(raw), error, start)
 
 
-def _check_fit(raw: bytes) -> str | None:
+def _check_fit(raw: bytes) -> tuple[str | None, float | None]:
     header_size = raw[0]
     if header_size not in (12, 14) or len(raw) < header_size or raw[8:12] != b".FIT":
-        return ERROR_IMPROPER
+        return ERROR_IMPROPER, None
     data_size = int.from_bytes(raw[4:8], "little")
     if len(raw) < header_size + data_size:
-        return ERROR_MALFORMED
-    file_type = fit_file_type(raw[header_size : header_size + data_size])
-    if file_type is not None and file_type != FIT_FILE_TYPE_ACTIVITY:
-        return ERROR_IMPROPER
-    return None
+        return ERROR_MALFORMED, None
+    facts = scan_fit(raw[header_size : header_size + data_size])
+    if facts.file_type is not None and facts.file_type != FIT_FILE_TYPE_ACTIVITY:
+        return ERROR_IMPROPER, None
+    return None, facts.start_unix()
 
 
-def fit_file_type(records: bytes, *, max_records: int = 64) -> int | None:
+def fit_file_type(records: bytes) -> int | None:
     """The `file_id.type` of the first file_id message in FIT `records`, if found."""
-    definitions: dict[int, tuple[int, list[tuple[int, int]], int]] = {}
-    offset = 0
+    return scan_fit(records).file_type
+
+
+def iso_to_unix(text: str) -> float | None:
+    """Unix time of an ISO 8601 time as GPX/TCX write it (no zone = UTC), else None."""
     try:
-        for _ in range(max_records):
-            if offset >= len(records):
-                return None
-            header = records[offset]
-            offset += 1
-            if header & 0x80:  # compressed-timestamp data message
-                local = (header >> 5) & 0x03
-            elif header & 0x40:  # definition message
-                offset = _read_definition(
-                    records, offset=offset, header=header, definitions=definitions
-                )
-                continue
-            else:
-                local = header & 0x0F
-            global_num, fields, dev_size = definitions[local]
-            size = sum(field_size for _, field_size in fields) + dev_size
-            if global_num == 0:
-                position = offset
-                for number, field_size in fields:
-                    if number == 0:
-                        value = records[position]
-                        return None if value == 0xFF else value
-                    position += field_size
-                return None
-            offset += size
-    except (IndexError, KeyError):
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
         return None
-    return None
-
-
-def _read_definition(
-    records: bytes,
-    *,
-    offset: int,
-    header: int,
-    definitions: dict[int, tuple[int, list[tuple[int, int]], int]],
-) -> int:
-    big_endian = records[offset + 1] == 1
-    global_num = int.from_bytes(records[offset + 2 : offset + 4], "big" if big_endian else "little")
-    count = records[offset + 4]
-    offset += 5
-    fields = [(records[offset + 3 * i], records[offset + 3 * i + 1]) for i in range(count)]
-    offset += 3 * count
-    dev_size = 0
-    if header & 0x20:
-        dev_count = records[offset]
-        dev_size = sum(records[offset + 1 + 3 * i + 1] for i in range(dev_count))
-        offset += 1 + 3 * dev_count
-    if offset > len(records):
-        raise IndexError("definition runs past the end")
-    definitions[header & 0x0F] = (global_num, fields, dev_size)
-    return offset
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
 
 
 class _XmlScan:
@@ -147,16 +111,21 @@ class _XmlScan:
         self.activities = 0
         self.timed_points = 0
         self.bad_times = 0
+        self.first_time: str | None = None
+        """The first good point time (or, in a TCX, the first Lap StartTime)."""
         self._stack: list[str] = []
         self._in_point = False
         self._point_timed = False
         self._text: list[str] | None = None
 
-    def start(self, name: str, _attrs: object) -> None:
+    def start(self, name: str, attrs: dict[str, str]) -> None:
         local = name.rsplit(" ", 1)[-1]
         if self.root is None:
             self.root = local
         self._stack.append(local)
+        lap_start = attrs.get("StartTime", "") if local == "Lap" else ""
+        if self.first_time is None and _ISO_TIME.fullmatch(lap_start.strip()):
+            self.first_time = lap_start
         if local == "Activity":
             self.activities += 1
         elif local == self.point:
@@ -167,8 +136,10 @@ class _XmlScan:
     def end(self, name: str) -> None:
         local = self._stack.pop()
         if local == self.time and self._text is not None:
-            if _ISO_TIME.fullmatch("".join(self._text).strip()):
+            text = "".join(self._text).strip()
+            if _ISO_TIME.fullmatch(text):
                 self._point_timed = True
+                self.first_time = self.first_time or text
             else:
                 self.bad_times += 1
             self._text = None
@@ -186,10 +157,10 @@ class _XmlScan:
         raise ValueError("entity declarations are refused")
 
 
-def _check_xml(raw: bytes, *, kind: str) -> str | None:
+def _check_xml(raw: bytes, *, kind: str) -> tuple[str | None, float | None]:
     expected_root = "gpx" if kind == "gpx" else "TrainingCenterDatabase"
     if kind == "tcx" and raw[:1] != b"<":
-        return ERROR_IMPROPER  # BOM or whitespace before <?xml: Strava refuses TCX
+        return ERROR_IMPROPER, None  # BOM or whitespace before <?xml: Strava refuses TCX
     scan = _XmlScan(point="trkpt", time="time") if kind == "gpx" else _XmlScan("Trackpoint", "Time")
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -201,11 +172,11 @@ def _check_xml(raw: bytes, *, kind: str) -> str | None:
     try:
         parser.Parse(raw, True)
     except (expat.ExpatError, ValueError, UnicodeError):
-        return ERROR_IMPROPER
+        return ERROR_IMPROPER, None
     if scan.root != expected_root or scan.bad_times:
-        return ERROR_IMPROPER
+        return ERROR_IMPROPER, None
     if kind == "tcx" and scan.activities == 0:
-        return ERROR_IMPROPER
+        return ERROR_IMPROPER, None
     if scan.timed_points == 0:
-        return ERROR_NO_TIME
-    return None
+        return ERROR_NO_TIME, None
+    return None, None if scan.first_time is None else iso_to_unix(scan.first_time)

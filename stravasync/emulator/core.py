@@ -94,9 +94,9 @@ def auth_error(note: str = "bad_token") -> Reply:
     return fault(401, "Authorization Error", ("Athlete", "access_token", "invalid"), note=note)
 
 
-def scope_missing() -> Reply:
-    """401 for a token without activity:write."""
-    errors = ("AccessToken", "activity:write_permission", "missing")
+def scope_missing(permission: str = "activity:write") -> Reply:
+    """401 for a token without `permission` (activity:write, activity:read)."""
+    errors = ("AccessToken", f"{permission}_permission", "missing")
     return fault(401, "Authorization Error", errors, note="scope_missing")
 
 
@@ -141,6 +141,10 @@ class Core:
     uploads: UploadBook
     rng: random.Random
     fault_rng: random.Random
+    privacy_rng: random.Random
+    """Draws of `private_share` (apart, so old seeds replay the other draws unchanged)."""
+    update_rng: random.Random
+    """Draws of `update_5xx_share`."""
     athletes: dict[int, dict[str, Any]] = field(default_factory=dict)
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     calls: Counter[str] = field(default_factory=Counter)
@@ -150,7 +154,7 @@ class Core:
     notes: Counter[str] = field(default_factory=Counter)
 
     def athlete(self, athlete_id: int) -> dict[str, Any]:
-        """The athlete's profile, made up on first sight."""
+        """The athlete's summary profile, made up on first sight."""
         if athlete_id not in self.athletes:
             config = self.config
             own = athlete_id == config.athlete_id
@@ -177,6 +181,27 @@ class Core:
                 "follower": None,
             }
         return self.athletes[athlete_id]
+
+    def gear(self, athlete_id: int) -> dict[str, list[dict[str, Any]]]:
+        """The athlete's bikes and shoes as SummaryGear lists (only the configured athlete's)."""
+        own = athlete_id == self.config.athlete_id
+        return {
+            kind: [
+                {
+                    "id": gear_id,
+                    "primary": index == 0,
+                    "name": name,
+                    "resource_state": 2,
+                    "distance": 0.0,
+                }
+                for index, (gear_id, name) in enumerate(items if own else ())
+            ]
+            for kind, items in (("bikes", self.config.bikes), ("shoes", self.config.shoes))
+        }
+
+    def gear_ids(self, athlete_id: int) -> set[str]:
+        """The ids of the athlete's bikes and shoes."""
+        return {g["id"] for items in self.gear(athlete_id).values() for g in items}
 
     def roll(self, share: float) -> bool:
         """True with probability `share` (seeded)."""

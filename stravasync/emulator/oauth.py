@@ -23,6 +23,7 @@ from stravasync.emulator.core import (
     fault,
     inactive,
     json_reply,
+    not_found,
 )
 from stravasync.emulator.forms import FormError, parse_body
 from stravasync.emulator.tokens import Issued
@@ -50,6 +51,9 @@ def authorize(core: Core, request: Request, *, now: float) -> Reply:
     problem = _check_authorize(core, params)
     if problem is not None:
         return problem
+    limit, connected = core.knobs.athlete_limit, core.tokens.connected
+    if limit is not None and core.config.athlete_id not in connected and len(connected) >= limit:
+        return _athlete_cap_page()
     redirect_uri, state = params["redirect_uri"], params.get("state", "")
     requested = [s for s in params.get("scope", "read").split(",") if s] or ["read"]
     if ticked is None and core.knobs.approval_page:
@@ -90,6 +94,20 @@ def _check_authorize(core: Core, params: dict[str, str]) -> Reply | None:
     if any(s not in KNOWN_SCOPES for s in scopes):
         return bad_request("Application", "scope", "invalid")
     return None
+
+
+def _athlete_cap_page() -> Reply:
+    """Strava's own 403 page for a new athlete beyond the cap: no redirect, no code."""
+    page = (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<title>Strava | Forbidden</title></head><body><div class='container'>"
+        "<h1>Forbidden</h1><p>Limit of connected athletes exceeded</p>"
+        "<p><a href='https://www.strava.com/dashboard'>Return to Strava</a></p>"
+        "</div></body></html>"
+    )
+    return Reply(
+        status=403, body=page.encode(), content_type="text/html; charset=utf-8", note="athlete_cap"
+    )
 
 
 def _redirect(redirect_uri: str, pairs: list[tuple[str, str]]) -> Reply:
@@ -183,7 +201,11 @@ def token_body(core: Core, issued: Issued, *, now: float, with_athlete: bool) ->
 
 
 def revoke(core: Core, request: Request, *, now: float) -> Reply:
-    """POST /oauth/revoke: HTTP Basic client credentials, body token=...; kills the grant."""
+    """POST /oauth/revoke: HTTP Basic client credentials, body token=...; kills the grant.
+
+    Either token of a grant (access or refresh, expired or not) revokes both. The
+    client credentials are taken from the Basic header only.
+    """
     del now
     if core.knobs.inactive:
         return inactive()
@@ -192,8 +214,6 @@ def revoke(core: Core, request: Request, *, now: float) -> Reply:
     except FormError:
         return bad_request("Application", "body", "invalid")
     client_id, secret = _basic_credentials(request.headers.get("authorization", ""))
-    if client_id is None:
-        client_id, secret = params.get("client_id"), params.get("client_secret")
     problem = _client_problem(core, client_id=client_id, secret=secret)
     if problem is not None:
         return problem
@@ -207,14 +227,25 @@ def revoke(core: Core, request: Request, *, now: float) -> Reply:
 
 
 def deauthorize(core: Core, request: Request, *, now: float) -> Reply:
-    """POST /oauth/deauthorize (access_token=... or a Bearer header): disconnects the athlete."""
+    """POST /oauth/deauthorize with a Bearer header: disconnects the athlete.
+
+    With `header_only_tokens` (the default, Strava from 1 June 2027) a request that
+    carries `access_token` in its query string or form is refused with 401, even if
+    the header is right. With `deauthorize_retired` the endpoint is gone (404).
+    """
+    if core.knobs.deauthorize_retired:
+        return not_found("Application", "path")
     if core.knobs.inactive:
         return inactive()
     try:
         params = params_of(request)
     except FormError:
         return bad_request("Application", "body", "invalid")
-    value = params.get("access_token") or bearer_token(request.headers.get("authorization", ""))
+    header = bearer_token(request.headers.get("authorization", ""))
+    in_form = params.get("access_token")
+    if core.knobs.header_only_tokens and in_form is not None:
+        return auth_error("form_token")
+    value = header or in_form
     grant = core.tokens.check_access(value or "", now=now)
     if grant is None:
         return auth_error()

@@ -226,6 +226,11 @@ class Emulator:
         return self.base_url + "/api/v3"
 
     @property
+    def pathless_api_url(self) -> str:
+        """The same API without the path, as https://api-v3.strava.com serves it from 2027."""
+        return self.base_url
+
+    @property
     def oauth_url(self) -> str:
         """The `oauth_url` to configure: .../oauth"""
         return self.base_url + "/oauth"
@@ -278,10 +283,18 @@ class Emulator:
         return self.state.revoke_athlete(athlete_id)
 
     def add_activity(
-        self, data: bytes, *, athlete_id: int | None = None, name: str = "Seeded activity"
+        self,
+        data: bytes,
+        *,
+        athlete_id: int | None = None,
+        name: str = "Seeded activity",
+        start_date: float | None = None,
+        private: bool = False,
     ) -> int:
         """See `EmulatorState.add_activity`."""
-        return self.state.add_activity(data, athlete_id=athlete_id, name=name)
+        return self.state.add_activity(
+            data, athlete_id=athlete_id, name=name, start_date=start_date, private=private
+        )
 
     def delete_activity(self, activity_id: int) -> None:
         """See `EmulatorState.delete_activity`."""

@@ -19,6 +19,7 @@ def describe(emulator: Emulator) -> str:
     return (
         f"Strava API emulator listening on {base}\n"
         f"  api_url   = {emulator.api_url}\n"
+        f"  api_url   = {emulator.pathless_api_url}   (path-less, as api-v3.strava.com from 2027)\n"
         f"  oauth_url = {emulator.oauth_url}\n"
         f"  inspect   = {base}/_emulator/state   (knobs: POST JSON to {base}/_emulator/knobs)\n"
         "\nPut this in your stravasync config:\n\n"

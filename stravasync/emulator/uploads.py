@@ -9,8 +9,9 @@ thread-safe: the emulator state calls it under its lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from stravasync.emulator.config import (
     STATUS_DELETED,
@@ -20,6 +21,11 @@ from stravasync.emulator.config import (
 )
 
 Outcome = Literal["processing", "ready", "duplicate", "error", "deleted"]
+
+
+def iso_z(moment: float) -> str:
+    """Unix time as Strava writes it: ISO 8601 in UTC with a Z."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -33,7 +39,32 @@ class Activity:
     created_at: float
     upload_id: int | None = None
     external_id: str | None = None
+    """What Strava shows as the activity's external_id (the upload's echo of it)."""
     deleted: bool = False
+    start_date: float | None = None
+    """The workout's start (Unix time, from the file), else the creation time."""
+    private: bool = False
+    description: str | None = None
+    sport_type: str = "Ride"
+    gear_id: str | None = None
+    trainer: bool = False
+    commute: bool = False
+    hide_from_home: bool = False
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    """Every PUT that reached this activity: time, fields sent, status, applied."""
+
+    @property
+    def start(self) -> float:
+        """The start time used for `after`/`before` and `start_date`."""
+        return self.created_at if self.start_date is None else self.start_date
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything about the activity, for inspection."""
+        result = {k: v for k, v in vars(self).items() if k != "updates"}
+        result["start_date"] = iso_z(self.start)
+        result["start_time"] = self.start
+        result["updates"] = [dict(u, fields=dict(u["fields"])) for u in self.updates]
+        return result
 
 
 @dataclass
@@ -56,6 +87,15 @@ class Upload:
     stuck: bool = False
     dropped: bool = False
     name: str | None = None
+    description: str | None = None
+    trainer: bool = False
+    commute: bool = False
+    sport_type: str | None = None
+    """A valid `sport_type` sent with the upload (Strava's newer guide lists it)."""
+    start_time: float | None = None
+    """The workout's start read from the content."""
+    private_fate: bool = False
+    """Whether the activity it becomes is private."""
     outcome: Outcome = "processing"
     error: str | None = None
     activity_id: int | None = None
@@ -89,6 +129,10 @@ class Upload:
             "data_type": self.data_type,
             "filename": self.filename,
             "name": self.name,
+            "description": self.description,
+            "trainer": self.trainer,
+            "commute": self.commute,
+            "sport_type": self.sport_type,
             "sha256": self.sha256,
             "size": self.size,
             "created_at": self.created_at,
@@ -138,6 +182,8 @@ class UploadBook:
         upload_id: int | None = None,
         external_id: str | None = None,
         deleted: bool = False,
+        start_date: float | None = None,
+        private: bool = False,
     ) -> Activity:
         """Create an activity (from an upload, or seeded by a test)."""
         activity = Activity(
@@ -149,6 +195,8 @@ class UploadBook:
             upload_id=upload_id,
             external_id=external_id,
             deleted=deleted,
+            start_date=start_date,
+            private=private,
         )
         self._next_activity += 1
         self.activities[activity.id] = activity
@@ -185,9 +233,14 @@ class UploadBook:
             name=upload.name or upload.filename,
             now=upload.ready_at,
             upload_id=upload.id,
-            external_id=upload.external_id,
+            external_id=upload.external_id_echo,
             deleted=upload.deleted_fate,
+            start_date=upload.start_time,
+            private=upload.private_fate,
         )
+        activity.description = upload.description
+        activity.trainer, activity.commute = upload.trainer, upload.commute
+        activity.sport_type = upload.sport_type or activity.sport_type
         if upload.deleted_fate:
             upload.outcome = "deleted"
         else:
