@@ -404,11 +404,8 @@ def _watch(c: Problems, data: Mapping[str, Any], *,
     c.in_range(t.path("settle_seconds"), settle, low=0, high=3600)
     max_age = t.get("max_age_days")
     c.in_range(t.path("max_age_days"), max_age, low=0, high=MAX_AGE_DAYS_LIMIT,
-               low_note=" (no limit)")
-    ignore = t.strings("ignore")
-    for i, glob in enumerate(ignore):
-        if "/" in glob:
-            c.add(f"watch.ignore[{i}]: a file-name glob cannot hold '/', got {glob!r}")
+               low_note=" (no limit)", high_note=" (50 years)")
+    ignore = t.strings("ignore", check=_file_name_glob)
     poll = t.get("poll_interval")
     if poll != 0:
         c.in_range(t.path("poll_interval"), poll, low=1, high=3600,
@@ -422,6 +419,10 @@ def _watch(c: Problems, data: Mapping[str, Any], *,
         poll_interval=float(poll) or DEFAULT_POLL_INTERVAL,
     )
     return watch, indexed
+
+
+def _file_name_glob(glob: str) -> str | None:
+    return f"a file-name glob cannot hold '/', got {glob!r}" if "/" in glob else None
 
 
 def _upload(c: Problems, data: Mapping[str, Any], *,

@@ -70,7 +70,8 @@ def place_problems(
                     "choose a folder outside every watched path"
                 )
     if after == "delete" and not delete_outside_home:
-        outside = [str(path) for _, path in watched if not _inside_home(path, home)]
+        outside = [str(path) for _, path in watched
+                   if not _inside_home(path, home) and _system_reason(path) is None]
         if outside:
             problems.append(
                 f'upload.after: "delete" would delete files outside your home folder '

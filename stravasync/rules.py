@@ -209,6 +209,8 @@ def rules_from_toml(
 ) -> tuple[tuple[Rule, ...], list[str]]:
     """Read the ``rules`` array of tables; return the rules and every problem found.
 
+    The rules are only fit for use when there are no problems (a rule with a bad
+    setting comes back without it, so later checks can still look at its folder).
     *folder_path* expands a ``folder`` as the configuration expands paths. Whether
     a folder lies inside a watched path is the configuration's check, not this one.
     """
@@ -217,9 +219,8 @@ def rules_from_toml(
     rules: list[Rule] = []
     problems: list[str] = []
     for index, table in enumerate(raw):
-        rule = _rule_from_toml(table, index=index, folder_path=folder_path, problems=problems)
-        if rule is not None:
-            rules.append(rule)
+        rules.append(_rule_from_toml(table, index=index, folder_path=folder_path,
+                                     problems=problems))
     return tuple(rules), problems
 
 
@@ -229,9 +230,8 @@ def _rule_from_toml(
     index: int,
     folder_path: Callable[[str], Path],
     problems: list[str],
-) -> Rule | None:
+) -> Rule:
     where = f"rules[{index}]"
-    before = len(problems)
     _unknown(table, where, (*_CONDITIONS, "set"), problems)
     text = {key: _string(table, key, where, problems) for key in _CONDITIONS}
     sport = text["sport"]
@@ -250,8 +250,6 @@ def _rule_from_toml(
     elif not raw_set:
         problems.append(f"{where}.set: missing: a rule needs [rules.set] with something to set")
     settings = _settings_from_toml(raw_set, where=f"{where}.set", problems=problems)
-    if len(problems) > before:
-        return None
     return Rule(
         index=index,
         settings=settings,

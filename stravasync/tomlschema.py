@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -69,10 +69,11 @@ class Problems:
         return value
 
     def in_range(self, path: str, value: float, *, low: float, high: float,
-                 low_note: str = "") -> None:
-        """Report *value* outside ``[low, high]``."""
+                 low_note: str = "", high_note: str = "") -> None:
+        """Report *value* outside ``[low, high]`` (the notes explain the bounds)."""
         if not low <= value <= high:
-            self.add(f"{path}: must be between {low:g}{low_note} and {high:g}, got {value:g}")
+            self.add(f"{path}: must be between {low:g}{low_note} and {high:g}{high_note}, "
+                     f"got {value:g}")
 
 
 class Table:
@@ -122,16 +123,20 @@ class Table:
             return value.lower()
         return value
 
-    def strings(self, key: str, *, choices: tuple[str, ...] = ()) -> list[str]:
-        """A list of non-empty strings (each one of *choices*, when given)."""
+    def strings(self, key: str, *, choices: tuple[str, ...] = (),
+                check: Callable[[str], str | None] | None = None) -> list[str]:
+        """A list of non-empty strings, each one of *choices* when given, and passing
+        *check* (which returns what is wrong with an item, or None)."""
         out: list[str] = []
         for i, item in enumerate(self.get(key)):
+            where = f"{self.path(key)}[{i}]"
+            wrong = None if check is None or not isinstance(item, str) else check(item)
             if not isinstance(item, str) or not item.strip():
-                self.problems.add(f"{self.path(key)}[{i}]: expected a non-empty string, "
-                                  f"got {item!r}")
+                self.problems.add(f"{where}: expected a non-empty string, got {item!r}")
             elif choices and item not in choices:
-                self.problems.add(f"{self.path(key)}[{i}]: must be {_choices(choices)}, "
-                                  f"got {item!r}")
+                self.problems.add(f"{where}: must be {_choices(choices)}, got {item!r}")
+            elif wrong is not None:
+                self.problems.add(f"{where}: {wrong}")
             else:
                 out.append(item)
         return out
