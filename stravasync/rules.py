@@ -199,7 +199,8 @@ def settings_for(
         merged["name"] = _tidy(_render(merged["name"], values=values, start=local)) or None
     if merged.get("description") is not None:
         text = _render(merged["description"], values=values, start=local)
-        merged["description"] = "\n".join(_tidy(line) for line in text.splitlines()).strip()
+        lines = (_tidy(line, edges=False) for line in text.splitlines())
+        merged["description"] = "\n".join(lines).strip()
         merged["description"] = merged["description"] or None
     return RuleSettings(**merged, matched=tuple(matched))
 
@@ -370,14 +371,15 @@ _REPEATED_SEPARATORS = re.compile(rf"([{_SEPARATORS}])(?:\s*[{_SEPARATORS}])+")
 _SPACES = re.compile(r"\s+")
 
 
-def _tidy(text: str) -> str:
-    """Mend what empty fields leave behind: double spaces, ``( )``, ``, ,``, edge separators."""
+def _tidy(text: str, *, edges: bool = True) -> str:
+    """Mend what empty fields leave behind: double spaces, ``( )``, ``, ,`` and, with
+    *edges*, separators left at either end (a description keeps its ``- `` bullets)."""
     text = _SPACES.sub(" ", text)
     text = _EMPTY_BRACKETS.sub("", text)
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     text = _REPEATED_SEPARATORS.sub(r"\1", text)
     text = _SPACES.sub(" ", text)
-    return text.strip(" " + _SEPARATORS)
+    return text.strip(" " + _SEPARATORS) if edges else text.strip()
 
 
 def _under(path: PurePath, folder: PurePath) -> bool:

@@ -176,6 +176,13 @@ def test_a_name_that_renders_empty_is_not_sent() -> None:
     assert {"trainer": True} == settings.post_fields()
 
 
+def test_descriptions_keep_their_lines_and_bullets() -> None:
+    """A description is tidied line by line; its line breaks and leading dashes stay."""
+    rules = rules_of({"set": {"description": "Recorded on {device}\n- {distance_km} km\n\nDone"}})
+    settings = applied(rules, GARMIN / "x.fit", Facts(distance_m=5000.0))
+    assert "Recorded on\n- 5.0 km\n\nDone" == settings.description
+
+
 def test_literal_braces_survive() -> None:
     """{{ and }} in a template are literal braces."""
     settings = applied(rules_of({"set": {"name": "{{{sport}}}"}}), GARMIN / "x.fit")
