@@ -1,32 +1,45 @@
 """Configuration: where the TOML file is, what it may say, and the frozen objects it becomes.
 
-Owns the schema of SPEC.md's configuration. Reading never stops at the first
-problem: unknown keys, wrong types, bad choices and out-of-range numbers are all
-collected, each with its key path, and raised together as one :class:`ConfigError`.
+Owns the schema of SPEC.md's configuration. Each table is a frozen dataclass, and
+its keys and defaults are read from the dataclass fields (:class:`_Table`), one
+function per table. Reading never stops at the first problem: unknown keys,
+wrong types, bad choices, out-of-range or non-finite numbers and unsafe places
+(a system folder watched, an archive inside a watched folder) are all collected,
+each with its key path, and raised together as one :class:`ConfigError`.
 User configuration is read-only here; machine state lives in ``state_dir``.
+``[[rules]]`` are read by :mod:`stravasync.rules`; only the check that a rule's
+folder lies inside a watched path is made here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal, cast
-from urllib.parse import urlsplit
+from typing import Any, Literal, get_args
 
 import platformdirs
 
 from stravasync.errors import ConfigError
 from stravasync.logs import register_secret
+from stravasync.places import place_problems, rule_folder_problems
+from stravasync.rules import Rule, rules_from_toml
+from stravasync.tomlschema import Problems, Table, as_toml, check_url
 
 __all__ = [
     "APP_NAME",
+    "DEFAULT_POLL_INTERVAL",
+    "MAX_AGE_DAYS_LIMIT",
+    "NOTICE_KINDS",
     "Config",
     "LogConfig",
+    "NotifyConfig",
     "StravaConfig",
     "UploadConfig",
     "WatchConfig",
@@ -44,6 +57,14 @@ ENV_SECRET = "STRAVASYNC_CLIENT_SECRET"  # noqa: S105 - a variable name, not a s
 
 AfterUpload = Literal["keep", "move", "delete"]
 LogFormat = Literal["auto", "console", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+NoticeKind = Literal["problem", "uploaded", "recovered"]
+NOTICE_KINDS: tuple[str, ...] = get_args(NoticeKind)
+
+#: Seconds between looks at a polled folder when ``watch.poll_interval = 0``.
+DEFAULT_POLL_INTERVAL = 10.0
+#: The largest ``watch.max_age_days`` that still means something: 50 years.
+MAX_AGE_DAYS_LIMIT = 18262
 
 
 @dataclass(frozen=True)
@@ -52,7 +73,7 @@ class StravaConfig:
 
     client_id: str
     """The application's numeric client id, as text."""
-    client_secret: str = field(repr=False)
+    client_secret: str = field(default="", repr=False)
     """The application's client secret; empty when none was given."""
     api_url: str = "https://www.strava.com/api/v3"
     """Base of the REST API, without a trailing slash."""
@@ -74,6 +95,15 @@ class WatchConfig:
     """Quiet time before a file that does not prove itself complete is read."""
     max_age_days: int = 30
     """Skip workouts that started longer ago than this; 0 means no limit."""
+    ignore: tuple[str, ...] = ("inProgressActivity.fit",)
+    """File-name globs never read (Zwift rewrites ``inProgressActivity.fit`` mid-ride)."""
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    """Seconds between looks at folders without change events (0 in the file: the default)."""
+
+    def is_ignored(self, name: str) -> bool:
+        """Whether a file name matches one of the ``ignore`` globs (case-insensitive)."""
+        folded = name.lower()
+        return any(fnmatchcase(folded, glob.lower()) for glob in self.ignore)
 
 
 @dataclass(frozen=True)
@@ -88,6 +118,16 @@ class UploadConfig:
     """Where ``after = "move"`` puts files."""
     concurrency: int = 4
     """Uploads in flight at once."""
+    delete_outside_home: bool = False
+    """Confirms ``after = "delete"`` for watched folders outside the home folder."""
+
+
+@dataclass(frozen=True)
+class _StateTable:
+    """``[state]`` as written; Config keeps only the folder (``Config.state_dir``)."""
+
+    dir: str = ""
+    """The state folder; empty means the user state dir."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +136,20 @@ class LogConfig:
 
     format: LogFormat = "auto"
     """``auto`` (console on a TTY, JSON lines otherwise), ``console`` or ``json``."""
-    level: str = "info"
+    level: LogLevel = "info"
     """``debug``, ``info``, ``warning`` or ``error``."""
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """How the owner is told when something needs them (nothing set: no notices)."""
+
+    url: str | None = None
+    """An http(s) URL to POST a one-line text notice to (ntfy-style)."""
+    command: tuple[str, ...] = ()
+    """An argv run per notice, the message appended as its last argument."""
+    on: frozenset[str] = frozenset({"problem"})
+    """Which notices: a subset of :data:`NOTICE_KINDS`."""
 
 
 @dataclass(frozen=True)
@@ -110,39 +162,46 @@ class Config:
     state_dir: Path
     """Folder holding the SQLite state, tokens and locks."""
     log: LogConfig
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    """``[notify]``: where notices go, and which."""
+    rules: tuple[Rule, ...] = ()
+    """``[[rules]]`` in file order (see :func:`stravasync.rules.settings_for`)."""
     source: Path | None = None
     """The file this came from, if any."""
     warnings: tuple[str, ...] = ()
     """Things worth telling the user that do not stop us (e.g. a world-readable secret)."""
 
-    def masked(self) -> dict[str, Any]:
-        """The effective configuration as plain data, with the secret masked."""
+    def masked(self) -> dict[str, dict[str, Any]]:
+        """The effective configuration as plain TOML-shaped tables, with the secret masked.
+
+        ``[[rules]]`` are not in here (they are not a table): see :meth:`masked_rules`.
+        """
+        strava = as_toml(self.strava, omit=("client_secret_source",))
         secret = self.strava.client_secret
+        strava["client_secret"] = (
+            f"*** (from {self.strava.client_secret_source})" if secret else ""
+        )
+        notify = as_toml(self.notify)
+        notify["url"] = _mask_url(self.notify.url or "")
         return {
-            "strava": {
-                "client_id": self.strava.client_id,
-                "client_secret": ("***" if secret else "")
-                + (f" (from {self.strava.client_secret_source})" if secret else ""),
-                "api_url": self.strava.api_url,
-                "oauth_url": self.strava.oauth_url,
-            },
-            "watch": {
-                "paths": [str(p) for p in self.watch.paths],
-                "recursive": self.watch.recursive,
-                "settle_seconds": self.watch.settle_seconds,
-                "max_age_days": self.watch.max_age_days,
-            },
-            "upload": {
-                "gzip": self.upload.gzip,
-                "after": self.upload.after,
-                "archive_dir": str(self.upload.archive_dir) if self.upload.archive_dir else "",
-                "concurrency": self.upload.concurrency,
-            },
+            "strava": strava,
+            "watch": as_toml(self.watch),
+            "upload": as_toml(self.upload),
             "state": {"dir": str(self.state_dir)},
-            "log": {"format": self.log.format, "level": self.log.level},
+            "log": as_toml(self.log),
+            "notify": notify,
         }
 
-
+    def masked_rules(self) -> list[dict[str, Any]]:
+        """Each ``[[rules]]`` as plain data: its conditions, and ``set`` as a sub-table."""
+        out = []
+        for rule in self.rules:
+            data = as_toml(rule, omit=("index", "settings"))
+            data = {key: value for key, value in data.items() if value != ""}
+            settings = as_toml(rule.settings, omit=("matched",))
+            data["set"] = {key: value for key, value in settings.items() if value != ""}
+            out.append(data)
+        return out
 def default_config_path() -> Path:
     """``<user config dir>/stravasync/config.toml``."""
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
@@ -215,15 +274,7 @@ def _readable_by_others(path: Path) -> bool:
 
 
 def _with_warning(config: Config, warning: str) -> Config:
-    return Config(
-        strava=config.strava,
-        watch=config.watch,
-        upload=config.upload,
-        state_dir=config.state_dir,
-        log=config.log,
-        source=config.source,
-        warnings=(*config.warnings, warning),
-    )
+    return dataclasses.replace(config, warnings=(*config.warnings, warning))
 
 
 def _expand(value: str, env: Mapping[str, str]) -> Path:
@@ -240,64 +291,12 @@ def _expand(value: str, env: Mapping[str, str]) -> Path:
     return Path(expanded)
 
 
-class _Checker:
-    """Collects problems while reading one table after another."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, Mapping):
-            self.problems.append(f"{key}: must be a table ([{key}]), not {_kind(value)}")
-            return {}
-        return value
-
-    def unknown(self, data: Mapping[str, Any], prefix: str, known: set[str]) -> None:
-        for key in data:
-            if key not in known:
-                where = f"{prefix}.{key}" if prefix else key
-                hint = f" (known: {', '.join(sorted(known))})"
-                self.problems.append(f"{where}: unknown key{hint}")
-
-    def get(
-        self,
-        table: Mapping[str, Any],
-        *,
-        path: str,
-        types: tuple[type, ...],
-        default: Any,
-    ) -> Any:
-        key = path.rsplit(".", 1)[-1]
-        if key not in table:
-            return default
-        value = table[key]
-        # TOML booleans are ints to Python; a count must not accept `true`.
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if not ok:
-            expected = " or ".join(_TYPE_NAMES[t] for t in types)
-            self.problems.append(f"{path}: expected {expected}, got {_kind(value)} {value!r}")
-            return default
-        return value
+def _mask_url(url: str) -> str:
+    """Hide a password in ``user:password@host`` (the rest of the URL is shown)."""
+    return re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", url)
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true/false",
-               list: "a list"}
-
-
-def _kind(value: object) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "table"}.get(type(value), type(value).__name__)
-
-
-def _check_url(checker: _Checker, path: str, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        checker.problems.append(f"{path}: must be an http(s) URL, got {url!r}")
-    return url.rstrip("/")
-
-
-def config_from_dict(  # noqa: PLR0912, PLR0915 - one linear pass over the schema reads best
+def config_from_dict(
     data: Mapping[str, Any],
     *,
     env: Mapping[str, str] | None = None,
@@ -306,30 +305,64 @@ def config_from_dict(  # noqa: PLR0912, PLR0915 - one linear pass over the schem
     """Build a Config from parsed TOML; raise one ConfigError listing every problem."""
     environ = os.environ if env is None else env
     base_dir = source.parent if source is not None else Path.cwd()
-    c = _Checker()
-    c.unknown(data, "", {"strava", "watch", "upload", "state", "log"})
 
     def path_value(raw: str) -> Path:
         p = _expand(raw, environ)
         return p if p.is_absolute() else (base_dir / p)
 
-    # [strava]
-    st = c.table(data, "strava")
-    c.unknown(st, "strava", {"client_id", "client_secret", "client_secret_file", "api_url",
-                             "oauth_url"})
-    client_id_raw = c.get(st, path="strava.client_id", types=(str, int), default=None)
-    client_id = "" if client_id_raw is None else str(client_id_raw).strip()
-    if client_id_raw is None and "client_id" not in st:
-        c.problems.append(
-            "strava.client_id: missing (the number shown at strava.com/settings/api)"
+    c = Problems()
+    c.unknown(data, "", {"strava", "watch", "upload", "state", "log", "notify", "rules"})
+    strava = _strava(c, data, environ=environ, path_value=path_value)
+    watch, indexed_paths = _watch(c, data, path_value=path_value)
+    upload = _upload(c, data, path_value=path_value)
+    state_dir = _state(c, data, path_value=path_value)
+    log = _log(c, data)
+    notify = _notify(c, data)
+    rules: tuple[Rule, ...] = ()
+    if "rules" in data:
+        rules, rule_problems = rules_from_toml(data["rules"], folder_path=path_value)
+        for problem in rule_problems:
+            c.add(problem)
+    home = Path(environ.get("HOME") or Path.home())
+    for problem in place_problems(
+        watched=indexed_paths, state_dir=state_dir, after=upload.after,
+        archive_dir=upload.archive_dir, delete_outside_home=upload.delete_outside_home,
+        home=home,
+    ):
+        c.add(problem)
+    for problem in rule_folder_problems(
+        ((rule.index, rule.folder) for rule in rules if rule.folder is not None),
+        watched=watch.paths,
+    ):
+        c.add(problem)
+
+    if c.problems:
+        where = f" in {source}" if source is not None else ""
+        count = len(c.problems)
+        raise ConfigError(
+            f"{count} problem{'s' if count != 1 else ''} in the configuration{where}:",
+            problems=c.problems,
         )
+    register_secret(strava.client_secret)
+    return Config(strava=strava, watch=watch, upload=upload, state_dir=state_dir, log=log,
+                  notify=notify, rules=rules, source=source)
+
+
+def _strava(c: Problems, data: Mapping[str, Any], *, environ: Mapping[str, str],
+            path_value: Callable[[str], Path]) -> StravaConfig:
+    t = Table(c, data, "strava", StravaConfig, extra={"client_secret_file": ""},
+              internal=("client_secret_source",))
+    client_id_raw = t.get("client_id", types=(str, int))
+    client_id = "" if client_id_raw is None else str(client_id_raw).strip()
+    if client_id_raw is None and "client_id" not in t.values:
+        c.add("strava.client_id: missing (the number shown at strava.com/settings/api)")
     elif client_id_raw is not None and not client_id.isdigit():
-        c.problems.append(f"strava.client_id: must be a number, got {client_id_raw!r}")
-    secret_inline = c.get(st, path="strava.client_secret", types=(str,), default="")
-    secret_file = c.get(st, path="strava.client_secret_file", types=(str,), default="")
+        c.add(f"strava.client_id: must be a number, got {client_id_raw!r}")
+    secret_inline = t.get("client_secret")
+    secret_file = t.get("client_secret_file")
     secret, secret_source = "", "none"
     if secret_inline and secret_file:
-        c.problems.append(
+        c.add(
             "strava.client_secret_file: give either client_secret or client_secret_file, "
             "not both"
         )
@@ -341,103 +374,98 @@ def config_from_dict(  # noqa: PLR0912, PLR0915 - one linear pass over the schem
             secret = secret_path.read_text(encoding="utf-8").strip()
             secret_source = "file"  # noqa: S105 - a source name
         except OSError as exc:
-            c.problems.append(
+            c.add(
                 f"strava.client_secret_file: cannot read {secret_path}: "
                 f"{exc.strerror or exc}"
             )
     elif secret_inline:
         secret, secret_source = secret_inline.strip(), "config"
-    api_url = _check_url(
-        c, "strava.api_url",
-        c.get(st, path="strava.api_url", types=(str,), default=StravaConfig.api_url),
-    )
-    oauth_url = _check_url(
-        c, "strava.oauth_url",
-        c.get(st, path="strava.oauth_url", types=(str,), default=StravaConfig.oauth_url),
+    return StravaConfig(
+        client_id=client_id,
+        client_secret=secret,
+        api_url=check_url(c, t.path("api_url"), t.get("api_url")),
+        oauth_url=check_url(c, t.path("oauth_url"), t.get("oauth_url")),
+        client_secret_source=secret_source,
     )
 
-    # [watch]
-    wt = c.table(data, "watch")
-    c.unknown(wt, "watch", {"paths", "recursive", "settle_seconds", "max_age_days"})
-    raw_paths = c.get(wt, path="watch.paths", types=(list,), default=[])
-    paths: list[Path] = []
-    for i, item in enumerate(raw_paths):
+
+def _watch(c: Problems, data: Mapping[str, Any], *,
+           path_value: Callable[[str], Path]) -> tuple[WatchConfig, list[tuple[int, Path]]]:
+    """The [watch] table, and each good path with its index (for later key paths)."""
+    t = Table(c, data, "watch", WatchConfig)
+    indexed: list[tuple[int, Path]] = []
+    for i, item in enumerate(t.get("paths")):
         if not isinstance(item, str) or not item.strip():
-            c.problems.append(f"watch.paths[{i}]: expected a folder path string, got {item!r}")
-            continue
-        paths.append(path_value(item))
-    recursive = c.get(wt, path="watch.recursive", types=(bool,), default=True)
-    settle = c.get(wt, path="watch.settle_seconds", types=(int, float), default=2.0)
-    if settle < 0 or settle > 3600:
-        c.problems.append(f"watch.settle_seconds: must be between 0 and 3600, got {settle}")
-    max_age = c.get(wt, path="watch.max_age_days", types=(int,), default=30)
-    if max_age < 0:
-        c.problems.append(f"watch.max_age_days: must be 0 (no limit) or more, got {max_age}")
+            c.add(f"watch.paths[{i}]: expected a folder path string, got {item!r}")
+        else:
+            indexed.append((i, path_value(item)))
+    recursive = t.get("recursive")
+    settle = t.get("settle_seconds")
+    c.in_range(t.path("settle_seconds"), settle, low=0, high=3600)
+    max_age = t.get("max_age_days")
+    c.in_range(t.path("max_age_days"), max_age, low=0, high=MAX_AGE_DAYS_LIMIT,
+               low_note=" (no limit)", high_note=" (50 years)")
+    ignore = t.strings("ignore", check=_file_name_glob)
+    poll = t.get("poll_interval")
+    if poll != 0:
+        c.in_range(t.path("poll_interval"), poll, low=1, high=3600,
+                   low_note=" (or 0 for the default)")
+    watch = WatchConfig(
+        paths=tuple(path for _, path in indexed),
+        recursive=recursive,
+        settle_seconds=float(settle),
+        max_age_days=max_age,
+        ignore=tuple(ignore),
+        poll_interval=float(poll) or DEFAULT_POLL_INTERVAL,
+    )
+    return watch, indexed
 
-    # [upload]
-    up = c.table(data, "upload")
-    c.unknown(up, "upload", {"gzip", "after", "archive_dir", "concurrency"})
-    gzip = c.get(up, path="upload.gzip", types=(bool,), default=True)
-    after = c.get(up, path="upload.after", types=(str,), default="keep")
-    if after not in ("keep", "move", "delete"):
-        c.problems.append(f"upload.after: must be keep, move or delete, got {after!r}")
-        after = "keep"
-    archive_raw = c.get(up, path="upload.archive_dir", types=(str,), default="")
+
+def _file_name_glob(glob: str) -> str | None:
+    return f"a file-name glob cannot hold '/', got {glob!r}" if "/" in glob else None
+
+
+def _upload(c: Problems, data: Mapping[str, Any], *,
+            path_value: Callable[[str], Path]) -> UploadConfig:
+    t = Table(c, data, "upload", UploadConfig)
+    gzip = t.get("gzip")
+    after = t.get("after", choices=get_args(AfterUpload))
+    archive_raw = t.get("archive_dir")
     archive_dir = path_value(archive_raw) if archive_raw.strip() else None
     if after == "move" and archive_dir is None:
-        c.problems.append('upload.archive_dir: required when upload.after = "move"')
-    concurrency = c.get(up, path="upload.concurrency", types=(int,), default=4)
-    if not 1 <= concurrency <= 32:
-        c.problems.append(f"upload.concurrency: must be between 1 and 32, got {concurrency}")
+        c.add('upload.archive_dir: required when upload.after = "move"')
+    concurrency = t.get("concurrency")
+    c.in_range(t.path("concurrency"), concurrency, low=1, high=32)
+    return UploadConfig(
+        gzip=gzip,
+        after=after,
+        archive_dir=archive_dir,
+        concurrency=concurrency,
+        delete_outside_home=t.get("delete_outside_home"),
+    )
 
-    # [state]
-    sd = c.table(data, "state")
-    c.unknown(sd, "state", {"dir"})
-    state_raw = c.get(sd, path="state.dir", types=(str,), default="")
-    state_dir = path_value(state_raw) if state_raw.strip() else default_state_dir()
 
-    # [log]
-    lg = c.table(data, "log")
-    c.unknown(lg, "log", {"format", "level"})
-    fmt = c.get(lg, path="log.format", types=(str,), default="auto")
-    if fmt not in ("auto", "console", "json"):
-        c.problems.append(f"log.format: must be auto, console or json, got {fmt!r}")
-        fmt = "auto"
-    level = c.get(lg, path="log.level", types=(str,), default="info")
-    if level.lower() not in ("debug", "info", "warning", "error"):
-        c.problems.append(f"log.level: must be debug, info, warning or error, got {level!r}")
-        level = "info"
+def _state(c: Problems, data: Mapping[str, Any], *,
+           path_value: Callable[[str], Path]) -> Path:
+    folder: str = Table(c, data, "state", _StateTable).get("dir")
+    return path_value(folder) if folder.strip() else default_state_dir()
 
-    if c.problems:
-        where = f" in {source}" if source is not None else ""
-        count = len(c.problems)
-        raise ConfigError(
-            f"{count} problem{'s' if count != 1 else ''} in the configuration{where}:",
-            problems=c.problems,
-        )
 
-    register_secret(secret)
-    return Config(
-        strava=StravaConfig(
-            client_id=client_id,
-            client_secret=secret,
-            api_url=api_url,
-            oauth_url=oauth_url,
-            client_secret_source=secret_source,
-        ),
-        watch=WatchConfig(
-            paths=tuple(paths),
-            recursive=recursive,
-            settle_seconds=float(settle),
-            max_age_days=max_age,
-        ),
-        upload=UploadConfig(
-            gzip=gzip,
-            after=cast(AfterUpload, after),
-            archive_dir=archive_dir,
-            concurrency=concurrency,
-        ),
-        state_dir=state_dir,
-        log=LogConfig(format=cast(LogFormat, fmt), level=level.lower()),
-        source=source,
+def _log(c: Problems, data: Mapping[str, Any]) -> LogConfig:
+    t = Table(c, data, "log", LogConfig)
+    return LogConfig(
+        format=t.get("format", choices=get_args(LogFormat)),
+        level=t.get("level", choices=get_args(LogLevel)),
+    )
+
+
+def _notify(c: Problems, data: Mapping[str, Any]) -> NotifyConfig:
+    t = Table(c, data, "notify", NotifyConfig)
+    url: str = t.get("url").strip()
+    if url:
+        url = check_url(c, t.path("url"), url)
+    return NotifyConfig(
+        url=url or None,
+        command=tuple(t.strings("command")),
+        on=frozenset(t.strings("on", choices=NOTICE_KINDS)),
     )
