@@ -202,6 +202,7 @@ def test_upload_reports_success_when_the_file_is_moved_or_deleted(
     archive = setup.tmp / "archive"
     setup.config.write_text(
         setup.config.read_text() + f'[upload]\nafter = "{after}"\narchive_dir = "{archive}"\n'
+        "delete_outside_home = true\n"
     )
     path = setup.workout("ride.fit")
     result = setup.invoke(upload_command, str(path))

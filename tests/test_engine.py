@@ -336,7 +336,8 @@ def test_after_move_archives_keeping_the_relative_path(tmp_path: Path) -> None:
 
 def test_after_delete_removes_the_file_but_keeps_the_record(tmp_path: Path) -> None:
     """after = delete: the file goes once uploaded; status still shows it uploaded."""
-    world = World(tmp_path, config_overrides={"upload": {"after": "delete"}})
+    world = World(tmp_path, config_overrides={"upload": {"after": "delete",
+                                                                "delete_outside_home": True}})
     path = workout_file(world.watch, "a.fit", start=world.start())
     engine = world.engine()
     engine.submit(path)

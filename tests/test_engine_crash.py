@@ -49,7 +49,8 @@ class CrashAt:
 def scenario(tmp_path: Path, *, n: int, after: str = "keep") -> tuple[World, bool]:
     """Three workouts, a copy and a bad file; crash at step n, then resume; crashed?"""
     crash = CrashAt(n)
-    overrides = {"upload": {"after": after, "archive_dir": str(tmp_path / "archive")}}
+    overrides = {"upload": {"after": after, "archive_dir": str(tmp_path / "archive"),
+                            "delete_outside_home": True}}
     world = World(tmp_path, before=crash.before, after=crash.after,
                   config_overrides=overrides if after != "keep" else {})
     paths = [workout_file(world.watch, f"w{i}.fit", start=world.start(hours=i)) for i in range(3)]

@@ -17,10 +17,10 @@ from benchmarks.module_graph import graph
 LAYERS: list[set[str]] = [
     # leaves: values, errors, pure policy, and the emulator (it stands alone)
     {"stravasync", "errors", "models", "fsutil", "logs", "owners", "samples", "polling",
-     "emulator"},
+     "emulator", "rules", "places", "tomlschema"},
     {"notify", "service", "dedupe", "tokens", "ratelimit", "validate", "config", "batch",
      "folders", "notices"},
-    {"state", "completeness", "wire", "gates", "rules"},
+    {"state", "completeness", "wire", "gates"},
     {"oauth", "strava", "ingest", "watcher", "archive"},
     {"auth", "transfer"},
     {"engine"},
