@@ -9,8 +9,14 @@ Decisions are pure functions of usage and ``now`` (:func:`decide_wait`); the
 that is told "not before T" reschedules itself.
 
 Counting rules (Strava's): ``POST /uploads`` counts on the overall limits only;
-every other call, ``GET /uploads/{id}`` polls included, counts on both overall and
-read limits. A request over the 15-minute limit still counts on the daily one.
+every other call, ``GET /uploads/{id}`` polls and ``GET /athlete/activities`` lists
+included, counts on both overall and read limits. A request over the 15-minute limit
+still counts on the daily one.
+
+Headers are distrusted when they make no sense (see :func:`absurd_limits`): a zero
+limit, or one that drops below the usage already counted in its window, is logged
+once per window at warning level and ignored; the last good limits (or Strava's
+defaults) stay in force, so one bad answer never stops uploads beyond a quarter-hour.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ __all__ = [
     "RateHeaders",
     "RequestKind",
     "Usage",
+    "absurd_limits",
     "decide_wait",
     "next_quarter_hour",
     "next_utc_midnight",
@@ -174,15 +181,16 @@ def _pair(value: str | None) -> tuple[int, int] | None:
 def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders | None:
     """Parse Strava's rate-limit headers; None if the overall ones are absent or garbled.
 
-    Read headers are optional (older deployments did not send them): when absent,
-    the read limits are taken to equal the overall ones and read usage to be unknown (0).
+    Read headers are optional (older deployments did not send them): when absent, the
+    read limits are taken as half the overall ones (Strava's defaults, 100/1,000 of
+    200/2,000, have that ratio) and read usage to be unknown (0).
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     limit = _pair(lowered.get("x-ratelimit-limit"))
     usage = _pair(lowered.get("x-ratelimit-usage"))
     if limit is None or usage is None:
         return None
-    read_limit = _pair(lowered.get("x-readratelimit-limit")) or limit
+    read_limit = _pair(lowered.get("x-readratelimit-limit")) or (limit[0] // 2, limit[1] // 2)
     read_usage = _pair(lowered.get("x-readratelimit-usage")) or (0, 0)
     return RateHeaders(
         limits=Limits(
@@ -194,6 +202,35 @@ def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders | None:
             read_usage_15=read_usage[0], read_usage_day=read_usage[1],
         ),
     )
+
+
+def absurd_limits(
+    limits: Limits, *, recorded: Usage | None = None, previous: Limits | None = None
+) -> str | None:
+    """Why announced ``limits`` make no sense (None when they do).
+
+    A zero limit is never information. Nor is a limit that drops (below ``previous``,
+    the last good limits) under ``recorded``, the usage already counted in the same
+    window (``recorded`` must be as of the answer's time). A limit equal to or above
+    its last good value is trusted even when usage exceeds it: calls over a limit are
+    still counted, so usage 201 of 200 is normal after a 429.
+    """
+    pairs = (
+        ("limit_15", limits.limit_15, "usage_15"),
+        ("limit_day", limits.limit_day, "usage_day"),
+        ("read_limit_15", limits.read_limit_15, "read_usage_15"),
+        ("read_limit_day", limits.read_limit_day, "read_usage_day"),
+    )
+    for name, value, usage_name in pairs:
+        if value <= 0:
+            return f"{name} is {value}"
+        if recorded is None:
+            continue
+        used = int(getattr(recorded, usage_name))
+        before = None if previous is None else int(getattr(previous, name))
+        if value < used and (before is None or value < before):
+            return f"{name} {value} is below the {used} calls already counted"
+    return None
 
 
 def effective_limits(limits: Limits | None) -> Limits:
@@ -300,6 +337,8 @@ class Governor:
         # Quarter-hour in which Strava's headers last told us the real usage; until
         # they do in the current one, a single call at a time goes out (the probe).
         self._observed_quarter: int | None = None
+        # Quarter-hour in which an absurd header was last warned about (once per window).
+        self._ignored_quarter: int | None = None
 
     # -- persistence -------------------------------------------------------------
 
@@ -307,7 +346,7 @@ class Governor:
         if self._state_file is None:
             return _State()
         try:
-            return _state_from_json(self._state_file.read_bytes())
+            state = _state_from_json(self._state_file.read_bytes())
         except FileNotFoundError:
             return _State()
         except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -315,6 +354,21 @@ class Governor:
             log.warning("ratelimit_state_unreadable", path=str(self._state_file),
                         error=str(exc))
             return _State()
+        problem = absurd_limits(state.limits) if state.limits is not None else None
+        if problem is not None:
+            # Written by an older version that trusted any header: forget the limits,
+            # and any rate-limit pause they may have stretched past the quarter-hour.
+            now = self._clock()
+            quarter = next_quarter_hour(now)
+            log.warning("ratelimit_state_limits_discarded", path=str(self._state_file),
+                        reason=problem)
+            state.limits = None
+            state.pauses = [
+                replace(p, until=min(p.until, quarter)) if p.reason.startswith("rate_limit")
+                else p
+                for p in state.pauses
+            ]
+        return state
 
     def _save(self) -> None:
         if self._state_file is None:
@@ -359,19 +413,50 @@ class Governor:
         return self._clock() if now is None else now
 
     def _decide(self, kind: RequestKind, now: float, reserve: int) -> float | None:
+        paused = self._paused_until(kind, now, reserve)
+        if paused is not None:
+            return paused
+        if self._in_flight and self._observed_quarter != _quarter_index(now):
+            # Other clients of the app may have used this window already: learn the
+            # real usage from one answer before sending a burst.
+            return now + PROBE_WAIT_S
+        return None
+
+    def paused_until(
+        self, kind: RequestKind = "upload", *, now: float | None = None, reserve: int = 0
+    ) -> float | None:
+        """The time before which no ``kind`` call will be sent, None when one may go now.
+
+        A pause is a window whose budget is spent (``reserve`` reads kept back, as in
+        :meth:`decide`) or a 429 / dead end; the short wait while the first call of a
+        window learns the real usage is not one.
+        """
+        with self._lock:
+            return self._paused_until(kind, self._now(now), reserve)
+
+    def _paused_until(self, kind: RequestKind, now: float, reserve: int) -> float | None:
         pause = self._active_pause(kind, now)
         wait = decide_wait(
             kind=kind, usage=self._usage_now(now),
             limits=effective_limits(self._state.limits), now=now, reserve=reserve,
         )
         candidates = [t for t in (wait, pause.until if pause else None) if t is not None]
-        if candidates:
-            return max(candidates)
-        if self._in_flight and self._observed_quarter != _quarter_index(now):
-            # Other clients of the app may have used this window already: learn the
-            # real usage from one answer before sending a burst.
-            return now + PROBE_WAIT_S
-        return None
+        return max(candidates) if candidates else None
+
+    def reads_left(self, *, now: float | None = None) -> int:
+        """How many more read calls (polls, lists) fit in every window now (0 when paused)."""
+        with self._lock:
+            at = self._now(now)
+            if self._active_pause("read", at) is not None:
+                return 0
+            limits = effective_limits(self._state.limits)
+            usage = self._usage_now(at)
+            return max(0, min(
+                limits.limit_15 - usage.usage_15,
+                limits.limit_day - usage.usage_day,
+                limits.read_limit_15 - usage.read_usage_15,
+                limits.read_limit_day - usage.read_usage_day,
+            ))
 
     def acquire(
         self, kind: RequestKind, *, now: float | None = None, reserve: int = 0
@@ -406,8 +491,17 @@ class Governor:
         parsed = parse_rate_headers(headers)
         if parsed is None:
             return False
-        self._state.limits = parsed.limits
-        self._state.usage = parsed.usage.at_least(self._state.usage.as_of(now), at=now)
+        recorded = self._state.usage.as_of(now)
+        problem = absurd_limits(parsed.limits, recorded=recorded, previous=self._state.limits)
+        usage = parsed.usage
+        if problem is None:
+            self._state.limits = parsed.limits
+        else:
+            self._distrust(problem, parsed.limits, now)
+            # Only the quarter-hour's counts are taken from such an answer: at worst they
+            # hold calls back until the next quarter-hour, never until midnight.
+            usage = Usage(usage_15=usage.usage_15, read_usage_15=usage.read_usage_15)
+        self._state.usage = usage.at_least(recorded, at=now)
         # The server has counted everything it has answered; still-open calls may be
         # uncounted, so they stay in the estimate.
         self._pending_overall = min(self._pending_overall, self._in_flight)
@@ -415,6 +509,19 @@ class Governor:
         self._pending_quarter = _quarter_index(now)
         self._observed_quarter = _quarter_index(now)
         return True
+
+    def _distrust(self, problem: str, limits: Limits, now: float) -> None:
+        quarter = _quarter_index(now)
+        if self._ignored_quarter == quarter:
+            return
+        self._ignored_quarter = quarter
+        kept = self._state.limits
+        log.warning(
+            "rate_limit_header_ignored", reason=problem,
+            limit=f"{limits.limit_15},{limits.limit_day}",
+            read_limit=f"{limits.read_limit_15},{limits.read_limit_day}",
+            kept="defaults" if kept is None else f"{kept.limit_15},{kept.limit_day}",
+        )
 
     def observe_429(
         self, *, kind: RequestKind | None = None, now: float | None = None
@@ -469,14 +576,28 @@ class Governor:
     # -- reporting ---------------------------------------------------------------------
 
     def snapshot(self, *, now: float | None = None) -> dict[str, int | float | str | None]:
-        """SPEC's ``status --json`` ``rate_limit`` object (plus ``pause_reason``)."""
+        """SPEC's ``status --json`` ``rate_limit`` object (plus two keys for humans).
+
+        ``paused_until`` is :meth:`paused_until` for uploads: a spent window or a 429,
+        None when uploads may go now. ``read_paused_until`` is the same for polls and
+        lists (it is never earlier); ``pause_reason`` says why reads (so perhaps uploads)
+        wait: ``rate_limit_15``, ``rate_limit_day``, or a dead end's reason.
+        """
         with self._lock:
             at = self._now(now)
             limits = self._state.limits or DEFAULT_LIMITS
             usage = self._usage_now(at)
+            paused_until = self._paused_until("upload", at, 0)
+            read_paused_until = self._paused_until("read", at, 0)
             pause = self._active_pause("read", at)
-            overall_pause = self._active_pause("upload", at)
-            shown = overall_pause or pause
+            if pause is not None and pause.until == read_paused_until:
+                reason: str | None = pause.reason
+            elif read_paused_until is None:
+                reason = None
+            elif read_paused_until >= next_utc_midnight(at):
+                reason = "rate_limit_day"
+            else:
+                reason = "rate_limit_15"
             return {
                 "limit_15": limits.limit_15,
                 "usage_15": usage.usage_15,
@@ -486,6 +607,7 @@ class Governor:
                 "read_usage_15": usage.read_usage_15,
                 "read_limit_day": limits.read_limit_day,
                 "read_usage_day": usage.read_usage_day,
-                "paused_until": shown.until if shown else None,
-                "pause_reason": shown.reason if shown else None,
+                "paused_until": paused_until,
+                "read_paused_until": read_paused_until,
+                "pause_reason": reason,
             }
