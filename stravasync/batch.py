@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from stravasync.polling import Timing, next_poll_delay
 from stravasync.ratelimit import next_quarter_hour
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "list_gap",
     "plan",
     "reads_needed",
+    "relook_delay",
     "settle",
 ]
 
@@ -68,12 +70,15 @@ class BatchSettings:
     """Start-time slack on each side of a list's range (our start time vs Strava's)."""
     min_list_gap_s: float = 1.0
     """Never list more often than this (Strava: one second or longer between polls)."""
-    pace_share: float = 0.25
+    pace_share: float = 0.15
     """Lists may spend the window's reads left this much faster than evenly (1 = evenly)."""
     clear_factor: float = 2.0
     """An upload missing from a list is overdue this many expected times after its POST..."""
     clear_slack_s: float = 4.0
     """... and at least this long past its expected time."""
+    relook_share: float = 0.3
+    """An upload missing from a list is looked for again after this share of its expected
+    time (a list is shared, so looks can be closer than single polls' growing steps)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,23 @@ class Settlement:
 def clear_after(expected_s: float, settings: BatchSettings) -> float:
     """Seconds after its POST when an upload missing from a list is overdue."""
     return max(settings.clear_factor * expected_s, expected_s + settings.clear_slack_s)
+
+
+def relook_delay(
+    *, elapsed: float, polls: int, expected_s: float, timing: Timing,
+    settings: BatchSettings | None = None,
+) -> tuple[float, bool]:
+    """Seconds until an upload missing from a list is due again, and whether it is parked.
+
+    ``elapsed``: seconds since its POST; ``polls``: looks so far, this one included.
+    Parking is :func:`~stravasync.polling.next_poll_delay`'s (minutes of processing).
+    """
+    s = settings or BatchSettings()
+    single, parked = next_poll_delay(elapsed=elapsed, polls=polls, estimate=expected_s,
+                                     timing=timing)
+    if parked:
+        return single, True
+    return min(single, max(timing.min_poll_s, s.relook_share * expected_s)), False
 
 
 def list_gap(*, now: float, read_budget: int, settings: BatchSettings) -> float:
