@@ -131,7 +131,12 @@ class Plan:
     list_call: ListCall | None
     """The one list call to send now, if any."""
     polls: tuple[str, ...]
-    """Upload ids to poll singly now (overdue ones first)."""
+    """Upload ids to poll singly now (overdue ones first). Send them after the list:
+    one the list settled needs no poll."""
+    probes: tuple[str, ...]
+    """The overdue uploads among :attr:`polls`: a final answer to one of them (ready,
+    error, duplicate, deleted) means ``probe_settled=True`` for the next plan; "still
+    processing" means ``False`` (and raise the estimates: ``Estimates.slower``)."""
     next_look_at: float | None
     """When to call :func:`plan` again if nothing else happens (answers recorded, a new
     POST): the next due time of an upload not acted on now; None when there is none."""
@@ -220,10 +225,11 @@ def plan(
     """
     s = settings or BatchSettings()
     if not uploads:
-        return Plan(list_call=None, polls=(), next_look_at=None)
+        return Plan(list_call=None, polls=(), probes=(), next_look_at=None)
     earliest = min(u.due_at for u in uploads)
     if read_budget <= 0:
-        return Plan(list_call=None, polls=(), next_look_at=max(earliest, next_quarter_hour(now)))
+        return Plan(list_call=None, polls=(), probes=(),
+                    next_look_at=max(earliest, next_quarter_hour(now)))
     listable = _listable(uploads, can_list=can_list, settings=s)
     listed = {u.upload_id for u in listable}
     due_single = [u for u in uploads if u.upload_id not in listed and u.due_at <= now]
@@ -259,6 +265,7 @@ def plan(
     if len(sent) < len(polls):
         later.append(next_quarter_hour(now))
     return Plan(list_call=list_call, polls=tuple(u.upload_id for u in sent),
+                probes=tuple(u.upload_id for u in sent if u.upload_id in probed),
                 next_look_at=min(later) if later else None)
 
 

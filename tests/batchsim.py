@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from stravasync.batch import (
     BatchSettings,
     InFlight,
-    clear_after,
     plan,
     reads_needed,
     relook_delay,
@@ -220,7 +219,7 @@ def simulate(
             count(read=True)
             result.polls += 1
             assert u.posted_at is not None
-            overdue = u.polls >= 1 and now - u.posted_at >= clear_after(expected(), s)
+            overdue = upload_id in decision.probes
             if is_done(u):
                 finish(u)
                 probe_settled = overdue

@@ -124,8 +124,8 @@ def test_nothing_due_means_look_at_the_earliest_due_time() -> None:
 
 def test_nothing_in_flight_needs_no_look() -> None:
     """No upload in flight: no call and no next look."""
-    assert (None, (), None) == tuple(vars(plan(uploads=[], can_list=True, read_budget=9,
-                                               now=NOW)).values())
+    assert (None, (), (), None) == tuple(vars(plan(uploads=[], can_list=True, read_budget=9,
+                                                   now=NOW)).values())
 
 
 def test_lists_are_spaced_by_the_gap() -> None:
@@ -150,7 +150,7 @@ def test_an_upload_missing_long_after_its_time_gets_its_own_poll() -> None:
     late = overdue("9", posted=-(clear_after(3.0, BatchSettings()) + 1))
     decision = plan(uploads=[late, flight("1"), flight("2")], can_list=True, read_budget=50,
                     now=NOW)
-    assert ("9",) == decision.polls
+    assert (("9",), ("9",)) == (decision.polls, decision.probes)
     assert decision.list_call is not None
     assert "9" not in decision.list_call.covers
 
@@ -169,6 +169,7 @@ def test_after_a_probe_settled_every_overdue_upload_is_polled() -> None:
     uploads = [overdue("7", -20), overdue("8", -30), overdue("9", -25), flight("1")]
     decision = plan(uploads=uploads, can_list=True, read_budget=50, now=NOW, probe_settled=True)
     assert ("8", "9", "7", "1") == decision.polls  # "1" alone is ripe: no list for it
+    assert ("8", "9", "7") == decision.probes
     assert decision.list_call is None
 
 

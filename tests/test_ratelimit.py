@@ -507,3 +507,14 @@ def test_reads_left_is_the_tightest_window() -> None:
     assert 10 == gov.reads_left()
     gov.observe_429(kind="read")
     assert 0 == gov.reads_left()
+
+
+def test_429_with_zero_limits_pauses_only_until_the_quarter() -> None:
+    """A 429 whose headers announce 0,0 pauses until the next quarter-hour, not midnight."""
+    clock = Clock()
+    gov = Governor(state_file=None, clock=clock)
+    gov.observe(headers((40, 400), (20, 200)))
+    gov.observe(headers((41, 401), (20, 200), limit=(0, 0), read_limit=(0, 0)))
+    assert Q_NEXT == gov.observe_429(kind="upload")
+    clock.now = Q_NEXT + 1
+    assert gov.decide("upload") is None
