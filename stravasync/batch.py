@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from stravasync.polling import Timing, next_poll_delay
-from stravasync.ratelimit import next_quarter_hour
+from stravasync.ratewindows import next_quarter_hour
 
 __all__ = [
     "BatchSettings",
