@@ -4,19 +4,25 @@ Owns what we know of Strava's per-application limits (two windows, 15 minutes an
 the UTC day, each for "overall" and "read" calls), the pauses after a 429 or a dead
 end, and their persistence in ``state_dir/ratelimit.json`` so a restart does not burst.
 
-Decisions are pure functions of usage and ``now`` (:func:`decide_wait`); the
+Decisions are pure functions of usage and ``now`` (:func:`decide_wait` and the window
+arithmetic live in :mod:`stravasync.ratewindows`, re-exported here); the
 :class:`Governor` wraps them with thread-safe state. Nothing here sleeps: a caller
 that is told "not before T" reschedules itself.
 
 Counting rules (Strava's): ``POST /uploads`` counts on the overall limits only;
-every other call, ``GET /uploads/{id}`` polls included, counts on both overall and
-read limits. A request over the 15-minute limit still counts on the daily one.
+every other call, ``GET /uploads/{id}`` polls and ``GET /athlete/activities`` lists
+included, counts on both overall and read limits. A request over the 15-minute limit
+still counts on the daily one.
+
+Headers are distrusted when they make no sense (see :func:`absurd_limits`): a zero
+limit, or one that drops below the usage already counted in its window, is logged
+once per window at warning level and ignored; the last good limits (or Strava's
+defaults) stay in force, so one bad answer never stops uploads beyond a quarter-hour.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -26,6 +32,21 @@ from typing import Literal
 
 from stravasync.fsutil import atomic_write
 from stravasync.logs import get_logger
+from stravasync.ratewindows import (
+    DEFAULT_LIMITS,
+    QUARTER_HOUR,
+    Limits,
+    RateHeaders,
+    RequestKind,
+    Usage,
+    absurd_limits,
+    decide_wait,
+    effective_limits,
+    next_quarter_hour,
+    next_utc_midnight,
+    parse_rate_headers,
+    quarter_index,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -36,7 +57,9 @@ __all__ = [
     "RateHeaders",
     "RequestKind",
     "Usage",
+    "absurd_limits",
     "decide_wait",
+    "effective_limits",
     "next_quarter_hour",
     "next_utc_midnight",
     "parse_rate_headers",
@@ -44,198 +67,9 @@ __all__ = [
 
 log = get_logger(__name__)
 
-RequestKind = Literal["upload", "read"]
-
-QUARTER_HOUR = 900
-DAY = 86400
 _STATE_VERSION = 1
-
-
-def next_quarter_hour(now: float) -> float:
-    """Return the next :00/:15/:30/:45 UTC boundary strictly after ``now``."""
-    return float((math.floor(now / QUARTER_HOUR) + 1) * QUARTER_HOUR)
-
-
-def next_utc_midnight(now: float) -> float:
-    """Return the next midnight UTC strictly after ``now``."""
-    return float((math.floor(now / DAY) + 1) * DAY)
-
-
-def _quarter_index(now: float) -> int:
-    return math.floor(now / QUARTER_HOUR)
-
-
-def _day_index(now: float) -> int:
-    return math.floor(now / DAY)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Strava's limits for one application, as last announced in the headers."""
-
-    limit_15: int
-    """Overall calls allowed per 15-minute window."""
-    limit_day: int
-    """Overall calls allowed per UTC day."""
-    read_limit_15: int
-    """Read (non-upload) calls allowed per 15-minute window."""
-    read_limit_day: int
-    """Read calls allowed per UTC day."""
-
-
-#: Strava's documented defaults; used, minus a margin, until a response tells us better.
-DEFAULT_LIMITS = Limits(limit_15=200, limit_day=2000, read_limit_15=100, read_limit_day=1000)
 #: How long further calls wait while the first call of a window learns the real usage.
 PROBE_WAIT_S = 0.5
-
-#: Fraction of each assumed limit we keep back while the real limits are unknown.
-_UNKNOWN_MARGIN = 0.1
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Calls counted in the windows that contain ``at``."""
-
-    usage_15: int = 0
-    """Overall calls in the 15-minute window of ``at``."""
-    usage_day: int = 0
-    """Overall calls in the UTC day of ``at``."""
-    read_usage_15: int = 0
-    """Read calls in the 15-minute window of ``at``."""
-    read_usage_day: int = 0
-    """Read calls in the UTC day of ``at``."""
-    at: float = 0.0
-    """Unix time at which these counts were true."""
-
-    def as_of(self, now: float) -> Usage:
-        """Return these counts with every window that has passed since ``at`` reset to 0."""
-        same_quarter = _quarter_index(now) == _quarter_index(self.at)
-        same_day = _day_index(now) == _day_index(self.at)
-        if same_quarter and same_day:
-            return self
-        return Usage(
-            usage_15=self.usage_15 if same_quarter else 0,
-            usage_day=self.usage_day if same_day else 0,
-            read_usage_15=self.read_usage_15 if same_quarter else 0,
-            read_usage_day=self.read_usage_day if same_day else 0,
-            at=now,
-        )
-
-    def at_least(self, other: Usage, *, at: float) -> Usage:
-        """The larger of these counts and ``other``'s (both of the windows of ``at``).
-
-        Within one window Strava's counts only grow, so the answer to an earlier call,
-        handled after a later one's (concurrent calls), must not lower what we know.
-        """
-        return Usage(
-            usage_15=max(self.usage_15, other.usage_15),
-            usage_day=max(self.usage_day, other.usage_day),
-            read_usage_15=max(self.read_usage_15, other.read_usage_15),
-            read_usage_day=max(self.read_usage_day, other.read_usage_day),
-            at=at,
-        )
-
-    def plus(self, *, overall: int, read: int) -> Usage:
-        """Return these counts with ``overall``/``read`` more calls in each window."""
-        return replace(
-            self,
-            usage_15=self.usage_15 + overall,
-            usage_day=self.usage_day + overall,
-            read_usage_15=self.read_usage_15 + read,
-            read_usage_day=self.read_usage_day + read,
-        )
-
-
-@dataclass(frozen=True)
-class RateHeaders:
-    """The four ``X-*RateLimit-*`` headers of one response, parsed."""
-
-    limits: Limits
-    """Limits announced by the response."""
-    usage: Usage
-    """Usage announced by the response (``at`` is 0: the caller stamps it)."""
-
-
-def _pair(value: str | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    parts = [p.strip() for p in value.split(",")]
-    if len(parts) != 2:
-        return None
-    try:
-        first, second = int(parts[0]), int(parts[1])
-    except ValueError:
-        return None
-    if first < 0 or second < 0:
-        return None
-    return first, second
-
-
-def parse_rate_headers(headers: Mapping[str, str]) -> RateHeaders | None:
-    """Parse Strava's rate-limit headers; None if the overall ones are absent or garbled.
-
-    Read headers are optional (older deployments did not send them): when absent,
-    the read limits are taken to equal the overall ones and read usage to be unknown (0).
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    limit = _pair(lowered.get("x-ratelimit-limit"))
-    usage = _pair(lowered.get("x-ratelimit-usage"))
-    if limit is None or usage is None:
-        return None
-    read_limit = _pair(lowered.get("x-readratelimit-limit")) or limit
-    read_usage = _pair(lowered.get("x-readratelimit-usage")) or (0, 0)
-    return RateHeaders(
-        limits=Limits(
-            limit_15=limit[0], limit_day=limit[1],
-            read_limit_15=read_limit[0], read_limit_day=read_limit[1],
-        ),
-        usage=Usage(
-            usage_15=usage[0], usage_day=usage[1],
-            read_usage_15=read_usage[0], read_usage_day=read_usage[1],
-        ),
-    )
-
-
-def effective_limits(limits: Limits | None) -> Limits:
-    """The limits to plan with: the announced ones, else the defaults minus a margin."""
-    if limits is not None:
-        return limits
-
-    def cut(n: int) -> int:
-        return max(1, math.floor(n * (1 - _UNKNOWN_MARGIN)))
-
-    d = DEFAULT_LIMITS
-    return Limits(
-        limit_15=cut(d.limit_15), limit_day=cut(d.limit_day),
-        read_limit_15=cut(d.read_limit_15), read_limit_day=cut(d.read_limit_day),
-    )
-
-
-def decide_wait(
-    *, kind: RequestKind, usage: Usage, limits: Limits, now: float, reserve: int = 0
-) -> float | None:
-    """Return None if one more ``kind`` call fits now, else the time before which not to send.
-
-    ``usage`` must already be as of ``now`` (see :meth:`Usage.as_of`). ``reserve`` is a
-    number of read calls (polls) that must stay available after this call; it is capped
-    so that an empty window always admits a call.
-    """
-    read_cost = 1 if kind == "read" else 0
-    quarter, midnight = next_quarter_hour(now), next_utc_midnight(now)
-    checks = (
-        (usage.usage_15, 1, limits.limit_15, quarter),
-        (usage.read_usage_15, read_cost, limits.read_limit_15, quarter),
-        (usage.usage_day, 1, limits.limit_day, midnight),
-        (usage.read_usage_day, read_cost, limits.read_limit_day, midnight),
-    )
-    waits = []
-    for used, cost, limit, boundary in checks:
-        # Reserved polls count on every window (they are reads), capped so that an
-        # empty window always admits one call.
-        keep = max(0, min(reserve, limit - cost))
-        if used + cost + keep > limit:
-            waits.append(boundary)
-    return max(waits) if waits else None
 
 
 @dataclass(frozen=True)
@@ -295,11 +129,13 @@ class Governor:
         # Calls sent but not yet reflected in announced usage (counted conservatively).
         self._pending_overall = 0
         self._pending_read = 0
-        self._pending_quarter = _quarter_index(clock())
+        self._pending_quarter = quarter_index(clock())
         self._in_flight = 0
         # Quarter-hour in which Strava's headers last told us the real usage; until
         # they do in the current one, a single call at a time goes out (the probe).
         self._observed_quarter: int | None = None
+        # Quarter-hour in which an absurd header was last warned about (once per window).
+        self._ignored_quarter: int | None = None
 
     # -- persistence -------------------------------------------------------------
 
@@ -307,7 +143,7 @@ class Governor:
         if self._state_file is None:
             return _State()
         try:
-            return _state_from_json(self._state_file.read_bytes())
+            state = _state_from_json(self._state_file.read_bytes())
         except FileNotFoundError:
             return _State()
         except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -315,6 +151,21 @@ class Governor:
             log.warning("ratelimit_state_unreadable", path=str(self._state_file),
                         error=str(exc))
             return _State()
+        problem = absurd_limits(state.limits) if state.limits is not None else None
+        if problem is not None:
+            # Written by an older version that trusted any header: forget the limits,
+            # and any rate-limit pause they may have stretched past the quarter-hour.
+            now = self._clock()
+            quarter = next_quarter_hour(now)
+            log.warning("ratelimit_state_limits_discarded", path=str(self._state_file),
+                        reason=problem)
+            state.limits = None
+            state.pauses = [
+                replace(p, until=min(p.until, quarter)) if p.reason.startswith("rate_limit")
+                else p
+                for p in state.pauses
+            ]
+        return state
 
     def _save(self) -> None:
         if self._state_file is None:
@@ -329,9 +180,9 @@ class Governor:
 
     def _usage_now(self, now: float) -> Usage:
         usage = self._state.usage.as_of(now)
-        if _quarter_index(now) != self._pending_quarter:
+        if quarter_index(now) != self._pending_quarter:
             # Pending counts from a passed window: keep only what daily usage needs.
-            self._pending_quarter = _quarter_index(now)
+            self._pending_quarter = quarter_index(now)
             if self._in_flight == 0:
                 self._pending_overall = self._pending_read = 0
         return usage.plus(overall=self._pending_overall, read=self._pending_read)
@@ -359,19 +210,50 @@ class Governor:
         return self._clock() if now is None else now
 
     def _decide(self, kind: RequestKind, now: float, reserve: int) -> float | None:
+        paused = self._paused_until(kind, now, reserve)
+        if paused is not None:
+            return paused
+        if self._in_flight and self._observed_quarter != quarter_index(now):
+            # Other clients of the app may have used this window already: learn the
+            # real usage from one answer before sending a burst.
+            return now + PROBE_WAIT_S
+        return None
+
+    def paused_until(
+        self, kind: RequestKind = "upload", *, now: float | None = None, reserve: int = 0
+    ) -> float | None:
+        """The time before which no ``kind`` call will be sent, None when one may go now.
+
+        A pause is a window whose budget is spent (``reserve`` reads kept back, as in
+        :meth:`decide`) or a 429 / dead end; the short wait while the first call of a
+        window learns the real usage is not one.
+        """
+        with self._lock:
+            return self._paused_until(kind, self._now(now), reserve)
+
+    def _paused_until(self, kind: RequestKind, now: float, reserve: int) -> float | None:
         pause = self._active_pause(kind, now)
         wait = decide_wait(
             kind=kind, usage=self._usage_now(now),
             limits=effective_limits(self._state.limits), now=now, reserve=reserve,
         )
         candidates = [t for t in (wait, pause.until if pause else None) if t is not None]
-        if candidates:
-            return max(candidates)
-        if self._in_flight and self._observed_quarter != _quarter_index(now):
-            # Other clients of the app may have used this window already: learn the
-            # real usage from one answer before sending a burst.
-            return now + PROBE_WAIT_S
-        return None
+        return max(candidates) if candidates else None
+
+    def reads_left(self, *, now: float | None = None) -> int:
+        """How many more read calls (polls, lists) fit in every window now (0 when paused)."""
+        with self._lock:
+            at = self._now(now)
+            if self._active_pause("read", at) is not None:
+                return 0
+            limits = effective_limits(self._state.limits)
+            usage = self._usage_now(at)
+            return max(0, min(
+                limits.limit_15 - usage.usage_15,
+                limits.limit_day - usage.usage_day,
+                limits.read_limit_15 - usage.read_usage_15,
+                limits.read_limit_day - usage.read_usage_day,
+            ))
 
     def acquire(
         self, kind: RequestKind, *, now: float | None = None, reserve: int = 0
@@ -406,15 +288,37 @@ class Governor:
         parsed = parse_rate_headers(headers)
         if parsed is None:
             return False
-        self._state.limits = parsed.limits
-        self._state.usage = parsed.usage.at_least(self._state.usage.as_of(now), at=now)
+        recorded = self._state.usage.as_of(now)
+        problem = absurd_limits(parsed.limits, recorded=recorded, previous=self._state.limits)
+        usage = parsed.usage
+        if problem is None:
+            self._state.limits = parsed.limits
+        else:
+            self._distrust(problem, parsed.limits, now)
+            # Only the quarter-hour's counts are taken from such an answer: at worst they
+            # hold calls back until the next quarter-hour, never until midnight.
+            usage = Usage(usage_15=usage.usage_15, read_usage_15=usage.read_usage_15)
+        self._state.usage = usage.at_least(recorded, at=now)
         # The server has counted everything it has answered; still-open calls may be
         # uncounted, so they stay in the estimate.
         self._pending_overall = min(self._pending_overall, self._in_flight)
         self._pending_read = min(self._pending_read, self._in_flight)
-        self._pending_quarter = _quarter_index(now)
-        self._observed_quarter = _quarter_index(now)
+        self._pending_quarter = quarter_index(now)
+        self._observed_quarter = quarter_index(now)
         return True
+
+    def _distrust(self, problem: str, limits: Limits, now: float) -> None:
+        quarter = quarter_index(now)
+        if self._ignored_quarter == quarter:
+            return
+        self._ignored_quarter = quarter
+        kept = self._state.limits
+        log.warning(
+            "rate_limit_header_ignored", reason=problem,
+            limit=f"{limits.limit_15},{limits.limit_day}",
+            read_limit=f"{limits.read_limit_15},{limits.read_limit_day}",
+            kept="defaults" if kept is None else f"{kept.limit_15},{kept.limit_day}",
+        )
 
     def observe_429(
         self, *, kind: RequestKind | None = None, now: float | None = None
@@ -469,14 +373,28 @@ class Governor:
     # -- reporting ---------------------------------------------------------------------
 
     def snapshot(self, *, now: float | None = None) -> dict[str, int | float | str | None]:
-        """SPEC's ``status --json`` ``rate_limit`` object (plus ``pause_reason``)."""
+        """SPEC's ``status --json`` ``rate_limit`` object (plus two keys for humans).
+
+        ``paused_until`` is :meth:`paused_until` for uploads: a spent window or a 429,
+        None when uploads may go now. ``read_paused_until`` is the same for polls and
+        lists (it is never earlier); ``pause_reason`` says why reads (so perhaps uploads)
+        wait: ``rate_limit_15``, ``rate_limit_day``, or a dead end's reason.
+        """
         with self._lock:
             at = self._now(now)
             limits = self._state.limits or DEFAULT_LIMITS
             usage = self._usage_now(at)
+            paused_until = self._paused_until("upload", at, 0)
+            read_paused_until = self._paused_until("read", at, 0)
             pause = self._active_pause("read", at)
-            overall_pause = self._active_pause("upload", at)
-            shown = overall_pause or pause
+            if pause is not None and pause.until == read_paused_until:
+                reason: str | None = pause.reason
+            elif read_paused_until is None:
+                reason = None
+            elif read_paused_until >= next_utc_midnight(at):
+                reason = "rate_limit_day"
+            else:
+                reason = "rate_limit_15"
             return {
                 "limit_15": limits.limit_15,
                 "usage_15": usage.usage_15,
@@ -486,6 +404,7 @@ class Governor:
                 "read_usage_15": usage.read_usage_15,
                 "read_limit_day": limits.read_limit_day,
                 "read_usage_day": usage.read_usage_day,
-                "paused_until": shown.until if shown else None,
-                "pause_reason": shown.reason if shown else None,
+                "paused_until": paused_until,
+                "read_paused_until": read_paused_until,
+                "pause_reason": reason,
             }

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from stravasync.ratelimit import (
     DEFAULT_LIMITS,
@@ -107,11 +108,20 @@ def test_parse_rate_headers_absent_or_garbled(bad: dict[str, str]) -> None:
     assert parse_rate_headers(bad) is None
 
 
-def test_parse_without_read_headers_uses_overall_limits() -> None:
-    """Older responses without read headers still parse."""
+def test_parse_without_read_headers_takes_half_the_overall_limits() -> None:
+    """Responses without read headers leave read limits at half the overall ones, as Strava's defaults are."""
     parsed = parse_rate_headers({"X-RateLimit-Limit": "600,30000", "X-RateLimit-Usage": "5,9"})
     assert parsed is not None
-    assert Limits(600, 30000, 600, 30000) == parsed.limits
+    assert Limits(600, 30000, 300, 15000) == parsed.limits
+
+
+def test_missing_read_headers_stop_polls_at_half_the_overall_limit() -> None:
+    """With only overall headers at Strava's defaults, the 101st poll of a window waits; uploads still go."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe({"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": "0,0"})
+    granted = [gov.acquire("read") for _ in range(101)]
+    assert [None] * 100 + [Q_NEXT] == granted
+    assert gov.decide("upload") is None
 
 
 def test_unknown_limits_are_defaults_minus_margin() -> None:
@@ -354,3 +364,157 @@ def test_answers_arriving_out_of_order_never_lower_the_count() -> None:
         gov.complete(headers((count, count), (0, 0), limit=(3, 2000)))
     assert Q_NEXT == gov.decide("upload")
     assert 3 == gov.snapshot()["usage_15"]
+
+
+def test_zero_limits_do_not_defer_uploads_to_midnight() -> None:
+    """One answer with `X-RateLimit-Limit: 0,0` is ignored: uploads still go, today and after the quarter."""
+    clock = Clock()
+    gov = Governor(state_file=None, clock=clock)
+    gov.observe(headers((12, 40), (8, 30)))
+    with capture_logs() as logs:
+        gov.observe(headers((13, 41), (8, 30), limit=(0, 0)))
+    assert gov.decide("upload") is None
+    assert gov.paused_until("upload") is None
+    assert 200 == gov.snapshot()["limit_15"]
+    assert ["warning"] == [e["log_level"] for e in logs if e["event"] == "rate_limit_header_ignored"]
+
+
+def test_zero_limits_first_answer_fall_back_to_defaults() -> None:
+    """With no good limits known yet, a zero limit leaves the governor on Strava's defaults."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((5, 5), (0, 0), limit=(0, 0), read_limit=(0, 0)))
+    assert gov.decide("upload") is None
+    assert gov.decide("read") is None
+    assert DEFAULT_LIMITS.limit_15 == gov.snapshot()["limit_15"]
+
+
+def test_absurd_header_is_warned_about_once_per_window() -> None:
+    """Repeated nonsense in one window is one warning; the next window warns again."""
+    clock = Clock()
+    gov = Governor(state_file=None, clock=clock)
+    with capture_logs() as logs:
+        for _ in range(5):
+            gov.observe(headers((1, 1), (0, 0), limit=(0, 0)))
+        clock.now = Q_NEXT + 1
+        gov.observe(headers((1, 2), (0, 0), limit=(0, 0)))
+    assert 2 == sum(1 for e in logs if e["event"] == "rate_limit_header_ignored")
+
+
+def test_limit_dropping_below_recorded_usage_is_ignored() -> None:
+    """A limit that falls below the calls already counted in the window is not believed."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((150, 1500), (50, 500)))
+    gov.observe(headers((151, 1501), (50, 500), limit=(100, 1000)))
+    assert gov.decide("upload") is None
+    assert 200 == gov.snapshot()["limit_15"]
+
+
+def test_absurd_header_day_usage_pauses_no_longer_than_the_quarter() -> None:
+    """An absurd answer can hold calls back until the quarter-hour at most, never until midnight."""
+    clock = Clock()
+    gov = Governor(state_file=None, clock=clock)
+    gov.observe(headers((10, 100), (5, 50)))
+    gov.observe(headers((500, 99999), (5, 50), limit=(0, 0)))
+    assert Q_NEXT == gov.decide("upload")
+    clock.now = Q_NEXT
+    assert gov.decide("upload") is None
+
+
+def test_lowered_limit_above_usage_is_trusted() -> None:
+    """A limit lowered by Strava but still above the usage counted is real news."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((10, 100), (5, 50)))
+    gov.observe(headers((11, 101), (5, 50), limit=(12, 2000)))
+    assert 12 == gov.snapshot()["limit_15"]
+
+
+def test_usage_over_an_unchanged_limit_is_trusted() -> None:
+    """Usage 201 of 200 (calls over a limit still count) is normal, not absurd."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((200, 300), (10, 20)))
+    gov.observe(headers((201, 301), (10, 20)))
+    assert Q_NEXT == gov.decide("upload")
+
+
+def test_persisted_zero_limits_are_discarded_at_start(tmp_path: Path) -> None:
+    """A state file holding 0,0 limits and a midnight pause (older versions) no longer stops uploads past the quarter."""
+    state = tmp_path / "ratelimit.json"
+    state.write_text(json.dumps({
+        "version": 1,
+        "limits": {"limit_15": 0, "limit_day": 0, "read_limit_15": 0, "read_limit_day": 0},
+        "usage": {"usage_15": 3, "usage_day": 9, "read_usage_15": 1, "read_usage_day": 2,
+                  "at": T0 - 60},
+        "pauses": [{"until": MIDNIGHT, "scope": "all", "reason": "rate_limit_day"}],
+    }))
+    clock = Clock()
+    with capture_logs() as logs:
+        gov = Governor(state_file=state, clock=clock)
+    assert ["ratelimit_state_limits_discarded"] == [
+        e["event"] for e in logs if e["log_level"] == "warning"]
+    assert Q_NEXT == gov.paused_until("upload")
+    clock.now = Q_NEXT + 1
+    assert gov.decide("upload") is None
+
+
+def test_persisted_good_limits_and_day_pause_are_kept(tmp_path: Path) -> None:
+    """Sensible persisted limits and a real daily pause survive a restart."""
+    state = tmp_path / "ratelimit.json"
+    gov = Governor(state_file=state, clock=Clock())
+    gov.observe(headers((20, 2000), (10, 900)))
+    gov.observe_429(kind="upload")
+    assert MIDNIGHT == Governor(state_file=state, clock=Clock(Q_NEXT + 5)).paused_until()
+
+
+def test_paused_until_tells_a_spent_window() -> None:
+    """A spent 15-minute budget is a pause until the quarter-hour, shown in the snapshot."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((200, 300), (80, 200)))
+    assert Q_NEXT == gov.paused_until("upload")
+    snap = gov.snapshot()
+    assert (Q_NEXT, "rate_limit_15") == (snap["paused_until"], snap["pause_reason"])
+
+
+def test_paused_until_is_none_when_uploads_may_go() -> None:
+    """A spent read budget pauses polls, not uploads: paused_until stays None."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((120, 300), (100, 200)))
+    assert gov.paused_until("upload") is None
+    assert Q_NEXT == gov.paused_until("read")
+    snap = gov.snapshot()
+    assert (None, Q_NEXT) == (snap["paused_until"], snap["read_paused_until"])
+
+
+def test_paused_until_ignores_the_probe_wait() -> None:
+    """The half-second wait while the window's first answer is out is not a pause."""
+    gov = Governor(state_file=None, clock=Clock())
+    assert gov.acquire("upload") is None
+    assert T0 + PROBE_WAIT_S == gov.decide("upload")
+    assert gov.paused_until("upload") is None
+
+
+def test_paused_until_daily_budget_is_midnight() -> None:
+    """A spent daily budget pauses uploads until midnight UTC, with its reason."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((5, 2000), (0, 900)))
+    snap = gov.snapshot()
+    assert (MIDNIGHT, "rate_limit_day") == (snap["paused_until"], snap["pause_reason"])
+
+
+def test_reads_left_is_the_tightest_window() -> None:
+    """Reads left is bounded by the overall window too, since a read counts on both."""
+    gov = Governor(state_file=None, clock=Clock())
+    gov.observe(headers((190, 300), (20, 200)))
+    assert 10 == gov.reads_left()
+    gov.observe_429(kind="read")
+    assert 0 == gov.reads_left()
+
+
+def test_429_with_zero_limits_pauses_only_until_the_quarter() -> None:
+    """A 429 whose headers announce 0,0 pauses until the next quarter-hour, not midnight."""
+    clock = Clock()
+    gov = Governor(state_file=None, clock=clock)
+    gov.observe(headers((40, 400), (20, 200)))
+    gov.observe(headers((41, 401), (20, 200), limit=(0, 0), read_limit=(0, 0)))
+    assert Q_NEXT == gov.observe_429(kind="upload")
+    clock.now = Q_NEXT + 1
+    assert gov.decide("upload") is None
