@@ -34,16 +34,20 @@ import os
 import pwd
 import re
 import stat
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from stravasync.logs import get_logger
 
 __all__ = [
     "MISSING_TEXT",
     "NO_EVENT_FSTYPES",
     "FolderHealth",
     "FolderState",
+    "HealthBoard",
     "Mount",
     "WatchMode",
     "delivers_events",
@@ -67,6 +71,8 @@ NO_EVENT_FSTYPES = frozenset(
 )
 #: FUSE types whose only writer is this mount (a local block device): events work.
 _LOCAL_FUSE_FSTYPES = frozenset({"fuseblk"})
+
+log = get_logger(__name__)
 
 MISSING_TEXT = "does not exist (yet): waiting for it to appear"
 _MOUNTINFO = "/proc/self/mountinfo"
@@ -172,7 +178,11 @@ def delivers_events(fstype: str) -> bool:
 
 
 def watch_mode(
-    path: str, *, mounts: Sequence[Mount] | None, recursive: bool = True, force_polling: bool = False
+    path: str,
+    *,
+    mounts: Sequence[Mount] | None,
+    recursive: bool = True,
+    force_polling: bool = False,
 ) -> WatchMode:
     """``polling`` when ``path`` (or, recursively, a mount below it) delivers no events."""
     if force_polling:
@@ -251,3 +261,63 @@ def folder_health(
         return FolderHealth(result, "unreadable", mode, _oserror_text(exc, listing=True))
     return FolderHealth(result, "ok", mode, None)
 
+
+
+@dataclass
+class _Record:
+    health: FolderHealth
+    warned: bool
+    ever_ok: bool
+
+
+class HealthBoard:
+    """Each folder's last known health; logs and reports every change once (thread-safe).
+
+    An unusable folder is logged once at warning level with its reason, and its
+    recovery once at info level. A folder that was usable and went missing (a device
+    unplugged) is logged at info level: that is no mistake of the owner's.
+    """
+
+    def __init__(self, *, on_change: Callable[[FolderHealth], None] | None = None) -> None:
+        self._on_change = on_change
+        self._records: dict[Path, _Record] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> FolderHealth | None:
+        """The last health noted for ``path`` (as configured), if any."""
+        with self._lock:
+            record = self._records.get(path)
+        return record.health if record is not None else None
+
+    def note(self, health: FolderHealth) -> bool:
+        """Record a check; on a change, log it and call ``on_change``. True if it changed."""
+        with self._lock:
+            record = self._records.get(health.path)
+            if record is not None and record.health == health:
+                return False
+            previous = record.health if record is not None else None
+            if record is None:
+                record = self._records[health.path] = _Record(health, warned=False, ever_ok=False)
+            record.health = health
+            self._log(record, previous)
+        if self._on_change is not None:
+            try:
+                self._on_change(health)
+            except Exception:  # a failing callback must not stop the checks (logged)
+                log.exception("on_health_failed", path=shown(health.path))
+        return True
+
+    @staticmethod
+    def _log(record: _Record, previous: FolderHealth | None) -> None:
+        health = record.health
+        if health.usable:
+            if record.warned:
+                log.info("watch_path_recovered", path=shown(health.path), mode=health.mode)
+            record.warned, record.ever_ok = False, True
+        elif previous is None or (previous.state, previous.error) != (health.state, health.error):
+            if health.state == "missing" and record.ever_ok:
+                log.info("watch_path_missing", path=shown(health.path), error=health.error)
+            else:
+                log.warning("watch_path_unusable", path=shown(health.path), state=health.state,
+                            mode=health.mode, error=health.error)
+                record.warned = True
