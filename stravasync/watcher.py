@@ -41,7 +41,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stravasync.completeness import StatSignature, proves_complete, stat_signature
+from stravasync.completeness import StatSignature, can_read, proves_complete, stat_signature
 from stravasync.folders import (
     FolderHealth,
     HealthBoard,
@@ -53,12 +53,14 @@ from stravasync.folders import (
 )
 from stravasync.logs import get_logger
 from stravasync.watches import (
+    Backoff,
     DirAttrib,
     EventFilter,
     FileEvent,
     Identity,
     Message,
     Reevaluate,
+    Stop,
     Unreachable,
     Watches,
     is_ancestor_or_self,
@@ -111,37 +113,11 @@ def is_ignored(name: str, ignore: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(lower, glob.lower()) for glob in ignore)
 
 
-def _can_read(path: str) -> bool:
-    """Whether the file opens for reading now (non-blocking: a FIFO never hangs us)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return False
-    os.close(fd)
-    return True
-
-
-class _Stop:
-    pass
-
-
 @dataclass
 class _Pending:
     last_event: float
     sig: StatSignature
     check_at: float | None
-
-
-@dataclass
-class _Backoff:
-    """When to look again at something we could not use."""
-
-    due: float
-    delay: float
-
-    def again(self, now: float, cap: float) -> None:
-        self.delay = min(self.delay * 2, cap)
-        self.due = now + self.delay
 
 
 @dataclass
@@ -155,7 +131,7 @@ class _Slot:
     main_mode: WatchMode = "events"
     guards: frozenset[str] = field(default_factory=frozenset)
     extras: frozenset[str] = field(default_factory=frozenset)
-    recheck: _Backoff | None = None
+    recheck: Backoff | None = None
 
 
 class Watcher:
@@ -186,11 +162,11 @@ class Watcher:
         self._ignore = tuple(ignore)
         self._poll_interval = poll_interval if poll_interval > 0 else DEFAULT_POLL_INTERVAL
         self._clock = clock
-        self._queue: queue.SimpleQueue[Message | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Message | Stop] = queue.SimpleQueue()
         self._pending: dict[str, _Pending] = {}
         self._fired: dict[str, StatSignature] = {}
-        self._unreadable: dict[str, tuple[StatSignature, _Backoff]] = {}
-        self._blocked: dict[str, _Backoff] = {}
+        self._unreadable: dict[str, tuple[StatSignature, Backoff]] = {}
+        self._blocked: dict[str, Backoff] = {}
         self._board = HealthBoard(on_change=on_health)
         # Read by the handler threads; replaced whole (never mutated) by the consumer.
         self._scopes: tuple[str, ...] = ()
@@ -230,7 +206,7 @@ class Watcher:
         """Stop watching and join the threads; pending files are not reported."""
         if not self._started:
             return
-        self._put(_Stop())
+        self._put(Stop())
         if self._consumer is not None:
             self._consumer.join()
         if self._mount_thread is not None:
@@ -266,7 +242,7 @@ class Watcher:
             if changed:
                 self._put(Reevaluate(changed=None, force=False))
             for path in sorted(found):
-                if not _can_read(path):
+                if not can_read(path):
                     self._put(Unreachable(path, folder=False))
             for path in blocked:
                 self._put(Unreachable(path, folder=True))
@@ -285,7 +261,7 @@ class Watcher:
 
     # -- handler-thread side -----------------------------------------------------
 
-    def _put(self, message: Message | _Stop) -> None:
+    def _put(self, message: Message | Stop) -> None:
         self._queue.put(message)
 
     def _wanted(self, name: str) -> bool:
@@ -322,7 +298,7 @@ class Watcher:
         if health.mode == "polling":
             cap = min(cap, self._poll_interval)
         if slot.recheck is None:
-            slot.recheck = _Backoff(due=now + min(_FIRST_RECHECK, cap), delay=_FIRST_RECHECK)
+            slot.recheck = Backoff(due=now + min(_FIRST_RECHECK, cap), delay=_FIRST_RECHECK)
         elif now >= slot.recheck.due:
             slot.recheck.again(now, cap)
 
@@ -349,13 +325,13 @@ class Watcher:
             deadline = self._next_deadline()
             try:
                 if deadline is None:
-                    message: Message | _Stop | None = self._queue.get()
+                    message: Message | Stop | None = self._queue.get()
                 else:
                     message = self._queue.get(timeout=max(0.0, deadline - self._clock()))
             except queue.Empty:
                 message = None
             while message is not None:
-                if isinstance(message, _Stop):
+                if isinstance(message, Stop):
                     return
                 try:
                     self._handle(message)
@@ -402,6 +378,8 @@ class Watcher:
         pending = self._pending.get(path)
         if (pending is None and message.kind != "scan" and self._fired.get(path) == sig
                 and path not in self._unreadable):
+            if message.kind == "attrib" and not can_read(path):  # locked after we reported it
+                self._unreadable[path] = (sig, self._first_backoff())
             return  # nothing new since we reported it (e.g. the close after the last write)
         now = self._clock()
         check_at = now if message.kind not in ("write", "attrib") else now + self._quick_delay
@@ -410,8 +388,8 @@ class Watcher:
         else:
             pending.last_event, pending.sig, pending.check_at = now, sig, check_at
 
-    def _first_backoff(self) -> _Backoff:
-        return _Backoff(due=self._clock() + _FIRST_RECHECK, delay=_FIRST_RECHECK)
+    def _first_backoff(self) -> Backoff:
+        return Backoff(due=self._clock() + _FIRST_RECHECK, delay=_FIRST_RECHECK)
 
     def _next_deadline(self) -> float | None:
         deadlines = [
@@ -439,7 +417,7 @@ class Watcher:
         for path, (_sig, backoff) in list(self._unreadable.items()):
             if now >= backoff.due and path not in self._pending:
                 backoff.again(now, MAX_RECHECK_SECONDS)
-                if _can_read(path):
+                if can_read(path):
                     self._file_event(FileEvent(path, "scan"))
         for folder, backoff in list(self._blocked.items()):
             if now >= backoff.due:
@@ -455,7 +433,7 @@ class Watcher:
             return
         del self._pending[path]
         self._fired[path] = sig
-        if not _can_read(path):
+        if not can_read(path):
             known = self._unreadable.get(path)
             if known is not None and known[0] == sig:
                 return  # handed over already; we look again with backoff
@@ -479,7 +457,7 @@ class Watcher:
         log.warning("subfolder_unreadable", path=shown(folder),
                     hint="fix its permissions; its files are picked up as soon as it can be read")
 
-    def _retry_blocked(self, folder: str, backoff: _Backoff, now: float) -> None:
+    def _retry_blocked(self, folder: str, backoff: Backoff, now: float) -> None:
         try:
             if not os.access(folder, os.R_OK | os.X_OK):
                 raise PermissionError(folder)

@@ -39,11 +39,15 @@ from watchdog.observers.polling import PollingObserver
 from stravasync.folders import Mount, WatchMode, mount_for
 
 __all__ = [
+    "Backoff",
     "DirAttrib",
     "EventFilter",
     "FileEvent",
+    "Identity",
     "Kind",
+    "Message",
     "Reevaluate",
+    "Stop",
     "Unreachable",
     "Watches",
     "is_ancestor_or_self",
@@ -102,7 +106,26 @@ class DirAttrib:
     path: str
 
 
+class Stop:
+    """The consumer thread should end."""
+
+
 Message = FileEvent | Reevaluate | Unreachable | DirAttrib
+
+
+@dataclass
+class Backoff:
+    """When to look again at something we could not use (doubling waits, capped)."""
+
+    due: float
+    """Clock time of the next look."""
+    delay: float
+    """The wait that led to ``due``."""
+
+    def again(self, now: float, cap: float) -> None:
+        """Schedule the next look: twice the last wait, at most ``cap`` seconds."""
+        self.delay = min(self.delay * 2, cap)
+        self.due = now + self.delay
 
 
 def is_ancestor_or_self(ancestor: str, path: str) -> bool:
