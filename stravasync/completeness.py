@@ -40,6 +40,7 @@ __all__ = [
     "MAX_FIT_PROOF_BYTES",
     "MAX_GZIP_PROOF_BYTES",
     "StatSignature",
+    "can_read",
     "fit_is_complete",
     "gzip_is_complete",
     "proves_complete",
@@ -77,6 +78,16 @@ def stat_signature(path: str | os.PathLike[str]) -> StatSignature:
     """Return the file's ``(size, mtime_ns)``; raises ``OSError`` if it is gone."""
     st = os.stat(path)
     return StatSignature(st.st_size, st.st_mtime_ns)
+
+
+def can_read(path: str | os.PathLike[str]) -> bool:
+    """Whether the file opens for reading now (non-blocking: a FIFO never hangs us)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def fit_crc(data: bytes | memoryview, crc: int = 0) -> int:

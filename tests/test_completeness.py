@@ -13,6 +13,7 @@ from fitdecode.utils import compute_crc
 from stravasync import completeness
 from stravasync.completeness import (
     StatSignature,
+    can_read,
     fit_crc,
     fit_is_complete,
     gzip_is_complete,
@@ -166,3 +167,24 @@ def test_corpus_files_prove_complete(corpus: Path) -> None:
     assert [] == unproven
     truncated = ["fit_truncated-eof.fit", "fit_course_truncated.fit", "gpx_empty-file.gpx"]
     assert [] == [name for name in truncated if proves_complete(corpus / name)]
+
+
+LATIN = os.fsdecode(b"Ger\xe4t")  # a Latin-1 name from a FAT device: not valid UTF-8
+
+
+@pytest.mark.parametrize("suffix", [".fit", ".gpx", ".fit.gz"])
+def test_non_utf8_names_are_checked_like_any_other(tmp_path: Path, suffix: str) -> None:
+    """A file whose name is not UTF-8 is checked, stat'ed and read without an error."""
+    data = {".fit": make_fit(b"\x40" * 100), ".gpx": GPX,
+            ".fit.gz": gzip.compress(make_fit(b"\x40" * 100))}[suffix]
+    path = write(tmp_path / f"{LATIN}{suffix}", data)
+    assert (True, len(data), True) == (
+        proves_complete(path), stat_signature(path).size, can_read(path)
+    )
+
+
+def test_can_read_says_no_for_missing_files_and_never_blocks_on_a_fifo(tmp_path: Path) -> None:
+    """A file that is gone cannot be read; a FIFO named like a workout does not hang the check."""
+    fifo = tmp_path / "pipe.fit"
+    os.mkfifo(fifo)
+    assert (False, True) == (can_read(tmp_path / "gone.fit"), can_read(fifo))

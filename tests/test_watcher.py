@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,9 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import watchdog.events
+import watchdog.observers
 from fitdecode.utils import compute_crc
+from test_folders import nobody_dir, run_as_nobody
 
-from stravasync.watcher import Watcher, is_workout_name
+from stravasync.completeness import proves_complete
+from stravasync.folders import FolderHealth
+from stravasync.watcher import DEFAULT_IGNORE, Watcher, is_workout_name
+
+__all__ = ["nobody_dir"]  # a fixture shared with test_folders
 
 SETTLE = 0.3
 GPX = (
@@ -362,3 +370,251 @@ def test_device_unmounted_and_mounted_again(tmp_path: Path, recorder: Recorder) 
         while os.path.ismount(mount_point):
             subprocess.run(["umount", str(mount_point)], check=False)
     assert ["one.fit", "two.fit", "three.gpx"] == recorder.names
+
+
+def test_ignored_globs_are_never_handed_over(tmp_path: Path, recorder: Recorder) -> None:
+    """Zwift's inProgressActivity.fit (any case) and configured globs are never reported."""
+    folder = tmp_path / "Zwift"
+    folder.mkdir()
+    (folder / "INPROGRESSACTIVITY.FIT").write_bytes(FIT)
+    watcher = Watcher(paths=[folder], recursive=True, settle_seconds=SETTLE, on_ready=recorder,
+                      ignore=[*DEFAULT_IGNORE, "*-draft.gpx"])
+    watcher.start()
+    try:
+        (folder / "inProgressActivity.fit").write_bytes(FIT)
+        (folder / "ride-draft.gpx").write_bytes(GPX)
+        (folder / "ride.fit").write_bytes(FIT)
+        barrier(folder, recorder)
+        scanned = [p.name for p in watcher.scan()]
+    finally:
+        watcher.stop()
+    assert ["ride.fit", "zz-barrier.gpx"] == sorted(recorder.names)
+    assert ["ride.fit", "zz-barrier.gpx"] == scanned
+
+
+def test_folder_forced_to_polling_picks_up_new_files(tmp_path: Path, recorder: Recorder) -> None:
+    """A folder watched by polling reports a new file within a poll, and says it polls."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    health: list[FolderHealth] = []
+    watcher = Watcher(paths=[folder], recursive=True, settle_seconds=SETTLE, on_ready=recorder,
+                      on_health=health.append, poll_interval=0.2, polling=[folder])
+    watcher.start()
+    try:
+        start = time.monotonic()
+        (folder / "sub").mkdir()
+        (folder / "sub" / "polled.fit").write_bytes(FIT)
+        arrived = recorder.wait_for("polled.fit")
+        listed = watcher.health()
+    finally:
+        watcher.stop()
+    assert [FolderHealth(folder, "ok", "polling", None)] == health == listed
+    assert arrived - start < 0.2 * 2 + 1.0
+
+
+def _bindfs(source: Path, mount_point: Path) -> str | None:
+    """Mount ``source`` at ``mount_point`` with bindfs; the reason it could not, or None."""
+    if shutil.which("bindfs") is None:
+        return "bindfs is not installed (apt-get install bindfs)"
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse in this container"
+    result = subprocess.run(["bindfs", str(source), str(mount_point)],
+                            capture_output=True, text=True, check=False)
+    return None if result.returncode == 0 else f"bindfs failed: {result.stderr.strip()}"
+
+
+def test_fuse_folder_without_events_is_polled(tmp_path: Path, recorder: Recorder) -> None:
+    """On a FUSE mount (bindfs), writes behind it give no inotify event; polling finds them."""
+    source, mount_point = tmp_path / "device", tmp_path / "mnt"
+    source.mkdir()
+    mount_point.mkdir()
+    reason = _bindfs(source, mount_point)
+    if reason is not None:
+        pytest.skip(reason)
+    try:
+        inotify_saw: list[str] = []
+        handler = watchdog.events.FileSystemEventHandler()
+        handler.on_any_event = lambda e: inotify_saw.append(e.event_type)  # type: ignore[method-assign]
+        control = watchdog.observers.Observer()
+        control.schedule(handler, str(mount_point), recursive=True)
+        control.start()
+        watcher = Watcher(paths=[mount_point], recursive=True, settle_seconds=SETTLE,
+                          on_ready=recorder, poll_interval=0.2)
+        watcher.start()
+        try:
+            (source / "behind.fit").write_bytes(FIT)
+            recorder.wait_for("behind.fit")
+            mode = watcher.health()[0].mode
+        finally:
+            watcher.stop()
+            control.stop()
+            control.join()
+    finally:
+        subprocess.run(["fusermount", "-u", str(mount_point)], capture_output=True, check=False)
+        if os.path.ismount(mount_point):
+            subprocess.run(["umount", str(mount_point)], check=False)
+    assert "polling" == mode
+    assert [mount_point.resolve() / "behind.fit"] == [p for p, _, _ in recorder.calls]
+    # Our own reads through the mount show up (opened, closed_no_write); the write did not.
+    assert [] == [e for e in inotify_saw if e in ("created", "modified", "closed", "moved")]
+
+
+LATIN = os.fsdecode(b"Ger\xe4t")  # 'Gerät' written by Windows on a FAT device: not UTF-8
+
+
+def test_non_utf8_names_at_startup_do_not_stop_the_scan(tmp_path: Path) -> None:
+    """A Latin-1 file name beside valid files: scan lists all of them, names kept losslessly."""
+    folder = tmp_path / "Activity"
+    folder.mkdir()
+    names = [f"ok-{i}.fit" for i in range(5)] + [f"{LATIN}.fit"]
+    for name in names:
+        (folder / name).write_bytes(FIT)
+    (folder / LATIN).mkdir()
+    (folder / LATIN / "inner.gpx").write_bytes(GPX)
+    watcher = Watcher(paths=[folder], recursive=True, settle_seconds=SETTLE, on_ready=print)
+    scanned = watcher.scan()
+    assert sorted([*names, "inner.gpx"]) == sorted(p.name for p in scanned)
+    assert os.fsencode(folder.resolve() / LATIN / "inner.gpx") in [os.fsencode(p) for p in scanned]
+    assert proves_complete(folder / f"{LATIN}.fit")
+
+
+def test_non_utf8_folder_at_runtime(watched: tuple[Path, Watcher], recorder: Recorder) -> None:
+    """A new folder with a Latin-1 name holding three files: each is reported once."""
+    folder, _ = watched
+    (folder / LATIN).mkdir()
+    time.sleep(0.1)  # let the new folder be watched before writing into it
+    for i in range(3):
+        (folder / LATIN / f"{LATIN}-{i}.fit").write_bytes(FIT)
+    barrier(folder, recorder)
+    expected = [folder / LATIN / f"{LATIN}-{i}.fit" for i in range(3)]
+    assert expected == sorted(p for p, _, _ in recorder.calls)[:3]
+    assert 4 == len(recorder.calls)
+
+
+def test_health_is_reported_once_per_change(tmp_path: Path, recorder: Recorder) -> None:
+    """A missing folder is reported missing once, then ok once when it appears, and used."""
+    folder = tmp_path / "Garmin" / "Activity"
+    seen: list[tuple[str, str]] = []
+    changed = threading.Event()
+
+    def on_health(health: FolderHealth) -> None:
+        seen.append((health.state, health.mode))
+        changed.set()
+
+    watcher = Watcher(paths=[folder], recursive=True, settle_seconds=SETTLE, on_ready=recorder,
+                      on_health=on_health)
+    watcher.start()
+    try:
+        watcher.scan()
+        watcher.scan()
+        folder.mkdir(parents=True)
+        (folder / "new.fit").write_bytes(FIT)
+        recorder.wait_for("new.fit")
+        watcher.scan()
+        states = [h.state for h in watcher.health()]
+    finally:
+        watcher.stop()
+    assert [("missing", "events"), ("ok", "events")] == seen
+    assert ["ok"] == states
+
+
+NOBODY_SCRIPT = r'''
+import json, os, sys, threading, time
+from pathlib import Path
+from structlog.testing import capture_logs
+from stravasync.watcher import Watcher
+
+base = Path(sys.argv[1])
+fit = (base / "sample.fit").read_bytes()
+good, locked, missing = base / "good", base / "locked", base / "missing"
+good.mkdir()
+locked.mkdir()
+(locked / "in-locked.fit").write_bytes(fit)
+locked.chmod(0)
+(good / "secret.fit").write_bytes(fit)
+(good / "secret.fit").chmod(0)
+(good / "sub").mkdir()
+(good / "sub" / "in-sub.fit").write_bytes(fit)
+(good / "sub").chmod(0)
+ready, health = [], []
+cond = threading.Condition()
+
+def on_ready(path):
+    with cond:
+        ready.append(path.name)
+        cond.notify_all()
+
+def wait_for(name, count=1):
+    with cond:
+        assert cond.wait_for(lambda: ready.count(name) >= count, timeout=10), (name, ready)
+
+with capture_logs() as logs:
+    w = Watcher(paths=[good, locked, missing], recursive=True, settle_seconds=0.2,
+                on_ready=on_ready, on_health=lambda h: health.append([h.path.name, h.state]))
+    w.start()
+    scanned = sorted(p.name for p in w.scan())
+    at_start = [h.to_json() for h in w.health()]
+    locked.chmod(0o755)
+    wait_for("in-locked.fit")
+    (good / "secret.fit").chmod(0o644)
+    wait_for("secret.fit")
+    (good / "sub").chmod(0o755)
+    wait_for("in-sub.fit")
+    (good / "sub" / "later.fit").write_bytes(fit)
+    wait_for("later.fit")
+    missing.mkdir()
+    (missing / "m.fit").write_bytes(fit)
+    wait_for("m.fit")
+    fd = os.open(good / "hidden.fit", os.O_WRONLY | os.O_CREAT, 0)  # unreadable from birth
+    os.write(fd, fit)
+    os.close(fd)
+    wait_for("hidden.fit")
+    t0 = time.monotonic()
+    os.link(good / "hidden.fit", base / "elsewhere.fit")
+    (base / "elsewhere.fit").chmod(0o644)  # no event in the watched folder: backoff finds it
+    wait_for("hidden.fit", 2)
+    backoff_found = time.monotonic() - t0
+    w.stop()
+print(json.dumps({
+    "scanned": scanned, "at_start": at_start, "ready": ready, "health": health,
+    "backoff_found": backoff_found,
+    "logs": [[e["event"], e["log_level"], os.path.basename(str(e.get("path", "")))]
+             for e in logs if e["log_level"] in ("warning", "error") or "recovered" in e["event"]
+             or "again" in e["event"]],
+}))
+'''
+
+
+def test_permissions_fixed_are_noticed_as_unprivileged_user(nobody_dir: Path) -> None:
+    """As an ordinary user: unusable folders and files are told once, and used once fixed."""
+    sample = nobody_dir / "sample.fit"
+    sample.write_bytes(FIT)
+    os.chown(sample, 65534, 65534)
+    result = run_as_nobody(NOBODY_SCRIPT, str(nobody_dir), home=nobody_dir)
+    if result.returncode != 0 and "ModuleNotFoundError" in result.stderr:
+        pytest.skip(f"the unprivileged user cannot read the source tree: {result.stderr[-200:]}")
+    assert 0 == result.returncode, result.stderr
+    out = json.loads(result.stdout)
+    assert ["secret.fit"] == out["scanned"]  # listed although unreadable: it gets a row
+    assert [
+        ("ok", "events", ""), ("unreadable", "events", "permission denied"),
+        ("missing", "events", "does not exist (yet)"),
+    ] == [(h["state"], h["mode"], (h["error"] or "").split(":")[0]) for h in out["at_start"]]
+    assert [
+        ["good", "ok"], ["locked", "unreadable"], ["missing", "missing"],
+        ["locked", "ok"], ["missing", "ok"],
+    ] == out["health"]
+    assert ["in-locked.fit", "secret.fit", "in-sub.fit", "later.fit", "m.fit", "hidden.fit",
+            "hidden.fit"] == out["ready"]
+    assert out["backoff_found"] < 5.0
+    assert [
+        ["watch_path_unusable", "warning", "locked"],
+        ["watch_path_unusable", "warning", "missing"],
+        ["subfolder_unreadable", "warning", "sub"],
+        ["watch_path_recovered", "info", "locked"],
+        ["file_readable_again", "info", "secret.fit"],
+        ["subfolder_readable_again", "info", "sub"],
+        ["watch_path_recovered", "info", "missing"],
+        ["file_unreadable", "warning", "hidden.fit"],
+        ["file_readable_again", "info", "hidden.fit"],
+    ] == out["logs"]
