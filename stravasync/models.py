@@ -32,3 +32,5 @@ class State(StrEnum):
     """Not an activity file, or older than ``watch.max_age_days``."""
     RETRYING = "retrying"
     """A transient failure; tried again at ``next_attempt_at``."""
+    UPDATING = "updating"
+    """On Strava (``activity_id`` set); the ``[[rules]]`` update is still to be sent."""

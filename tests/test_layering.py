@@ -17,10 +17,10 @@ from benchmarks.module_graph import graph
 LAYERS: list[set[str]] = [
     # leaves: values, errors, pure policy, and the emulator (it stands alone)
     {"stravasync", "errors", "models", "fsutil", "logs", "owners", "samples", "polling",
-     "emulator", "rules", "places", "tomlschema"},
+     "emulator", "rules", "places", "tomlschema", "ratewindows"},
     {"notify", "service", "dedupe", "tokens", "ratelimit", "validate", "config", "batch",
      "folders", "notices"},
-    {"state", "completeness", "wire", "gates"},
+    {"state", "completeness", "wire", "gates", "watches"},
     {"oauth", "strava", "ingest", "watcher", "archive"},
     {"auth", "transfer"},
     {"engine"},
