@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from stravasync.polling import Timing, next_poll_delay
+from stravasync.polling import Pacing, next_poll_delay
 from stravasync.ratewindows import next_quarter_hour
 
 __all__ = [
@@ -161,7 +161,7 @@ def clear_after(expected_s: float, settings: BatchSettings) -> float:
 
 
 def relook_delay(
-    *, elapsed: float, polls: int, expected_s: float, timing: Timing,
+    *, elapsed: float, polls: int, expected_s: float, timing: Pacing,
     settings: BatchSettings | None = None,
 ) -> tuple[float, bool]:
     """Seconds until an upload missing from a list is due again, and whether it is parked.

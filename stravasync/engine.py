@@ -16,7 +16,7 @@ flight), the POST, adaptive polling, backoff, rate-limit and dead-end handling, 
 API for the daemon (all methods thread-safe)::
 
     engine = Engine(config=config, store=store, client=client, governor=governor,
-                    clock=time.time, validator=None, timing=Timing())
+                    clock=time.time, validator=None, timing=Pacing())
     engine.scan(paths)             # startup reconciliation; returns a ScanReport
     engine.submit(path)            # a file looks complete (watcher callback); Submitted
     engine.start()                 # dispatcher thread + worker pool
@@ -58,7 +58,7 @@ from stravasync.ingest import (
 )
 from stravasync.logs import get_logger, redact_text
 from stravasync.owners import owner_alive, owner_tag
-from stravasync.polling import Timing, backoff_delay
+from stravasync.polling import Pacing, backoff_delay
 from stravasync.state import State, Store, Workout
 from stravasync.state.rows import status_at
 from stravasync.transfer import RateGovernor, Transfer, UploadClient
@@ -126,7 +126,7 @@ class Engine:
         governor: RateGovernor,
         clock: Callable[[], float] = time.time,
         validator: Validator | None = None,
-        timing: Timing | None = None,
+        timing: Pacing | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
@@ -135,7 +135,7 @@ class Engine:
         self._governor = governor
         self._clock = clock
         self._validator: Validator = validator or default_validator
-        self._timing = timing or Timing()
+        self._timing = timing or Pacing()
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
         self._owner = owner_tag()
         self._gates = Gates(clock=clock, min_wait_s=self._timing.min_poll_s)
@@ -342,7 +342,7 @@ class Engine:
         """Wait until the work (of the ``only`` sha256s, if given) is final or deferred.
 
         ``deferred``: nothing runs and the earliest work is due later than
-        ``Timing.short_wait_s`` from now (rate limit, backoff, a parked upload).
+        ``Pacing.short_wait_s`` from now (rate limit, backoff, a parked upload).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:

@@ -33,7 +33,7 @@ __all__ = [
     "ESTIMATES_KEY",
     "LEGACY_ESTIMATE_KEY",
     "Estimates",
-    "Timing",
+    "Pacing",
     "backoff_delay",
     "estimate_key",
     "first_poll_delay",
@@ -53,8 +53,8 @@ LEGACY_ESTIMATE_KEY = "processing_estimate_s"
 
 
 @dataclass(frozen=True)
-class Timing:
-    """The engine's tunable times, in seconds (defaults suit the real Strava)."""
+class Pacing:
+    """How the engine paces its calls: poll, park and backoff times (s); defaults suit Strava."""
 
     min_poll_s: float = 1.0
     """Never poll one upload more often than this (Strava's own advice)."""
@@ -86,13 +86,13 @@ class Timing:
     """Before anything is learned: GPX/TCX take this much longer than FIT (text to parse)."""
 
 
-def first_poll_delay(estimate: float, timing: Timing) -> float:
+def first_poll_delay(estimate: float, timing: Pacing) -> float:
     """Seconds from the POST's answer to the first poll."""
     return max(timing.min_poll_s, estimate)
 
 
 def next_poll_delay(
-    *, elapsed: float, polls: int, estimate: float, timing: Timing
+    *, elapsed: float, polls: int, estimate: float, timing: Pacing
 ) -> tuple[float, bool]:
     """Seconds until the next poll of an upload still processing, and whether it is parked.
 
@@ -110,7 +110,7 @@ def next_poll_delay(
 
 def learn_processing_time(
     estimate: float, *, done_at_first_poll: bool, last_processing_s: float | None,
-    done_s: float, timing: Timing,
+    done_s: float, timing: Pacing,
 ) -> float:
     """The new expected processing time after following one upload to its end.
 
@@ -128,7 +128,7 @@ def learn_processing_time(
     return min(timing.max_estimate_s, max(timing.min_estimate_s, new))
 
 
-def backoff_delay(failures: int, timing: Timing, rng: random.Random | None = None) -> float:
+def backoff_delay(failures: int, timing: Pacing, rng: random.Random | None = None) -> float:
     """Seconds to wait after ``failures`` consecutive transient failures (jittered).
 
     Doubles from ``backoff_base_s`` up to ``backoff_cap_s``; the jitter keeps the
@@ -163,11 +163,11 @@ def estimate_key(*, data_type: str, size: int) -> str:
     return f"{_format(data_type)}:{size_band(size)}"
 
 
-def _clamp(value: float, timing: Timing) -> float:
+def _clamp(value: float, timing: Pacing) -> float:
     return min(timing.max_estimate_s, max(timing.min_estimate_s, value))
 
 
-def prior_estimate(*, data_type: str, size: int, timing: Timing) -> float:
+def prior_estimate(*, data_type: str, size: int, timing: Pacing) -> float:
     """Expected processing time of a file before anything is learned for its kind.
 
     ``size`` = bytes of the workout data before gzip (Strava processes it unzipped).
@@ -179,7 +179,7 @@ def prior_estimate(*, data_type: str, size: int, timing: Timing) -> float:
     return _clamp(value, timing)
 
 
-def learn_still_processing(estimate: float, *, elapsed: float, timing: Timing) -> float:
+def learn_still_processing(estimate: float, *, elapsed: float, timing: Pacing) -> float:
     """The estimate after a look found an upload still processing ``elapsed`` s after its POST.
 
     A look before the estimate says nothing new. One after it says this day is slower
@@ -191,7 +191,7 @@ def learn_still_processing(estimate: float, *, elapsed: float, timing: Timing) -
     return _clamp(min(elapsed * 1.25, estimate * 2.5), timing)
 
 
-def _ratio(*, data_type: str, size: int, timing: Timing) -> float:
+def _ratio(*, data_type: str, size: int, timing: Pacing) -> float:
     """How much longer than the reference (a small FIT) this kind of file is expected to take."""
     reference = prior_estimate(data_type="fit", size=0, timing=timing)
     return prior_estimate(data_type=data_type, size=size, timing=timing) / reference
@@ -211,7 +211,7 @@ class Estimates:
     by_key: dict[str, float] = field(default_factory=dict)
     """Learned estimate per :func:`estimate_key` (seconds); never mutated."""
 
-    def for_file(self, *, data_type: str, size: int, timing: Timing) -> float:
+    def for_file(self, *, data_type: str, size: int, timing: Pacing) -> float:
         """The expected processing time (seconds) of a file of this format and size."""
         learned = self.by_key.get(estimate_key(data_type=data_type, size=size))
         if learned is not None:
@@ -223,7 +223,7 @@ class Estimates:
 
     def learned(
         self, *, data_type: str, size: int, done_at_first_poll: bool,
-        last_processing_s: float | None, done_s: float, timing: Timing,
+        last_processing_s: float | None, done_s: float, timing: Pacing,
     ) -> Estimates:
         """These estimates after following one upload to its end (:func:`learn_processing_time`)."""
         key = estimate_key(data_type=data_type, size=size)
@@ -239,7 +239,7 @@ class Estimates:
             done_s=done_s / ratio, timing=timing)
         return Estimates(overall=overall, by_key={**self.by_key, key: own})
 
-    def slower(self, *, data_type: str, size: int, elapsed: float, timing: Timing) -> Estimates:
+    def slower(self, *, data_type: str, size: int, elapsed: float, timing: Pacing) -> Estimates:
         """These estimates after a look found an upload still processing at ``elapsed`` s."""
         current = self.for_file(data_type=data_type, size=size, timing=timing)
         raised = learn_still_processing(current, elapsed=elapsed, timing=timing)
@@ -259,7 +259,7 @@ class Estimates:
                           separators=(",", ":"))
 
     @classmethod
-    def loads(cls, raw: str | None, *, timing: Timing) -> Estimates:
+    def loads(cls, raw: str | None, *, timing: Pacing) -> Estimates:
         """Estimates from :meth:`dumps` text (or 0.1's single number); empty if unreadable."""
         if raw is None:
             return cls()
@@ -280,7 +280,7 @@ class Estimates:
         return cls(overall=_sane(data.get("overall"), timing), by_key=by_key)
 
 
-def _sane(value: object, timing: Timing) -> float | None:
+def _sane(value: object, timing: Pacing) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if not math.isfinite(value):
@@ -288,7 +288,7 @@ def _sane(value: object, timing: Timing) -> float | None:
     return _clamp(float(value), timing)
 
 
-def load_estimates(get_meta: Callable[[str], str | None], *, timing: Timing) -> Estimates:
+def load_estimates(get_meta: Callable[[str], str | None], *, timing: Pacing) -> Estimates:
     """The estimates kept in the store (``Store.get_meta``), or 0.1's single one, or none."""
     raw = get_meta(ESTIMATES_KEY)
     if raw is not None:

@@ -29,7 +29,7 @@ from stravasync.errors import (
 from stravasync.ingest import Payload, PayloadCache, Validator, load_payload
 from stravasync.logs import get_logger
 from stravasync.polling import (
-    Timing,
+    Pacing,
     backoff_delay,
     first_poll_delay,
     learn_processing_time,
@@ -82,7 +82,7 @@ class Transfer:
 
     def __init__(
         self, *, config: Config, store: Store, client: UploadClient, governor: RateGovernor,
-        clock: Callable[[], float], validator: Validator, timing: Timing,
+        clock: Callable[[], float], validator: Validator, timing: Pacing,
         rng: random.Random, owner: str, gates: Gates, payloads: PayloadCache,
     ) -> None:
         self._config = config

@@ -24,7 +24,7 @@ from stravasync.batch import (
     relook_delay,
     settle,
 )
-from stravasync.polling import Estimates, Timing, first_poll_delay, next_poll_delay
+from stravasync.polling import Estimates, Pacing, first_poll_delay, next_poll_delay
 from stravasync.ratelimit import DEFAULT_LIMITS, Limits, Usage, decide_wait
 
 DAY = 86400.0
@@ -88,7 +88,7 @@ def simulate(
     """Run ``files`` uploads from an empty state, all queued at T0; return the counts."""
     rng = random.Random(seed)
     s = settings or BatchSettings()
-    timing = Timing()
+    timing = Pacing()
     estimates = Estimates()
     size, data_type = 60_000, "fit"
     first_start = T0 - start_spread_days * DAY

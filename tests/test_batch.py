@@ -18,7 +18,7 @@ from stravasync.batch import (
     relook_delay,
     settle,
 )
-from stravasync.polling import Timing
+from stravasync.polling import Pacing
 from stravasync.ratelimit import Limits, next_quarter_hour
 
 NOW = T0 + 300.0  # 10:05 UTC, ten minutes left in the window
@@ -220,7 +220,7 @@ def test_reads_needed_is_one_list_not_one_per_upload() -> None:
 
 def test_relook_after_a_miss_is_a_share_of_the_expected_time() -> None:
     """An upload missing from a list is looked for again soon (lists are shared), and parked after minutes."""
-    timing = Timing()
+    timing = Pacing()
     assert (3.0, False) == relook_delay(elapsed=12.0, polls=2, expected_s=10.0, timing=timing)
     assert (timing.min_poll_s, False) == relook_delay(elapsed=2.0, polls=1, expected_s=1.0,
                                                       timing=timing)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from engine_rig import World, workout_file
 from structlog.testing import capture_logs
-from test_engine_support import World, workout_file
 
 from stravasync.engine import Engine
-from stravasync.polling import Timing, backoff_delay
+from stravasync.polling import Pacing, backoff_delay
 from stravasync.samples import sample_broken, sample_fit
 from stravasync.state import State, Store
 
@@ -188,7 +188,7 @@ def test_server_errors_are_retried_with_growing_backoff(tmp_path: Path) -> None:
 
 def test_backoff_is_jittered_and_capped() -> None:
     """Backoff doubles from the base, stays within [half, all], and stops at the cap."""
-    timing = Timing()
+    timing = Pacing()
     delays = [backoff_delay(n, timing) for n in range(1, 12)]
     assert 2.5 <= delays[0] <= 5.0
     assert max(delays) <= 900.0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_engine_support import Crash, World, workout_file
+from engine_rig import Crash, World, workout_file
 
 from stravasync import transfer as engine_module
 from stravasync.archive import carry_out_after

@@ -12,7 +12,7 @@ import pytest
 from stravasync.config import config_from_dict
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.engine import Engine
-from stravasync.polling import Timing
+from stravasync.polling import Pacing
 from stravasync.samples import sample_broken, sample_fit, sample_gpx
 from stravasync.stack import open_api
 from stravasync.state import State, Store
@@ -20,7 +20,7 @@ from stravasync.tokens import Athlete, TokenSet, TokenStore
 
 pytestmark = pytest.mark.integration
 
-QUICK = Timing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2, backoff_base_s=0.2,
+QUICK = Pacing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2, backoff_base_s=0.2,
                backoff_cap_s=1.0, park_after_s=20.0)
 DELETED = "The created activity has been deleted."
 
@@ -112,7 +112,7 @@ import sys
 from pathlib import Path
 from stravasync.config import load_config
 from stravasync.engine import Engine
-from stravasync.polling import Timing
+from stravasync.polling import Pacing
 from stravasync.state import Store
 from stravasync.stack import open_api
 config = load_config(Path(sys.argv[1]))
@@ -120,7 +120,7 @@ store = Store.open(config.state_dir)
 api = open_api(config)
 client = api.client
 engine = Engine(config=config, store=store, client=client, governor=client.governor,
-                timing=Timing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
+                timing=Pacing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
 engine.scan(sorted(p for p in config.watch.paths[0].iterdir()))
 engine.start()
 print(engine.wait_idle(timeout=60).status)

@@ -10,7 +10,7 @@ from stravasync.polling import (
     ESTIMATES_KEY,
     LEGACY_ESTIMATE_KEY,
     Estimates,
-    Timing,
+    Pacing,
     backoff_delay,
     estimate_key,
     first_poll_delay,
@@ -23,7 +23,7 @@ from stravasync.polling import (
     size_band,
 )
 
-TIMING = Timing()
+TIMING = Pacing()
 
 
 # -- the existing decisions ---------------------------------------------------------------
@@ -99,7 +99,7 @@ def test_backoff_never_collapses_into_a_tight_loop() -> None:
         def random(self) -> float:
             return 0.0
 
-    tiny = Timing(backoff_base_s=0.1)
+    tiny = Pacing(backoff_base_s=0.1)
     assert tiny.min_poll_s == backoff_delay(1, tiny, Zero())
 
 

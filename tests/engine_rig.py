@@ -1,4 +1,4 @@
-"""Shared test world for the engine tests: the emulator behind httpx.MockTransport.
+"""The engine test rig: the emulator behind httpx.MockTransport, a manual clock, a World.
 
 No sockets and no sleeping: the real StravaClient, Governor and TokenStore talk to an
 in-process EmulatorState through a MockTransport, and one ManualClock drives the
@@ -21,14 +21,14 @@ from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualCloc
 from stravasync.emulator.core import Request as EmuRequest
 from stravasync.engine import Engine
 from stravasync.oauth import OAuthClient
-from stravasync.polling import Timing
+from stravasync.polling import Pacing
 from stravasync.ratelimit import Governor
 from stravasync.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.state import State, Store
 from stravasync.strava import StravaClient
 from stravasync.tokens import Athlete, TokenSet, TokenStore
 
-FAST = Timing(backoff_base_s=2.0, backoff_cap_s=60.0, park_after_s=60.0, park_first_s=120.0,
+FAST = Pacing(backoff_base_s=2.0, backoff_cap_s=60.0, park_after_s=60.0, park_first_s=120.0,
               park_cap_s=300.0)
 
 
@@ -82,7 +82,7 @@ class World:
     knobs: dict[str, Any] = field(default_factory=dict)
     config_overrides: dict[str, Any] = field(default_factory=dict)
     seed: int = 7
-    timing: Timing = FAST
+    timing: Pacing = FAST
     before: Callable[[httpx.Request], None] | None = None
     after: Callable[[httpx.Request, httpx.Response], None] | None = None
 
