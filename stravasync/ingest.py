@@ -30,11 +30,14 @@ from typing import TYPE_CHECKING
 
 from stravasync.logs import get_logger
 from stravasync.state import FileFacts, State, Store, Workout
+from stravasync.validate.sniff import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     from stravasync.validate.result import ValidationResult
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "FileTooLarge",
     "Ingest",
     "Payload",
     "PayloadCache",
@@ -48,6 +51,9 @@ __all__ = [
 ]
 
 log = get_logger(__name__)
+
+MAX_FILE_BYTES = DEFAULT_MAX_BYTES
+"""Files (and gzip contents) above this many bytes are ``invalid`` without being read."""
 
 Validator = Callable[[bytes, str], "ValidationResult"]
 """Judges a file's bytes (``data``, ``name``); ``stravasync.validate.validate_bytes``."""
@@ -84,22 +90,51 @@ def _open_nonblocking(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NONBLOCK)
 
 
-def read_stable(path: Path) -> Stable | None:
+class FileTooLarge(Exception):
+    """The file is larger than anything Strava would take: it is judged without being read."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(size, limit)
+        self.size = size
+        self.limit = limit
+
+    def reason(self) -> str:
+        """The verdict's words."""
+        return (f"file too large ({self.size / 1048576:.1f} MiB; the limit is "
+                f"{self.limit // 1048576} MiB): not read, never sent")
+
+
+def read_stable(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Stable | None:
     """Read ``path``; None if it changed while being read (still being written).
 
     Raises OSError when it cannot be read at all, or is not a regular file (a named
-    pipe would block the reader forever, a link to a device would never end).
+    pipe would block the reader forever, a link to a device would never end), and
+    :class:`FileTooLarge` (from ``fstat``, before a byte is read) above ``max_bytes``.
     """
     before = os.stat(path)
     _require_regular(before.st_mode)
     with open(path, "rb", opener=_open_nonblocking) as handle:
-        _require_regular(os.fstat(handle.fileno()).st_mode)  # swapped since the stat?
-        data = handle.read()
+        opened = os.fstat(handle.fileno())
+        _require_regular(opened.st_mode)  # swapped since the stat?
+        if opened.st_size > max_bytes:
+            raise FileTooLarge(opened.st_size, max_bytes)
+        data = handle.read(max_bytes + 1)
     after = os.stat(path)
     key_before = (before.st_size, before.st_mtime_ns)
     if key_before != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         return None
     return Stable(data=data, size=after.st_size, mtime_ns=after.st_mtime_ns)
+
+
+def too_large_facts(path: str, *, size: int, mtime_ns: int, reason: str) -> FileFacts:
+    """The verdict on a file too large to read: ``invalid``, keyed by its path and stat.
+
+    Its content is never hashed (that would mean reading it), so its identity is the
+    path, size and mtime: a file replaced by a new one of the same name is judged again.
+    """
+    key = os.fsencode(path) + b"\0" + f"{size}:{mtime_ns}".encode()
+    return FileFacts(sha256=hashlib.sha256(b"too-large\0" + key).hexdigest(),
+                     state=State.INVALID, reason_code="too_large", error=reason)
 
 
 def facts_of(
@@ -187,6 +222,9 @@ def load_payload(store: Store, workout: Workout, validator: Validator) -> Payloa
         path = Path(name)
         try:
             stable = read_stable(path)
+        except FileTooLarge:
+            exists = True  # grown past the limit since it was read: not our content now
+            continue
         except OSError:
             continue
         exists = True
@@ -236,6 +274,15 @@ def ingest_path(
     path = Path(real)
     try:
         stable = read_stable(path)
+    except FileTooLarge as big:
+        st = os.stat(path)
+        facts = too_large_facts(real, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                reason=big.reason())
+        ingested = store.record_file(real, size=st.st_size, mtime_ns=st.st_mtime_ns,
+                                     facts=facts, same_workout_tolerance_s=tolerance_s)
+        log.info("file_invalid", path=real, sha256=facts.sha256, error=facts.error)
+        return Ingest(Submitted(path=real, sha256=ingested.workout.sha256, state=State.INVALID,
+                                known=False, error=facts.error), was_read=True)
     except OSError as exc:
         problem = exc.strerror or str(exc)
         log.warning("file_unreadable", path=real, error=problem)
