@@ -63,6 +63,7 @@ def test_check_json_prints_one_object_per_line(tmp_path: Path) -> None:
         "distance_m": first["distance_m"],
         "points": 60,
         "device": "development 1",
+        "assumption": None,
     } == first
     assert ("invalid", "no such file") == (second["verdict"], second["reason"])
 

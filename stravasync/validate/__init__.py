@@ -153,8 +153,11 @@ def _analyse_xml(data: bytes, *, now: datetime | None) -> tuple[Format | None, A
             return None, Analysis(
                 Verdict.INVALID, f"XML root element <{root_name}> is neither GPX nor TCX"
             )
-        analyse = analyse_gpx if fmt == "gpx" else analyse_tcx
-        return fmt, analyse(root, events, now=now)
+        if fmt == "gpx":
+            # The defused walk has read the prolog and found no DTD: gpxpy takes over.
+            events.close()
+            return fmt, analyse_gpx(data, now=now)
+        return fmt, analyse_tcx(root, events, now=now)
     except StopIteration:
         return None, Analysis(Verdict.INVALID, "malformed XML: no root element")
     except XmlRefused as exc:
