@@ -6,7 +6,7 @@ import gzip
 import os
 import struct
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
@@ -84,8 +84,8 @@ def _results(
 ) -> tuple[ValidationResult, ...]:
     """validate_bytes given the full pass's analysis ``full``, then with the default (fast) path."""
 
-    def full_only(content: bytes, *, now: datetime | None) -> Analysis:
-        assert (data, NOW) == (content, now)
+    def full_only(content: bytes, *, now: datetime | None, zone: tzinfo | None) -> Analysis:
+        assert (data, NOW, None) == (content, now, zone)
         return full
 
     with monkeypatch.context() as patch:
