@@ -342,11 +342,12 @@ def _untimed_records(t: Tally, *, exempt: bool) -> str:
         )
     if t.missing == n:
         why = (
-            "and no session, lap, length or set carries one either"
+            ", and no session, lap, length or set carries one either: nothing dates it"
             if exempt
-            else "Strava needs a time on every record (except in pool swims and workouts with sets)"
+            else ": Strava needs a time on every record (except in pool swims and workouts "
+            "with sets)"
         )
-        return f"none of {n} records carries a time (timestamp missing or invalid): {why}"
+        return f"none of {n} records carries a time (timestamp missing or invalid){why}"
     parts = []
     if t.missing:
         parts.append(f"{t.missing} have none")
