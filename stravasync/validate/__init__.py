@@ -8,12 +8,15 @@ its root element (``gpx`` or ``TrainingCenterDatabase``).
 Public API::
 
     Verdict, ValidationResult
-    validate_bytes(data, *, name="") -> ValidationResult
-    validate_path(path) -> ValidationResult
+    validate_bytes(data, *, name="", now=None, max_bytes=..., zone=None) -> ValidationResult
+    validate_path(path, *, now=None, max_bytes=..., zone=None) -> ValidationResult
 
 ``ok`` results carry ``payload`` (inflated, repaired bytes to upload) and its
-``sha256``; the user's file is never modified. Repairs: a UTF-8 byte order mark or
-whitespace before ``<?xml``, and ``...ZZ`` timestamps.
+``sha256``; the user's file is never modified. ``assumption`` says what the facts
+rest on that the file does not say: today only the time zone of a FIT start given
+in local time alone (``zone``, default this computer's zone on the workout's date).
+Repairs: a UTF-8 byte order mark or whitespace before ``<?xml``, and ``...ZZ``
+timestamps.
 """
 
 from __future__ import annotations
