@@ -443,5 +443,6 @@ def test_ok_result_as_json_has_the_check_keys() -> None:
         "distance_m",
         "points",
         "device",
+        "assumption",
     ] == list(obj)
     assert "2024-05-01T07:30:00Z" == obj["start_time"]

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from fitgen import time_rule_files
+from fixtures import CORPUS
+from test_validate import CORPUS_ROWS, EXPECTED, JUDGEMENTS
 
 from stravasync.cli.check_cmd import check
 from stravasync.samples import sample_broken, sample_fit, sample_gpx
@@ -63,6 +69,7 @@ def test_check_json_prints_one_object_per_line(tmp_path: Path) -> None:
         "distance_m": first["distance_m"],
         "points": 60,
         "device": "development 1",
+        "assumption": None,
     } == first
     assert ("invalid", "no such file") == (second["verdict"], second["reason"])
 
@@ -74,3 +81,44 @@ def test_check_needs_no_config(tmp_path: Path) -> None:
         check, [str(good)]
     )
     assert 0 == result.exit_code
+
+
+@pytest.mark.corpus
+@pytest.mark.skipif(not CORPUS_ROWS, reason=f"corpus not found at {CORPUS}")
+def test_check_json_over_the_corpus_gives_the_manifest_verdicts() -> None:
+    """check --json over every corpus file gives MANIFEST's verdicts (or our stated judgements)."""
+    paths = [str(CORPUS / name) for name, _ in CORPUS_ROWS]
+    result = CliRunner().invoke(check, ["--json", *paths])
+    got = {Path(o["path"]).name: o["verdict"] for o in map(json.loads, result.output.splitlines())}
+    want = {name: (JUDGEMENTS.get(name) or EXPECTED[exp]).value for name, exp in CORPUS_ROWS}
+    assert want == got
+    # degenerate files may go either way; the one decided against the manifest:
+    overruled = {n for n, exp in CORPUS_ROWS if exp in EXPECTED and want[n] != EXPECTED[exp]}
+    assert {"gpx_gpsbabel_hike.gpx"} == overruled
+
+
+@pytest.fixture
+def machine_in_amsterdam(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This computer's zone is Europe/Amsterdam for the test (restored afterwards)."""
+    monkeypatch.setenv("TZ", "Europe/Amsterdam")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("machine_in_amsterdam")
+def test_check_shows_the_time_zone_assumption(tmp_path: Path) -> None:
+    """A start known only in local time shows the assumed zone, in words and in JSON."""
+    path = tmp_path / "old-watch.fit"
+    path.write_bytes(time_rule_files(START)["system time + activity local"])
+    human = CliRunner().invoke(check, [str(path)])
+    machine = json.loads(CliRunner().invoke(check, ["--json", str(path)]).output)
+    assert 0 == human.exit_code
+    assert "2024-06-02T04:00:00Z" in human.output  # 06:00 CEST
+    assert "assumed: time zone unknown" in human.output
+    assert "this computer's time zone, UTC+02:00" in human.output
+    assert ("2024-06-02T04:00:00Z", True) == (
+        machine["start_time"],
+        "UTC+02:00" in machine["assumption"],
+    )

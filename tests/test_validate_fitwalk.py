@@ -6,11 +6,12 @@ import gzip
 import os
 import struct
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
 from fit_tool.profile.profile_type import FileType, Sport
+from fitgen import time_rule_files
 from fixtures import NOW, START, fit_bytes
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -49,7 +50,15 @@ GENERATED: dict[str, bytes] = {
     "chained activity + settings": CHAINED,
     "chained activity + activity": FIT_OWN + FIT_TOOL,
     "empty": b"",
+    **{f"time rule: {name}": data for name, data in time_rule_files(START).items()},
 }
+# Time-rule fixtures whose wire features the mutation tests should also cover.
+TIME_RULE_BASES = [
+    GENERATED["time rule: compressed timestamps"],
+    GENERATED["time rule: untimed pool swim"],
+    GENERATED["time rule: sets + untimed records"],
+    GENERATED["time rule: system time + correlation + local"],
+]
 # Corpus files the walker leaves to the full pass: damage (which the full pass must
 # describe), hr messages (fitdecode's event_timestamp_12 bookkeeping) and
 # compressed_speed_distance records (distance by accumulation).
@@ -84,8 +93,8 @@ def _results(
 ) -> tuple[ValidationResult, ...]:
     """validate_bytes given the full pass's analysis ``full``, then with the default (fast) path."""
 
-    def full_only(content: bytes, *, now: datetime | None) -> Analysis:
-        assert (data, NOW) == (content, now)
+    def full_only(content: bytes, *, now: datetime | None, zone: tzinfo | None) -> Analysis:
+        assert (data, NOW, None) == (content, now, zone)
         return full
 
     with monkeypatch.context() as patch:
@@ -212,7 +221,7 @@ def rewritten(draw: st.DrawFn, base: bytes) -> bytes:
 @given(st.data())
 def test_rewritten_fit_same_answer(corpus: Path, data: st.DataObject) -> None:
     """Overwritten bytes behind valid CRCs (types, sizes, sentinels) get the full pass's answer."""
-    bases = [FIT_TOOL, FIT_OWN, CHAINED, *_small_corpus(corpus).values()]
+    bases = [FIT_TOOL, FIT_OWN, CHAINED, *TIME_RULE_BASES, *_small_corpus(corpus).values()]
     mutant = data.draw(st.sampled_from(bases).flatmap(rewritten))
     event("fast path" if _walks_or_is_unsure(mutant) else "full pass")
     full, fast = _both(mutant)

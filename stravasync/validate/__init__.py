@@ -8,19 +8,22 @@ its root element (``gpx`` or ``TrainingCenterDatabase``).
 Public API::
 
     Verdict, ValidationResult
-    validate_bytes(data, *, name="") -> ValidationResult
-    validate_path(path) -> ValidationResult
+    validate_bytes(data, *, name="", now=None, max_bytes=..., zone=None) -> ValidationResult
+    validate_path(path, *, now=None, max_bytes=..., zone=None) -> ValidationResult
 
 ``ok`` results carry ``payload`` (inflated, repaired bytes to upload) and its
-``sha256``; the user's file is never modified. Repairs: a UTF-8 byte order mark or
-whitespace before ``<?xml``, and ``...ZZ`` timestamps.
+``sha256``; the user's file is never modified. ``assumption`` says what the facts
+rest on that the file does not say: today only the time zone of a FIT start given
+in local time alone (``zone``, default this computer's zone on the workout's date).
+Repairs: a UTF-8 byte order mark or whitespace before ``<?xml``, and ``...ZZ``
+timestamps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import stat
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from stravasync.validate.fit import analyse_fit
@@ -54,10 +57,15 @@ def validate_bytes(
     name: str = "",
     now: datetime | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    zone: tzinfo | None = None,
 ) -> ValidationResult:
-    """Judge a workout file's bytes; ``now`` (default: the clock) bounds plausible times."""
+    """Judge a workout file's bytes; ``now`` (default: the clock) bounds plausible times.
+
+    ``zone`` places a start the file gives only in local time (default: this
+    computer's zone on that date); the result's ``assumption`` then says so.
+    """
     try:
-        return _validate(bytes(data), name=name, now=now, max_bytes=max_bytes)
+        return _validate(bytes(data), name=name, now=now, max_bytes=max_bytes, zone=zone)
     # Last line of defence: a bug or a library surprise on odd input must become a
     # verdict, never an exception in the daemon's consumer thread.
     except Exception as exc:  # noqa: BLE001
@@ -65,14 +73,18 @@ def validate_bytes(
 
 
 def validate_path(
-    path: Path, *, now: datetime | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+    path: Path,
+    *,
+    now: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    zone: tzinfo | None = None,
 ) -> ValidationResult:
     """Judge the file at ``path`` (read only; never raises for a bad or missing file)."""
     path = Path(path)
     data = _read(path, max_bytes=max_bytes)
     if isinstance(data, str):
         return ValidationResult.refused(data)
-    return validate_bytes(data, name=path.name, now=now, max_bytes=max_bytes)
+    return validate_bytes(data, name=path.name, now=now, max_bytes=max_bytes, zone=zone)
 
 
 def _read(path: Path, *, max_bytes: int) -> bytes | str:
@@ -105,7 +117,9 @@ def _named_format(name: str) -> str | None:
     return None
 
 
-def _validate(data: bytes, *, name: str, now: datetime | None, max_bytes: int) -> ValidationResult:
+def _validate(
+    data: bytes, *, name: str, now: datetime | None, max_bytes: int, zone: tzinfo | None
+) -> ValidationResult:
     if len(data) > max_bytes:
         return ValidationResult.refused(_too_large(len(data), max_bytes))
     gzipped = is_gzip(data)
@@ -117,7 +131,7 @@ def _validate(data: bytes, *, name: str, now: datetime | None, max_bytes: int) -
     fmt: Format | None
     repaired: tuple[str, ...] = ()
     if kind == "fit":
-        fmt, analysis = "fit", analyse_fit(content, now=now)
+        fmt, analysis = "fit", analyse_fit(content, now=now, zone=zone)
     else:
         content, repaired = strip_xml_prelude(content)
         content, double_z = fix_double_z(content)
@@ -131,7 +145,7 @@ def _validate(data: bytes, *, name: str, now: datetime | None, max_bytes: int) -
         note = f"content is {fmt.upper()} although the name says .{named}"
         if analysis.reason:
             note = f"{analysis.reason}; {note}"
-        analysis = Analysis(Verdict.OK, note, analysis.facts)
+        analysis = Analysis(Verdict.OK, note, analysis.facts, analysis.assumption)
     return ValidationResult.from_analysis(
         analysis,
         fmt=fmt,
@@ -153,8 +167,11 @@ def _analyse_xml(data: bytes, *, now: datetime | None) -> tuple[Format | None, A
             return None, Analysis(
                 Verdict.INVALID, f"XML root element <{root_name}> is neither GPX nor TCX"
             )
-        analyse = analyse_gpx if fmt == "gpx" else analyse_tcx
-        return fmt, analyse(root, events, now=now)
+        if fmt == "gpx":
+            # The defused walk has read the prolog and found no DTD: gpxpy takes over.
+            events.close()
+            return fmt, analyse_gpx(data, now=now)
+        return fmt, analyse_tcx(root, events, now=now)
     except StopIteration:
         return None, Analysis(Verdict.INVALID, "malformed XML: no root element")
     except XmlRefused as exc:

@@ -1,122 +1,154 @@
 """GPX: a track with timed points is an activity; routes and waypoints are not.
 
-Read in one streaming pass over the safe parser (``xmlsafe.walk``), namespace-blind
-so GPX 1.0, 1.1 and writers with a wrong namespace all read the same. gpxpy is not
-used: it would build a second full document (and parses TCX or gzip as an empty or
-undecodable GPX); the safety checks and the facts come from this one pass.
+Owns the GPX verdict. The guard runs first, then gpxpy does the GPX work:
 
-Verdicts: track points, enough of them timed (``timing.Timing``) -> ok; too few times
--> invalid; track(s) with no points -> invalid; routes/waypoints only, or nothing
-at all -> skip.
+1. Guard. ``xmlsafe.walk`` (defusedxml, ``forbid_dtd``) has already read the bytes up
+   to the root element; here the text gpxpy will parse gets the same check
+   (``xmlsafe.guard_prolog``), after a size cap (``GPX_MAX_BYTES``: gpxpy holds the
+   whole document, about 14 bytes of memory per byte of GPX). A document type
+   declaration can only stand before the root element (XML 1.0, production
+   ``prolog``), and entities can only be declared in one, so a prolog without a DTD
+   leaves nothing to expand or fetch: any other entity reference is a
+   well-formedness error that gpxpy's parser reports as malformed XML.
+2. gpxpy parses the text that passed (``gpxpy.parse``; it drops the default
+   namespace, so writers with a wrong namespace read the same) with the GPX 1.1
+   field set whatever the file declares: the elements we read are named alike in
+   1.0 and 1.1, and writers such as HealthFit declare 1.0 but write 1.1's
+   ``trk/type``. It gives the facts: track points and their times, the first track's ``type``, the
+   creator, and the distance by ``GPX.length_2d()``. 2D, not 3D: Strava's distance
+   for a GPS track is measured over the ground, the FIT and TCX readers take the
+   device's distance (which is 2D as well), and barometric noise in ``<ele>`` only
+   lengthens a 3D sum.
+
+Verdicts: track points, enough of them timed (``timing.PointTimes``) -> ok; too
+few times -> invalid; track(s) with no points -> invalid; routes/waypoints only, or
+nothing at all -> skip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from xml.etree.ElementTree import Element
+import codecs
+import math
+import re
+from datetime import UTC, datetime
+
+import gpxpy
+from gpxpy.gpx import GPX, GPXException, GPXXMLSyntaxException
 
 from stravasync.validate.result import Analysis, Facts, Verdict
 from stravasync.validate.sports import normalise_sport
-from stravasync.validate.times import haversine_m, parse_float, parse_xml_time, window
-from stravasync.validate.timing import Timing
-from stravasync.validate.xmlsafe import Event, local
+from stravasync.validate.times import window
+from stravasync.validate.timing import PointTimes
+from stravasync.validate.xmlsafe import XmlRefused, guard_prolog
 
-__all__ = ["analyse_gpx"]
+__all__ = ["GPX_MAX_BYTES", "analyse_gpx", "decode_xml"]
 
-
-@dataclass
-class _Tally:
-    """Mutable state of one streaming pass."""
-
-    timing: Timing
-    tracks: int = 0
-    routes: int = 0
-    route_points: int = 0
-    waypoints: int = 0
-    sport_word: str | None = None
-    distance: float = 0.0
-    prev: tuple[float, float] | None = None
-    point_time: datetime | None = None
-    point_depth: int = 0  # depth of the open trkpt, 0 outside one
-
-    def start(self, name: str, depth: int) -> None:
-        if name == "trkseg":
-            self.prev = None
-        elif name == "trkpt":
-            self.point_time = None
-            self.point_depth = depth
-
-    def end(self, name: str, elem: Element, depth: int) -> None:
-        if name == "time":
-            if self.point_depth and depth == self.point_depth + 1:
-                self.point_time = parse_xml_time(elem.text)
-        elif name == "trkpt":
-            self.end_point(elem)
-        elif name == "type" and depth == 3 and self.sport_word is None:
-            self.sport_word = (elem.text or "").strip() or None
-        elif name == "trk":
-            self.tracks += 1
-        elif name == "rtept":
-            self.route_points += 1
-        elif name == "rte":
-            self.routes += 1
-        elif name == "wpt" and depth == 2:
-            self.waypoints += 1
-
-    def end_point(self, elem: Element) -> None:
-        self.point_depth = 0
-        self.timing.add(self.point_time)
-        lat, lon = parse_float(elem.get("lat")), parse_float(elem.get("lon"))
-        if lat is not None and lon is not None:
-            if self.prev is not None:
-                self.distance += haversine_m(self.prev[0], self.prev[1], lat, lon)
-            self.prev = (lat, lon)
+#: Largest GPX handed to gpxpy: a 30-hour track at one point a second is about 25 MB.
+GPX_MAX_BYTES = 32 * 1024 * 1024
+_DECLARED = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+# An innermost <extensions> element (no nested one): what gpxpy would deep-copy.
+_EXTENSIONS = re.compile(r"<extensions>[^<]*(?:<(?!/?extensions>)[^<]*)*</extensions>")
+_UTF16_STARTS = {
+    b"\xff\xfe": "utf-16",
+    b"\xfe\xff": "utf-16",
+    b"<\x00?\x00": "utf-16-le",
+    b"\x00<\x00?": "utf-16-be",
+}
 
 
-def analyse_gpx(
-    root: Element,
-    events: Iterator[tuple[Event, Element, int]],
-    *,
-    now: datetime | None,
-) -> Analysis:
-    """Judge a GPX document from its root and the rest of its event stream."""
-    t = _Tally(Timing(*window(now)))
-    for event, elem, depth in events:
-        if event == "start":
-            t.start(local(elem.tag), depth)
-        else:
-            t.end(local(elem.tag), elem, depth)
-    return _decide(t, creator=root.get("creator"))
+def decode_xml(data: bytes) -> str:
+    """The XML document's text, decoded as its byte order mark or declaration says.
+
+    Raises XmlRefused when the bytes are not text in that encoding.
+    """
+    encoding = next((e for start, e in _UTF16_STARTS.items() if data.startswith(start)), None)
+    if encoding is None:
+        declared = _DECLARED.match(data, 0, 200)
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        codecs.lookup(encoding)
+        return data.decode(encoding)
+    except LookupError as exc:
+        raise XmlRefused(f"malformed XML: unknown encoding {encoding!r}") from exc
+    except UnicodeDecodeError as exc:
+        raise XmlRefused(f"malformed XML: not valid {encoding} text at byte {exc.start}") from exc
 
 
-def _decide(t: _Tally, *, creator: str | None) -> Analysis:
-    timing = t.timing
+def analyse_gpx(data: bytes, *, now: datetime | None) -> Analysis:
+    """Judge a GPX document (its root element already read by the guard)."""
+    if len(data) > GPX_MAX_BYTES:
+        return Analysis(
+            Verdict.INVALID,
+            f"GPX too large to read ({len(data)} bytes; the limit for GPX is "
+            f"{GPX_MAX_BYTES} bytes): upload it on strava.com, or convert it to FIT",
+        )
+    try:
+        text = _without_extensions(decode_xml(data))
+        guard_prolog(text)
+        gpx = gpxpy.parse(text, version="1.1")
+    except XmlRefused as exc:
+        return Analysis(Verdict.INVALID, str(exc))
+    except GPXXMLSyntaxException as exc:
+        return Analysis(Verdict.INVALID, f"malformed XML: {exc.__cause__ or exc}")
+    except GPXException as exc:
+        return Analysis(Verdict.INVALID, f"unreadable GPX: {exc}")
+    return _decide(gpx, now=now)
+
+
+def _without_extensions(text: str) -> str:
+    """``text`` without its ``<extensions>`` elements, which gpxpy would deep-copy.
+
+    Only where every ``<extensions>`` in the text is a tag: no comment, CDATA section
+    or processing instruction (other than the XML declaration) could hold the word.
+    """
+    if "<!--" in text or "<![CDATA[" in text or text.find("<?", 1) != -1:
+        return text
+    return _EXTENSIONS.sub("", text)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _decide(gpx: GPX, *, now: datetime | None) -> Analysis:
+    times = PointTimes(*window(now))
+    for track in gpx.tracks:
+        for segment in track.segments:
+            for point in segment.points:
+                times.add(_utc(point.time))
+    distance = gpx.length_2d() if times.points else None
+    sport = next((t.type for t in gpx.tracks if t.type and t.type.strip()), None)
     facts = Facts(
-        start_time=timing.start,
-        sport=normalise_sport(t.sport_word),
-        duration_s=timing.duration,
-        distance_m=round(t.distance, 1) if timing.points else None,
-        points=timing.points,
-        device=creator,
+        start_time=times.start,
+        sport=normalise_sport(sport),
+        duration_s=times.duration,
+        distance_m=round(distance, 1) if distance is not None and math.isfinite(distance) else None,
+        points=times.points,
+        device=gpx.creator,
     )
-    if timing.points == 0:
-        if t.tracks:
-            return Analysis(Verdict.INVALID, f"GPX has {t.tracks} track(s) but no track points")
-        if t.routes or t.waypoints:
-            what = []
-            if t.routes:
-                what.append(f"{t.routes} route(s) with {t.route_points} points")
-            if t.waypoints:
-                what.append(f"{t.waypoints} waypoint(s)")
-            return Analysis(
-                Verdict.SKIP,
-                "not an activity: GPX holds " + " and ".join(what) + " but no recorded track",
-                facts,
-            )
-        return Analysis(Verdict.SKIP, "not an activity: GPX holds no track", facts)
-    problem = timing.problem("track points")
+    if times.points == 0:
+        return _without_points(gpx, facts)
+    problem = times.problem("track points")
     if problem:
         return Analysis(Verdict.INVALID, problem, facts)
     return Analysis(Verdict.OK, None, facts)
+
+
+def _without_points(gpx: GPX, facts: Facts) -> Analysis:
+    if gpx.tracks:
+        return Analysis(Verdict.INVALID, f"GPX has {len(gpx.tracks)} track(s) but no track points")
+    what = []
+    if gpx.routes:
+        route_points = sum(len(r.points) for r in gpx.routes)
+        what.append(f"{len(gpx.routes)} route(s) with {route_points} points")
+    if gpx.waypoints:
+        what.append(f"{len(gpx.waypoints)} waypoint(s)")
+    if what:
+        return Analysis(
+            Verdict.SKIP,
+            "not an activity: GPX holds " + " and ".join(what) + " but no recorded track",
+            facts,
+        )
+    return Analysis(Verdict.SKIP, "not an activity: GPX holds no track", facts)

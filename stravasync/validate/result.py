@@ -57,6 +57,8 @@ class Analysis:
     """Why, for invalid and skip; None or a note for ok."""
     facts: Facts = dataclasses.field(default_factory=Facts)
     """What the reader learned before it decided."""
+    assumption: str | None = None
+    """What the reader had to assume because the file does not say (e.g. a time zone)."""
 
 
 def iso_z(value: datetime) -> str:
@@ -97,6 +99,9 @@ class ValidationResult:
     """Decompressed, repaired bytes to upload (None unless ok)."""
     sha256: str | None
     """Hex sha256 of ``payload`` (None unless ok)."""
+    assumption: str | None = None
+    """What the facts rest on that the file does not say, e.g. the time zone used to
+    place a start time given only in local time; None when nothing was assumed."""
 
     @classmethod
     def from_analysis(
@@ -127,6 +132,7 @@ class ValidationResult:
             device=facts.device,
             payload=payload if ok else None,
             sha256=sha256 if ok else None,
+            assumption=analysis.assumption,
         )
 
     @classmethod
@@ -150,6 +156,7 @@ class ValidationResult:
             "distance_m": self.distance_m,
             "points": self.points,
             "device": self.device,
+            "assumption": self.assumption,
         }
 
     def summary(self) -> str:
@@ -161,6 +168,8 @@ class ValidationResult:
             parts.extend(self._fact_words())
             if self.repaired:
                 parts.append("repaired: " + ", ".join(self.repaired))
+        if self.assumption:
+            parts.append(f"assumed: {self.assumption}")
         return "; ".join(parts) if parts else "-"
 
     def _fact_words(self) -> list[str]:

@@ -4,7 +4,7 @@ Read in one streaming pass over the safe parser (``xmlsafe.walk``): an 8 MB file
 never exists as a tree, only the current Trackpoint does. Trackpoints count only
 inside ``Activity`` (a Course has timed trackpoints too). Namespaces are ignored.
 
-Verdicts: timed trackpoints (``timing.Timing`` rule) -> ok; laps without any
+Verdicts: timed trackpoints (``timing.PointTimes`` rule) -> ok; laps without any
 trackpoint, or too few times -> invalid (Strava needs per-point time); no Activity
 -> skip, naming what the file holds instead (course, workout).
 """
@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element
 from stravasync.validate.result import Analysis, Facts, Verdict
 from stravasync.validate.sports import normalise_sport
 from stravasync.validate.times import haversine_m, parse_float, parse_xml_time, window
-from stravasync.validate.timing import Timing
+from stravasync.validate.timing import PointTimes
 from stravasync.validate.xmlsafe import Event, local
 
 __all__ = ["analyse_tcx"]
@@ -60,15 +60,15 @@ def analyse_tcx(
 ) -> Analysis:
     """Judge a TCX document from its root and the rest of its event stream."""
     del root  # the root carries nothing we need
-    timing = Timing(*window(now))
+    times = PointTimes(*window(now))
     t = _Tally()
     for event, elem, depth in events:
         name = local(elem.tag)
         if event == "start":
             _start(t, name, elem, depth)
         else:
-            _end(t, timing, name, elem, depth)
-    return _decide(t, timing)
+            _end(t, times, name, elem, depth)
+    return _decide(t, times)
 
 
 def _start(t: _Tally, name: str, elem: Element, depth: int) -> None:
@@ -95,9 +95,9 @@ def _start(t: _Tally, name: str, elem: Element, depth: int) -> None:
         t.workouts += 1
 
 
-def _end(t: _Tally, timing: Timing, name: str, elem: Element, depth: int) -> None:
+def _end(t: _Tally, times: PointTimes, name: str, elem: Element, depth: int) -> None:
     if t.point:
-        _end_in_point(t, timing, name, elem, depth)
+        _end_in_point(t, times, name, elem, depth)
     elif name == "DistanceMeters" and t.lap and depth == t.lap + 1:
         t.lap_distance += parse_float(elem.text) or 0.0
     elif name == "Track":
@@ -112,10 +112,10 @@ def _end(t: _Tally, timing: Timing, name: str, elem: Element, depth: int) -> Non
         t.activity = 0
 
 
-def _end_in_point(t: _Tally, timing: Timing, name: str, elem: Element, depth: int) -> None:
+def _end_in_point(t: _Tally, times: PointTimes, name: str, elem: Element, depth: int) -> None:
     if name == "Trackpoint":
         t.point = 0
-        timing.add(t.time)
+        times.add(t.time)
         if t.lat is not None and t.lon is not None:
             if t.prev is not None:
                 t.track_distance += haversine_m(t.prev[0], t.prev[1], t.lat, t.lon)
@@ -136,7 +136,7 @@ def _end_in_point(t: _Tally, timing: Timing, name: str, elem: Element, depth: in
             t.lon = parse_float(elem.text)
 
 
-def _decide(t: _Tally, timing: Timing) -> Analysis:
+def _decide(t: _Tally, times: PointTimes) -> Analysis:
     sports = {normalise_sport(s) for s in t.sports}
     if t.multisport or len(sports) > 1:
         sport: str | None = "multisport"
@@ -147,13 +147,13 @@ def _decide(t: _Tally, timing: Timing) -> Analysis:
     elif t.point_distance is not None:
         distance = t.point_distance
     else:
-        distance = t.track_distance if timing.points else None
+        distance = t.track_distance if times.points else None
     facts = Facts(
-        start_time=timing.start,
+        start_time=times.start,
         sport=sport,
-        duration_s=timing.duration,
+        duration_s=times.duration,
         distance_m=round(distance, 1) if distance is not None else None,
-        points=timing.points,
+        points=times.points,
         device=t.creator,
     )
     if not t.activities:
@@ -162,14 +162,14 @@ def _decide(t: _Tally, timing: Timing) -> Analysis:
         if t.workouts:
             return Analysis(Verdict.SKIP, f"not an activity: TCX workout ({t.workouts})", facts)
         return Analysis(Verdict.SKIP, "not an activity: TCX holds no Activity", facts)
-    if timing.points == 0:
+    if times.points == 0:
         laps = f"{t.laps} lap(s) but " if t.laps else ""
         return Analysis(
             Verdict.INVALID,
             f"TCX activity has {laps}no trackpoints: Strava needs timed trackpoints",
             facts,
         )
-    problem = timing.problem("trackpoints")
+    problem = times.problem("trackpoints")
     if problem:
         return Analysis(Verdict.INVALID, problem, facts)
     return Analysis(Verdict.OK, None, facts)

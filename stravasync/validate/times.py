@@ -1,24 +1,34 @@
-"""Which absolute times are believable, and reading XML (ISO-8601) times.
+"""Which absolute times are believable, reading XML (ISO-8601) times, local wall time.
 
 A time is plausible from the FIT "absolute time" floor (0x10000000 s after the FIT
 epoch 1989-12-31, i.e. 1998-07) up to two days after ``now`` (device clocks and
 time zones run a little ahead). Earlier values are device garbage: FIT epoch-zero
 or system-relative times, GPSBabel's 1901-12-13 (the 32-bit time_t minimum).
+``is_placeholder`` tells the placeholders (a clock that was never set, counting
+from an epoch) from other impossible times.
+
+``wall_to_utc`` places a local wall-clock time (FIT ``local_date_time``) on the UTC
+line in a given zone, or in this computer's zone with the rule in force on that
+date (daylight saving included) when no zone is given.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, tzinfo
 
 __all__ = [
     "EARLIEST",
     "FIT_EPOCH_UNIX",
     "FUTURE_SLACK",
+    "PLACEHOLDER_EPOCHS",
     "haversine_m",
+    "is_placeholder",
     "parse_float",
     "parse_xml_time",
+    "wall_to_utc",
     "window",
 ]
 
@@ -27,6 +37,10 @@ FIT_EPOCH_UNIX = 631065600
 #: FIT date_time values below 0x10000000 are relative (seconds since power-on).
 EARLIEST = datetime.fromtimestamp(FIT_EPOCH_UNIX + 0x10000000, UTC)
 FUTURE_SLACK = timedelta(days=2)
+#: Unix times a clock that was never set counts from: GPSBabel's "no time" (the
+#: 32-bit time_t minimum, 1901-12-13T20:45:52Z), the Unix epoch, the FIT epoch.
+PLACEHOLDER_EPOCHS = (-(2**31), 0, FIT_EPOCH_UNIX)
+_DAY_S = 86400
 
 _FALLBACK = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2}):(\d{2})(?:[.,](\d+))?\s*"
@@ -38,6 +52,21 @@ def window(now: datetime | None) -> tuple[float, float]:
     """The plausible range as Unix seconds ``(earliest, latest)`` for ``now``."""
     current = now if now is not None else datetime.now(UTC)
     return EARLIEST.timestamp(), (current + FUTURE_SLACK).timestamp()
+
+
+def is_placeholder(stamp: float) -> bool:
+    """True for a Unix time within a day after a placeholder epoch (clock never set)."""
+    return any(0 <= stamp - epoch < _DAY_S for epoch in PLACEHOLDER_EPOCHS)
+
+
+def wall_to_utc(wall: datetime, zone: tzinfo | None) -> datetime:
+    """The UTC instant of naive local ``wall`` time in ``zone`` (None: this computer's)."""
+    if zone is not None:
+        return wall.replace(tzinfo=zone).astimezone(UTC)
+    # mktime applies the machine's zone rules for that date (isdst=-1: let it decide).
+    fields = (*wall.timetuple()[:8], -1)
+    seconds = time.mktime(time.struct_time(fields)) + wall.microsecond / 1e6
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def parse_xml_time(text: str | None) -> datetime | None:

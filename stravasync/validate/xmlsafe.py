@@ -6,6 +6,11 @@ defusedxml's ``iterparse`` refuses a document type declaration outright
 fetched. Workout files never need a DTD. Each element is detached from its parent
 once its ``end`` event has been handled, so a 50 MB track holds one point at a time.
 
+``guard_prolog`` runs the same checks over a document's text only as far as its
+root element: enough before handing the text to a parser that builds the whole tree
+(gpxpy), since a DTD, and with it any entity declaration, can only stand before the
+root element.
+
 Also the ``...ZZ`` timestamp repair, a byte-level fix applied before parsing.
 """
 
@@ -20,7 +25,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException, DTDForbidden, EntitiesForbidden
 from defusedxml.ElementTree import iterparse
 
-__all__ = ["XmlRefused", "fix_double_z", "local", "walk"]
+__all__ = ["XmlRefused", "fix_double_z", "guard_prolog", "local", "walk"]
 
 Event = Literal["start", "end"]
 
@@ -44,15 +49,31 @@ def local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
+def guard_prolog(text: str) -> None:
+    """Check ``text`` up to its root element: no DTD, no entity declaration.
+
+    Raises XmlRefused for a DTD or a malformed prolog; the rest is not read.
+    """
+    events = _walk(io.StringIO(text))
+    try:
+        next(events, None)
+    finally:
+        events.close()
+
+
 def walk(data: bytes) -> Generator[tuple[Event, Element, int], None, None]:
     """Yield ``(event, element, depth)``; an ended element is dropped after its turn.
 
     Raises XmlRefused for malformed or hostile XML.
     """
+    return _walk(io.BytesIO(data))
+
+
+def _walk(source: io.BytesIO | io.StringIO) -> Generator[tuple[Event, Element, int], None, None]:
     stack: list[Element] = []
     try:
         for event, elem in iterparse(
-            io.BytesIO(data),
+            source,
             events=("start", "end"),
             forbid_dtd=True,
             forbid_entities=True,
