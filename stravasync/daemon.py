@@ -11,6 +11,8 @@ Scheduler jobs (a ``BackgroundScheduler``; each coalesced, one instance at a tim
 - ``refresh_tokens`` (every 5 min): refresh the access token ahead of its expiry;
 - ``resume`` (every minute): wake the engine for work a rate-limit pause or a backoff
   deferred, and resume after ``stravasync auth`` fixed a dead sign-in;
+- ``follow_up`` (every 2 s): files ``stravasync retry`` asked for, files whose ingest
+  failed (backoff up to 30 s), and the owner's notices (:mod:`stravasync.attention`);
 - ``rescan`` (hourly): a safety net for events the file system did not deliver;
 - ``housekeeping`` (daily): prune rows of files that are gone and were never sent;
 - ``watchdog`` / ``status`` (only under systemd): ``WATCHDOG=1`` while the threads
@@ -23,12 +25,14 @@ restarts the watcher and engine with it; an invalid file is logged and ignored.
 
 from __future__ import annotations
 
-import fcntl
+import hashlib
 import os
 import queue
 import signal
+import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -37,62 +41,35 @@ from typing import TYPE_CHECKING
 import httpx
 
 from stravasync.config import Config, load_config
-from stravasync.errors import AlreadyRunning, StateError, StravaSyncError
-from stravasync.fsutil import ensure_private_dir
+from stravasync.errors import StateError, StravaSyncError
 from stravasync.logs import configure_logging, get_logger
 from stravasync.notify import SystemdNotifier, watchdog_interval
+from stravasync.runlock import DaemonLock
 from stravasync.stack import Stack, open_stack
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    from stravasync.attention import Attention
     from stravasync.watcher import Watcher
 
-__all__ = ["Daemon", "DaemonLock", "run_daemon"]
+__all__ = ["Daemon", "run_daemon"]
 
 log = get_logger("stravasync.daemon")
 
-LOCK_NAME = "daemon.lock"
+FOLLOW_UP_SECONDS = 2.0
+"""How often retries asked for, the ingest backlog and notices are looked at."""
 STOP_SECONDS = 4.0
 """How long in-flight calls may take to finish on shutdown (systemd allows 10 s)."""
 
 
-class DaemonLock:
-    """An exclusive ``flock`` on ``state_dir/daemon.lock``: one daemon per state folder."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.path = state_dir / LOCK_NAME
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise AlreadyRunning naming the holder's pid."""
-        ensure_private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise AlreadyRunning(
-                f"stravasync is already running for {self.path.parent} (pid {holder}); "
-                "stop it first, or give this one another [state] dir"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-
-    def release(self) -> None:
-        """Let go of the lock (closing the descriptor releases it)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 @dataclass(frozen=True)
 class FileReady:
-    """Inbox message: the watcher found a file that looks complete."""
+    """Inbox message: a file looks complete (or a person asked to read it again)."""
 
     path: Path
+    retry: bool = False
+    """``stravasync retry`` asked: read it again and judge it afresh."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +85,51 @@ class StopIngest:
 InboxItem = FileReady | Rescan | StopIngest
 
 
+class Backlog:
+    """What failed to be read and recorded, and when to try again (backoff to 30 s).
+
+    Nothing that reached the daemon is dropped because a step failed: a state folder
+    that is full or read-only, a bug on one odd file. Thread-safe.
+    """
+
+    CAP_S = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[FileReady | Rescan, tuple[int, float]] = {}
+
+    def failed(self, item: FileReady | Rescan, *, now: float) -> float:
+        """Keep ``item`` for later; the seconds until it is tried again."""
+        with self._lock:
+            failures = self._items.get(item, (0, 0.0))[0] + 1
+            delay = min(self.CAP_S, 2.0 ** failures)
+            self._items[item] = (failures, now + delay)
+        return delay
+
+    def done(self, item: FileReady | Rescan) -> None:
+        """``item`` went through: forget it."""
+        with self._lock:
+            self._items.pop(item, None)
+
+    def due(self, *, now: float) -> list[FileReady | Rescan]:
+        """The items whose time has come (they stay kept until :meth:`done`)."""
+        with self._lock:
+            ready = [item for item, (_n, at) in self._items.items() if at <= now]
+            for item in ready:
+                failures, _at = self._items[item]
+                self._items[item] = (failures, now + min(self.CAP_S, 2.0 ** failures))
+            return ready
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def clear(self) -> None:
+        """Forget everything (a reload scans the folders again anyway)."""
+        with self._lock:
+            self._items.clear()
+
+
 class Daemon:
     """``stravasync run``: watch, validate, upload, until told to stop."""
 
@@ -118,6 +140,7 @@ class Daemon:
         transport: httpx.BaseTransport | None = None,
         notifier: SystemdNotifier | None = None,
         install_signals: bool = True,
+        force_polling: Iterable[Path] = (),
     ) -> None:
         self.config = config
         self._transport = transport
@@ -134,7 +157,11 @@ class Daemon:
         self._watcher: Watcher | None = None
         self._scheduler: BackgroundScheduler | None = None
         self._ingest: threading.Thread | None = None
-        self._tokens_seen: float | None = None
+        self._tokens_seen: str | None = None
+        self._attention: Attention | None = None
+        self._backlog = Backlog()
+        self._state_problem: str | None = None
+        self._force_polling = tuple(force_polling)
 
     # -- control (any thread) ------------------------------------------------------------
 
@@ -199,6 +226,8 @@ class Daemon:
     # -- start and stop --------------------------------------------------------------------
 
     def _start(self) -> None:
+        from stravasync.attention import Attention
+        from stravasync.notices import Notices
         from stravasync.watcher import Watcher
 
         config = self.config
@@ -206,6 +235,11 @@ class Daemon:
             log.warning("no_watch_paths", hint="set [watch] paths in the configuration")
         stack = open_stack(config, transport=self._transport)
         self._stack = stack
+        self._attention = Attention(
+            notices=Notices.from_settings(config.notify,
+                                          state_path=config.state_dir / "notices.json"),
+            state_dir=config.state_dir, api_url=config.strava.api_url)
+        self._attention.publish()
         stack.engine.start()
         self._ingest = threading.Thread(target=self._ingest_loop, name="stravasync-ingest",
                                         daemon=True)
@@ -215,11 +249,15 @@ class Daemon:
             recursive=config.watch.recursive,
             settle_seconds=config.watch.settle_seconds,
             on_ready=self._file_ready,
+            on_health=self._attention.folder,
+            ignore=config.watch.ignore,
+            poll_interval=config.watch.poll_interval,
+            polling=self._force_polling,
         )
         watcher.start()
         self._watcher = watcher
         self._queue_scan()  # files that arrived while we were down
-        self._tokens_seen = self._tokens_mtime()
+        self._tokens_seen = self._tokens_fingerprint()
         self._scheduler = self._make_scheduler()
         self._scheduler.start()
 
@@ -238,7 +276,11 @@ class Daemon:
             self._stack.engine.stop(timeout=STOP_SECONDS)
             self._stack.close()
             self._stack = None
+        if self._attention is not None:
+            self._attention.close()
+            self._attention = None
         self._inbox = queue.Queue()
+        self._backlog.clear()
 
     def _do_reload(self) -> None:
         source = self.config.source
@@ -258,25 +300,53 @@ class Daemon:
     # -- threads and jobs ------------------------------------------------------------------
 
     def _ingest_loop(self) -> None:
-        """Reads and validates what the watcher hands over, one file at a time."""
+        """Reads and validates what the watcher hands over, one file at a time.
+
+        Whatever fails (a state folder that is full or read-only, a bug) is kept in
+        the backlog and tried again with backoff, never dropped.
+        """
         inbox = self._inbox
         while True:
             item = inbox.get()
             stack = self._stack
             if isinstance(item, StopIngest) or stack is None:
                 return
-            what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
             try:
                 if isinstance(item, FileReady):
-                    stack.engine.submit(item.path)
+                    stack.engine.submit(item.path, retry=item.retry)
                 else:
                     watcher = self._watcher
                     if watcher is not None:
                         stack.engine.scan(watcher.scan())
-            except StravaSyncError as error:
-                log.error("ingest_failed", path=what, error=str(error))
-            except Exception:  # a bug must not kill the thread: log it, go on
-                log.exception("ingest_crashed", path=what)
+            except Exception as error:  # noqa: BLE001 - kept and retried, never lost
+                self._ingest_failed(item, error)
+            else:
+                self._ingest_done(item)
+
+    def _ingest_failed(self, item: FileReady | Rescan, error: Exception) -> None:
+        what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
+        words = (error.message if isinstance(error, StravaSyncError)
+                 else f"{type(error).__name__}: {error}")
+        delay = self._backlog.failed(item, now=time.monotonic())
+        if isinstance(error, StateError | OSError | sqlite3.Error):
+            first = self._state_problem is None
+            self._state_problem = words
+            if first:
+                log.warning("state_unwritable", error=words, path=what, retry_in=delay)
+                if self._attention is not None:
+                    self._attention.state_unwritable(words)
+            else:
+                log.debug("ingest_deferred", path=what, error=words, retry_in=delay)
+        else:  # a bug: say so loudly, with the traceback, and still keep the file
+            log.exception("ingest_crashed", path=what, retry_in=delay)
+
+    def _ingest_done(self, item: FileReady | Rescan) -> None:
+        self._backlog.done(item)
+        if self._state_problem is not None and isinstance(item, FileReady | Rescan):
+            self._state_problem = None
+            log.info("state_writable_again")
+            if self._attention is not None:
+                self._attention.state_unwritable(None)
 
     def _file_ready(self, path: Path) -> None:
         self._inbox.put(FileReady(path))
@@ -293,6 +363,8 @@ class Daemon:
         )
         scheduler.add_job(self._refresh_tokens, "interval", minutes=5, id="refresh_tokens")
         scheduler.add_job(self._resume, "interval", minutes=1, id="resume")
+        scheduler.add_job(self._follow_up, "interval", seconds=FOLLOW_UP_SECONDS,
+                          id="follow_up")
         scheduler.add_job(self._queue_scan, "interval", hours=1, id="rescan")
         scheduler.add_job(self._housekeeping, "interval", hours=24, id="housekeeping")
         interval = watchdog_interval()
@@ -301,6 +373,24 @@ class Daemon:
                 scheduler.add_job(self._watchdog, "interval", seconds=interval, id="watchdog")
             scheduler.add_job(self._status, "interval", seconds=30, id="status")
         return scheduler
+
+    def _follow_up(self) -> None:
+        """Every few seconds: retries asked for, the ingest backlog, the owner's notices."""
+        stack, attention = self._stack, self._attention
+        if stack is None or attention is None:
+            return
+        for item in self._backlog.due(now=time.monotonic()):
+            self._inbox.put(item)
+        try:
+            for path in stack.store.take_retry_requests():
+                log.info("retry_requested", path=path)
+                self._inbox.put(FileReady(Path(path), retry=True))
+            attention.finished(stack.store)
+        except (StravaSyncError, sqlite3.Error) as error:
+            log.debug("follow_up_deferred", error=str(error))
+        attention.halted(stack.engine.fatal)
+        pause = stack.governor.active_pause("upload")
+        attention.dead_end(pause.reason if pause is not None else None)
 
     def _refresh_tokens(self) -> None:
         stack = self._stack
@@ -316,24 +406,34 @@ class Daemon:
             else:  # another process is refreshing, Strava is unreachable: passes
                 log.warning("token_refresh_deferred", error=str(error))
 
-    def _tokens_mtime(self) -> float | None:
+    def _tokens_fingerprint(self) -> str | None:
+        """What identifies the stored sign-in: changes only when someone signs in anew.
+
+        Marking the tokens dead rewrites the file too, so its mtime would say "changed"
+        after every dead end; the refresh token and athlete say "a new sign-in".
+        """
         stack = self._stack
         if stack is None:
             return None
         try:
-            return stack.tokens.path.stat().st_mtime
-        except OSError:
+            status = stack.tokens.status()
+            stored = stack.tokens.stored_tokens()
+        except StravaSyncError:
             return None
+        if stored is None or status is None:
+            return None
+        digest = hashlib.sha256(stored.refresh_token.encode()).hexdigest()
+        return f"{status.athlete_id}:{digest}"
 
     def _resume(self) -> None:
         stack = self._stack
         if stack is None:
             return
-        mtime = self._tokens_mtime()
-        if stack.engine.fatal is not None and mtime != self._tokens_seen:
+        seen = self._tokens_fingerprint()
+        if stack.engine.fatal is not None and seen is not None and seen != self._tokens_seen:
             log.info("auth_changed", hint="resuming uploads after a new sign-in")
             stack.engine.clear_fatal()
-        self._tokens_seen = mtime
+        self._tokens_seen = seen
         # The dispatcher sleeps until the next due time on its own; this nudge makes
         # sure a clock jump (suspend/resume of a laptop) cannot leave work waiting.
         stack.engine.wake()

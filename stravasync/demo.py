@@ -153,14 +153,13 @@ def run_demo(*, echo: Callable[[str], None] = print, budget_s: float = 25.0) -> 
                 if len(states) >= len(EXPECTED) and FINAL.issuperset(states.values()):
                     break
                 time.sleep(0.2)
+            echo("")
+            echo("stravasync status:")
+            for line in status_table(gather_status(config)):
+                echo(f"  {line}")
             daemon.request_stop()
             thread.join(10)
             calls = emulator.inspect(requests=False)["counters"]
-            known_files, status = gather_status(config)
-            echo("")
-            echo("stravasync status:")
-            for line in status_table(known_files, status):
-                echo(f"  {line}")
         finally:
             emulator.stop()
     ok = states == EXPECTED

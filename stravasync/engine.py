@@ -185,11 +185,14 @@ class Engine:
         """Look at the store again now (after a clock jump, or a change by another process)."""
         self._gates.wake()
 
-    def submit(self, path: Path | str, *, ignore_age: bool = False) -> Submitted:
+    def submit(
+        self, path: Path | str, *, ignore_age: bool = False, retry: bool = False
+    ) -> Submitted:
         """Take a file that looks complete: validate it unless path+size+mtime are known.
 
         ``ignore_age`` (``stravasync upload``) sends workouts older than
-        ``watch.max_age_days`` too.
+        ``watch.max_age_days`` too. ``retry`` (``stravasync retry``): read it again
+        whatever is known, and judge a known content that was not sent afresh.
         """
         real = os.path.realpath(path)
         try:
@@ -198,7 +201,7 @@ class Engine:
             log.warning("file_unreadable", path=real, error=exc.strerror or str(exc))
             return Submitted(path=real, sha256=None, state=State.PENDING, known=False,
                              error=exc.strerror or str(exc))
-        record = self._store.path_record(real)
+        record = None if retry else self._store.path_record(real)
         if record is not None and record.sha256 is not None and (
             (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns)
         ):
@@ -211,7 +214,7 @@ class Engine:
                                  known=True, error=entry.error)
             # Too old for the daemon, wanted now: read it again without the age rule; the
             # store revives the known row in place (no path that shares it is lost).
-        return self._ingest(real, ignore_age=ignore_age)
+        return self._ingest(real, ignore_age=ignore_age, retry=retry)
 
     def scan(self, paths: Iterable[Path | str]) -> ScanReport:
         """Startup reconciliation: submit every path not already known as it is on disk.
@@ -466,11 +469,11 @@ class Engine:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def _ingest(self, real: str, *, ignore_age: bool) -> Submitted:
+    def _ingest(self, real: str, *, ignore_age: bool, retry: bool = False) -> Submitted:
         max_age = 0 if ignore_age else self._config.watch.max_age_days
         read = ingest_path(real, store=self._store, validator=self._validator,
                            now=self._clock(), max_age_days=max_age,
-                           tolerance_s=SAME_WORKOUT_TOLERANCE_S)
+                           tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry)
         if read.was_read:
             self.files_read += 1
         if read.payload is not None and read.submitted.sha256 is not None:

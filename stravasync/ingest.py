@@ -268,9 +268,13 @@ class Ingest:
 
 def ingest_path(
     real: str, *, store: Store, validator: Validator, now: float, max_age_days: int,
-    tolerance_s: float,
+    tolerance_s: float, retry: bool = False,
 ) -> Ingest:
-    """Read, judge and record one file; a file that changes while read stays ``pending``."""
+    """Read, judge and record one file; a file that changes while read stays ``pending``.
+
+    ``retry``: a person asked for it again: a known content that was not sent is
+    judged afresh (a skipped file after ``max_age_days`` was raised is queued).
+    """
     path = Path(real)
     try:
         stable = read_stable(path)
@@ -304,8 +308,11 @@ def ingest_path(
                                 error="still being written"), was_read=True)
     result = validator(stable.data, path.name)
     facts = facts_of(result, raw=stable.data, now=now, max_age_days=max_age_days)
-    ingested = store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns,
-                                 facts=facts, same_workout_tolerance_s=tolerance_s)
+    ingested = (store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
+                                  same_workout_tolerance_s=tolerance_s, retry=True)
+                if retry else
+                store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
+                                  same_workout_tolerance_s=tolerance_s))
     w = ingested.workout
     log.info("file_seen", path=real, sha256=w.sha256, format=facts.format,
              new_content=ingested.new_content)

@@ -1,38 +1,95 @@
-"""What ``stravasync status`` and the demo show: gathered without writing anything.
+"""What ``stravasync status`` and the demo show: gathered without changing anything.
 
-Owns reading the state store, the token store and the governor's state into SPEC's
-``status --json`` object (:func:`gather_status`), and the table a person reads
-(:func:`status_table`). Safe while the daemon runs: the store is opened read-only.
+Owns reading the daemon's lock and account, the state store, the token store and the
+governor's state into SPEC's ``status --json`` object (:func:`gather_status`), and
+the table a person reads (:func:`status_table`), whose first line says what matters
+most: is it running, what does it watch, is anything waiting or wrong. Safe while
+the daemon runs: the store is opened read-only, and whether a daemon runs is asked
+of the lock itself, so a crashed one is never shown as running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stravasync.errors import AuthError, StateError
+from stravasync.folders import folder_health, shown
 from stravasync.models import State
+from stravasync.runlock import lock_holder, read_info
 from stravasync.stack import open_governor, open_tokens
 from stravasync.state import DB_NAME, FINAL_STATES, Store
 from stravasync.tokens import problem_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stravasync.config import Config
     from stravasync.state import FileStatus
 
-__all__ = ["gather_status", "status_table"]
+__all__ = ["Status", "gather_status", "status_table"]
 
-_RECENT_PROBLEMS = 10
+_LIST_LIMIT = 10
 _SHOW_ALL_UP_TO = 30
+_WAITING = frozenset({State.QUEUED, State.RETRYING, State.UPLOADING, State.UPDATING,
+                      State.PENDING})
+_PROBLEM_STATES = frozenset({State.REJECTED, State.RETRYING, State.INVALID, State.PENDING})
+LIST_SCOPE = "activity:read_all"
+
+
+@dataclass
+class Status:
+    """Everything ``status`` shows: the files, and SPEC's JSON object."""
+
+    files: list[FileStatus]
+    """Every known path, latest content only."""
+    data: dict[str, Any]
+    """SPEC's ``status --json`` object."""
+    problems: list[str] = field(default_factory=list)
+    """Problems that need the owner now (the daemon's account, the state folder)."""
 
 
 def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
 
 
-def gather_status(config: Config) -> tuple[list[FileStatus], dict[str, Any]]:
-    """Read the state store, token store and governor state without writing anything."""
+def _clock_time(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
 
+
+def state_dir_problem(state_dir: Any) -> str | None:
+    """Why the state folder cannot be written now (full, read-only, …), or None."""
+    probe = state_dir / f".status-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileNotFoundError:
+        return None  # nothing there yet: the daemon makes it
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        os.write(fd, b"x" * 4096)
+        os.fsync(fd)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+    with contextlib.suppress(OSError):
+        if os.statvfs(state_dir).f_bavail == 0:
+            return os.strerror(errno.ENOSPC)
+    return None
+
+
+def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> Status:
+    """Read the daemon's lock and account, the stores and the governor state."""
+    from stravasync import __version__
+
+    now = clock()
     files: list[FileStatus] = []
     if (config.state_dir / DB_NAME).exists():
         store = Store.open(config.state_dir, read_only=True)
@@ -46,50 +103,139 @@ def gather_status(config: Config) -> tuple[list[FileStatus], dict[str, Any]]:
         auth = token_status.as_json() if token_status is not None else None
     except (StateError, AuthError) as exc:  # a damaged or unreadable token file
         auth = {"athlete_id": None, "scope": None, "expires_at": None, "problem": exc.message}
-    governor = open_governor(config)
-    data = {"files": [f.as_json() for f in files], "auth": auth,
-            "rate_limit": governor.snapshot()}
-    return files, data
+    rate = open_governor(config).snapshot(now=now)
+
+    pid = lock_holder(config.state_dir)
+    info = read_info(config.state_dir) if pid is not None else None
+    if info is not None and info.get("pid") not in (pid, 0) and pid:
+        info = None  # an account left by an earlier daemon
+    daemon = {"running": pid is not None, "pid": pid or None,
+              "since": info.get("since") if info else None,
+              "version": info.get("version") if info else __version__}
+    watch = (info or {}).get("watch") or [
+        folder_health(p, recursive=config.watch.recursive).to_json()
+        for p in config.watch.paths]
+    problems = list(((info or {}).get("problems") or {}).values())
+    unwritable = state_dir_problem(config.state_dir)
+    if unwritable is not None:
+        problems.insert(0, f"the state folder {shown(config.state_dir)} cannot be written: "
+                           f"{unwritable}; files are read again once it can")
+
+    paused = rate.get("paused_until")
+    entries = []
+    for f in files:
+        entry = f.as_json()
+        if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
+            due = max(float(entry.get("next_attempt_at") or 0.0), float(str(paused or 0.0)), now)
+            entry["next_attempt_at"] = due
+        entries.append(entry)
+    scope = (auth or {}).get("scope") or ""
+    data: dict[str, Any] = {
+        "daemon": daemon,
+        "watch": watch,
+        "files": entries,
+        "auth": auth,
+        "rate_limit": rate,
+        "follow_mode": (info or {}).get("list_mode")
+        or ("list" if LIST_SCOPE in str(scope).split(",") else "single"),
+    }
+    return Status(files=files, data=data, problems=problems)
 
 
-def status_table(files: list[FileStatus], data: dict[str, Any]) -> list[str]:
-    """The lines of ``stravasync status`` for a person."""
-    lines: list[str] = []
+def _headline(status: Status) -> str:
+    """The one line a person reads first."""
+    data = status.data
+    daemon = data["daemon"]
+    if daemon["running"]:
+        since = f" since {_clock_time(daemon['since'])}" if daemon.get("since") else ""
+        parts = [f"Running (pid {daemon['pid']}){since}"]
+    else:
+        parts = ["Not running (start it: `stravasync run`, or `stravasync service install`)"]
+    watch = data["watch"]
+    bad = [w for w in watch if w["state"] != "ok"]
+    folders = f"watching {len(watch)} folder{'s' if len(watch) != 1 else ''}"
+    if bad:
+        folders += " (" + "; ".join(f"{w['state']}: {w['path']}" for w in bad) + ")"
+    parts.append(folders)
+    files = status.files
+    waiting = sum(1 for f in files if f.state in _WAITING)
+    refused = sum(1 for f in files if f.state in (State.REJECTED, State.INVALID))
+    if not files:
+        parts.append("no files seen yet")
+    elif waiting:
+        paused = data["rate_limit"].get("paused_until")
+        text = f"{waiting} of {len(files)} files waiting"
+        if paused:
+            text += f", paused until {_clock_time(paused)} (rate limit)"
+        parts.append(text)
+    else:
+        parts.append(f"all {len(files)} files done")
+    if refused:
+        parts.append(f"{refused} refused")
+    if status.problems:
+        parts.append(f"{len(status.problems)} problem{'s' if len(status.problems) > 1 else ''}"
+                     " need you")
+    return " — ".join(parts)
+
+
+def _listed(title: str, lines: list[str], *, limit: int, hint: str) -> list[str]:
+    if not lines:
+        return []
+    out = ["", title, *lines[:limit]]
+    if len(lines) > limit:
+        out.append(f"  ... and {len(lines) - limit} more ({hint})")
+    return out
+
+
+def status_table(status: Status, *, show_all: bool = False) -> list[str]:
+    """The lines of ``stravasync status`` for a person (``show_all``: every file)."""
+    files = status.files
+    lines = [_headline(status)]
+    lines.extend(_listed("Needs you:", [f"  {p}" for p in status.problems],
+                         limit=len(status.problems), hint=""))
+    for w in status.data["watch"]:
+        if w["state"] != "ok" or w["mode"] != "events":
+            lines.append(f"  folder {w['path']}: {w['state']}, {w['mode']}"
+                         + (f" — {w['error']}" if w.get("error") else ""))
     counts = {s: sum(1 for f in files if f.state is s) for s in State}
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
-    lines.append(f"Files: {len(files)}" + (f" ({summary})" if summary else ""))
-    shown = files if len(files) <= _SHOW_ALL_UP_TO else [
-        f for f in files if f.state not in FINAL_STATES]
-    if shown:
-        lines.append("")
-        lines.append(f"{'STATE':<10} {'ACTIVITY':<12} {'NEXT ATTEMPT':<21} PATH")
-        for f in shown:
-            activity = str(f.activity_id) if f.activity_id is not None else "-"
-            next_at = _when(f.next_attempt_at) if f.next_attempt_at else "-"
-            lines.append(f"{f.state.value:<10} {activity:<12} {next_at:<21} {f.path}")
-        if len(shown) < len(files):
-            lines.append(f"({len(files) - len(shown)} finished files not listed; "
-                         "`stravasync status --json` lists every file)")
-    problems = sorted(
-        (f for f in files if f.error and f.state in (State.REJECTED, State.RETRYING,
-                                                      State.INVALID, State.PENDING)),
-        key=lambda f: f.updated_at or 0.0, reverse=True)[:_RECENT_PROBLEMS]
-    if problems:
-        lines.append("")
-        lines.append("Recent problems:")
-        lines.extend(f"  {f.state.value}: {f.path}: {f.error}" for f in problems)
-    skipped = [f for f in files if f.state is State.SKIPPED]
-    if skipped:
-        lines.append("")
-        lines.append("Skipped (not sent; `stravasync upload FILE` sends a workout anyway):")
-        lines.extend(f"  {f.path}: {f.error or 'no reason recorded'}"
-                     for f in skipped[:_RECENT_PROBLEMS])
-        if len(skipped) > _RECENT_PROBLEMS:
-            lines.append(f"  ... and {len(skipped) - _RECENT_PROBLEMS} more")
     lines.append("")
-    lines.append(_auth_line(data["auth"]))
-    lines.extend(_rate_lines(data["rate_limit"]))
+    lines.append(f"Files: {len(files)}" + (f" ({summary})" if summary else ""))
+    listed = files if show_all or len(files) <= _SHOW_ALL_UP_TO else [
+        f for f in files if f.state not in FINAL_STATES]
+    due = {e["path"]: e.get("next_attempt_at") for e in status.data["files"]}
+    if listed:
+        lines.append(f"{'STATE':<10} {'ACTIVITY':<12} {'NEXT ATTEMPT':<21} PATH")
+        for f in listed:
+            activity = str(f.activity_id) if f.activity_id is not None else "-"
+            next_at = due.get(shown(f.path))
+            when = _when(next_at) if next_at and f.state in _WAITING else "-"
+            lines.append(f"{f.state.value:<10} {activity:<12} {when:<21} {shown(f.path)}")
+    if len(listed) < len(files):
+        lines.append(f"({len(files) - len(listed)} finished files not listed; "
+                     "`stravasync status --all` lists every file)")
+    problems = sorted((f for f in files if f.error and f.state in _PROBLEM_STATES),
+                      key=lambda f: f.updated_at or 0.0, reverse=True)
+    lines.extend(_listed("Recent problems:",
+                         [f"  {f.state.value}: {shown(f.path)}: {f.error}" for f in problems],
+                         limit=_LIST_LIMIT, hint="`stravasync status --json` lists them all"))
+    skipped = [f for f in files if f.state is State.SKIPPED]
+    lines.extend(_listed(
+        "Skipped (not sent; `stravasync upload FILE` sends a workout anyway):",
+        [f"  {shown(f.path)}: {f.error or 'no reason recorded'}" for f in skipped],
+        limit=_LIST_LIMIT, hint="`stravasync status --all`"))
+    lines.append("")
+    lines.append(_auth_line(status.data["auth"]))
+    lines.append(_mode_line(status.data["follow_mode"]))
+    lines.extend(_rate_lines(status.data["rate_limit"]))
     return lines
+
+
+def _mode_line(mode: str) -> str:
+    if mode == "list":
+        return "Following uploads: one activity list call settles many (activity:read_all)"
+    return ("Following uploads: one poll per upload (sign in again with `stravasync auth` "
+            "and allow private activities to be read, for fewer calls)")
 
 
 def _auth_line(auth: dict[str, Any] | None) -> str:
@@ -116,6 +262,8 @@ def _rate_lines(rate: dict[str, Any]) -> list[str]:
     ]
     if rate.get("paused_until"):
         reason = rate.get("pause_reason")
-        lines.append(f"Paused until {_when(rate['paused_until'])}"
+        lines.append(f"Uploads paused until {_when(rate['paused_until'])}"
                      + (f" ({reason})" if reason else ""))
+    elif rate.get("read_paused_until"):
+        lines.append(f"Polls paused until {_when(rate['read_paused_until'])}")
     return lines

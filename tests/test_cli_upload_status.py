@@ -12,10 +12,11 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
+from stravasync.attention import activity_url
 from stravasync.cli.context import CliContext
 from stravasync.cli.run_cmd import EXIT_DEFERRED, run_command
 from stravasync.cli.status_cmd import retry_command, status_command
-from stravasync.cli.upload_cmd import activity_url, upload_command
+from stravasync.cli.upload_cmd import upload_command
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.ratelimit import Governor
 from stravasync.samples import sample_broken, sample_fit
@@ -152,7 +153,8 @@ def test_run_once_uploads_the_watched_folder_and_exits_0(setup: Setup) -> None:
     assert 0 == result.exit_code, result.stderr
     assert "run_summary" == json_events(result.stderr)[-1]["event"]
     status = json.loads(setup.invoke(status_command, "--json").stdout)
-    assert ["auth", "files", "rate_limit"] == sorted(status)
+    assert ["auth", "daemon", "files", "follow_mode", "rate_limit", "watch"] == sorted(status)
+    assert {"running": False, "pid": None} == {k: status["daemon"][k] for k in ("running", "pid")}
     assert all(SPEC_FILE_KEYS == list(f) for f in status["files"])
     states = sorted(f["state"] for f in status["files"])
     assert ["invalid", "uploaded", "uploaded"] == states

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from stravasync.config import Config, config_from_dict
-from stravasync.daemon import Daemon, DaemonLock
+from stravasync.daemon import Daemon
+from stravasync.runlock import DaemonLock
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.errors import AlreadyRunning
 from stravasync.notify import SystemdNotifier

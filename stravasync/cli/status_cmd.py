@@ -1,9 +1,9 @@
 """``stravasync status`` (read-only, safe while the daemon runs) and ``stravasync retry``.
 
-``status --json`` prints SPEC's object: ``files`` (one entry per known path),
-``auth`` (the token store's status, null when signed out) and ``rate_limit`` (the
-governor's snapshot, with ``paused_until``). The table shows counts per state, the
-files still in progress, recent problems, the sign-in, rate-limit usage and any pause.
+``status --json`` prints SPEC's object (:mod:`stravasync.status` gathers it):
+``daemon``, ``watch``, ``files`` (one entry per path, its latest content), ``auth``
+and ``rate_limit`` (with ``paused_until``). The table starts with one line that says
+whether it runs, what it watches and whether anything waits or needs the owner.
 """
 
 from __future__ import annotations
@@ -20,17 +20,18 @@ __all__ = ["retry_command", "status_command"]
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print SPEC's JSON object.")
+@click.option("--all", "show_all", is_flag=True, help="List every file, finished ones too.")
 @pass_context
-def status_command(obj: CliContext, *, as_json: bool) -> None:
-    """Show every file's state, the sign-in, rate-limit usage and any pause."""
+def status_command(obj: CliContext, *, as_json: bool, show_all: bool) -> None:
+    """Whether it runs, the watched folders, every file's state, sign-in and rate limit."""
     from stravasync.status import gather_status, status_table
 
     config = obj.config()
-    files, data = gather_status(config)
+    status = gather_status(config)
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(status.data, indent=2))
         return
-    for line in status_table(files, data):
+    for line in status_table(status, show_all=show_all):
         click.echo(line)
 
 

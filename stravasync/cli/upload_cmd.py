@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import click
 
@@ -24,20 +23,7 @@ if TYPE_CHECKING:
     from stravasync.config import Config
     from stravasync.engine import Outcome
 
-__all__ = ["activity_url", "upload_command"]
-
-
-def activity_url(api_url: str, activity_id: int) -> str:
-    """The web page of an activity, next to the API at ``api_url``.
-
-    Strava's API hosts (``www.strava.com``, ``api-v3.strava.com``…) map to
-    ``https://www.strava.com``; any other host (the emulator) keeps its own base.
-    """
-    parts = urlsplit(api_url)
-    host = (parts.hostname or "").lower()
-    if host == "strava.com" or host.endswith(".strava.com"):
-        return f"https://www.strava.com/activities/{activity_id}"
-    return f"{parts.scheme}://{parts.netloc}/activities/{activity_id}"
+__all__ = ["upload_command"]
 
 
 @click.command("upload")
@@ -76,6 +62,7 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
 
 def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, list[str]]:
     """Submit ``files`` and wait for them: (how many are on Strava, outcome, a line each)."""
+    from stravasync.attention import activity_url
     from stravasync.cli.run_cmd import describe_next
     from stravasync.stack import open_engine
     from stravasync.state import ACTIVE_STATES, State
