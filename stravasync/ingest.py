@@ -33,6 +33,7 @@ from stravasync.state import FileFacts, State, Store, Workout
 from stravasync.validate.sniff import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
+    from stravasync.rules import FactsLike
     from stravasync.validate.result import ValidationResult
 
 __all__ = [
@@ -175,6 +176,8 @@ class Payload:
     """``fit``, ``gpx`` or ``tcx``."""
     problem: str | None = None
     """Why there are no bytes: ``gone`` (no path exists) or ``changed``."""
+    facts: FactsLike | None = None
+    """What the file says of the workout (start, sport, device, distance): for rules."""
 
 
 class PayloadCache:
@@ -232,7 +235,7 @@ def load_payload(store: Store, workout: Workout, validator: Validator) -> Payloa
             continue
         result = validator(stable.data, path.name)
         if result.sha256 == workout.sha256 and result.payload is not None:
-            return Payload(data=result.payload, format=result.format)
+            return Payload(data=result.payload, format=result.format, facts=result)
     return Payload(data=None, format=None, problem="changed" if exists else "gone")
 
 
@@ -335,7 +338,7 @@ def ingest_path(
         log.info("upload_queued", path=real, sha256=w.sha256, format=facts.format,
                  start_time=facts.start_time, sport=facts.sport)
         if result.payload is not None:
-            payload = Payload(data=result.payload, format=result.format)
+            payload = Payload(data=result.payload, format=result.format, facts=result)
         for other in ingested.displaced:
             log.info("upload_duplicate", sha256=other, duplicate_of=real,
                      reason="same_workout", error="a richer format of the same workout")

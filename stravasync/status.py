@@ -126,7 +126,7 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     for f in files:
         entry = f.as_json()
         if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
-            due = max(float(entry.get("next_attempt_at") or 0.0), float(str(paused or 0.0)), now)
+            due = max(f.next_attempt_at or 0.0, float(str(paused or 0.0)), now)
             entry["next_attempt_at"] = due
         entries.append(entry)
     scope = (auth or {}).get("scope") or ""

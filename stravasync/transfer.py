@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from stravasync.archive import carry_out_after
@@ -35,6 +36,7 @@ from stravasync.polling import (
     learn_processing_time,
     next_poll_delay,
 )
+from stravasync.rules import settings_for
 from stravasync.state import State, Store, Workout
 from stravasync.wire import plain_text
 
@@ -142,12 +144,14 @@ class Transfer:
         data, data_type = payload.data, payload.format
         if self._config.upload.gzip:
             data, data_type = gzip.compress(data, mtime=0), data_type + ".gz"
+        settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts)
         log.info("upload_started", path=w.path, sha256=sha, attempt=claimed.attempts,
-                 external_id=claimed.external_id, data_type=data_type)
+                 external_id=claimed.external_id, data_type=data_type,
+                 rules=list(settings.matched) or None)
         try:
             upload = self._client.create_upload(
                 data=data, data_type=data_type, external_id=claimed.external_id or "",
-                reserve=in_flight)
+                reserve=in_flight, **settings.post_fields())
         except DuplicateActivity as exc:
             self._finish_duplicate(claimed, exc.activity_id, exc.reason, at="post")
         except UploadRejected as exc:

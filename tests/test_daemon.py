@@ -19,10 +19,10 @@ import pytest
 
 from stravasync.config import Config, config_from_dict
 from stravasync.daemon import Daemon
-from stravasync.runlock import DaemonLock
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.errors import AlreadyRunning
 from stravasync.notify import SystemdNotifier
+from stravasync.runlock import DaemonLock
 from stravasync.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.state import Store
 from stravasync.tokens import Athlete, TokenSet, TokenStore
