@@ -34,7 +34,7 @@ SECRET = "auth-test-secret-123"
 
 
 def test_authorize_url_has_every_parameter() -> None:
-    """The authorize URL asks for read,activity:write with our state and redirect."""
+    """The authorize URL asks for read,activity:write,activity:read_all with state and redirect."""
     url = authorize_url(
         oauth_url="https://www.strava.com/oauth/",
         client_id="42",
@@ -50,7 +50,7 @@ def test_authorize_url_has_every_parameter() -> None:
         "redirect_uri": ["http://localhost:5000/callback"],
         "response_type": ["code"],
         "approval_prompt": ["auto"],
-        "scope": ["read,activity:write"],
+        "scope": ["read,activity:write,activity:read_all"],
         "state": ["st4te"],
     } == parse_qs(parts.query)
 
@@ -325,7 +325,8 @@ def test_auth_end_to_end(tmp_path: Path, strava: object, monkeypatch: pytest.Mon
     assert 0o600 == os.stat(path).st_mode & 0o777
     status = TokenStore(state_dir=tmp_path / "state").status()
     assert status is not None
-    assert (1234567, "read,activity:write") == (status.athlete_id, status.scope)
+    assert (1234567, "read,activity:write,activity:read_all") == (
+        status.athlete_id, status.scope)
     saved = json.loads(path.read_text())
     assert saved["access_token"] not in result.output  # type: ignore[attr-defined]
 
