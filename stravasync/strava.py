@@ -70,6 +70,7 @@ __all__ = [
     "ActivitySummary",
     "StravaClient",
     "Upload",
+    "scope_allows_listing",
 ]
 
 log = get_logger(__name__)
@@ -147,6 +148,15 @@ class Upload:
         if self.status == STATUS_ERROR or self.deleted:
             return self.status
         return None
+
+
+def scope_allows_listing(scope: str | None) -> bool:
+    """Whether granted ``scope`` lets one list call settle uploads (``activity:read_all``).
+
+    ``activity:read`` alone lists only public activities, so a private upload would
+    never be found: it does not count. For ``status``, which has no client.
+    """
+    return bool(scope) and _LIST_SCOPE in {s.strip() for s in (scope or "").split(",")}
 
 
 @dataclass(frozen=True)
@@ -334,7 +344,7 @@ class StravaClient:
             return False
         if status == self._list_refused_for:
             return False
-        return _LIST_SCOPE in {s.strip() for s in status.scope.split(",")}
+        return scope_allows_listing(status.scope)
 
     def list_activities(
         self, *, after: int | None, before: int | None, page: int = 1,
