@@ -6,7 +6,13 @@ check, the granted-scope check, and handing the exchanged tokens to the
 :class:`~stravasync.tokens.TokenStore`. The endpoints themselves are
 :class:`~stravasync.oauth.OAuthClient`'s.
 The redirected URL (or a bare code) may also be pasted on stdin, for machines where
-the browser runs elsewhere. Nothing is stored unless ``activity:write`` was granted.
+the browser runs elsewhere. Nothing is stored unless ``activity:write`` was granted;
+``activity:read_all`` is asked for too (it lets one list call settle many uploads) but
+a sign-in without it still works, polling each upload.
+
+Strava shows two refusals on its own page and never sends the browser back: the
+application's athlete cap and an inactive application. A sign-in that hears nothing
+names both, in the terminal after :data:`HINT_AFTER` seconds and in its timeout error.
 """
 
 from __future__ import annotations
@@ -25,12 +31,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from stravasync.errors import AuthFlowError, ScopeMissing
 from stravasync.logs import get_logger, register_secret
+from stravasync.wire import SETTINGS_API_URL
 
 if TYPE_CHECKING:
     from stravasync.oauth import OAuthClient
     from stravasync.tokens import Athlete, TokenStore
 
 __all__ = [
+    "HINT_AFTER",
+    "LIST_SCOPE",
+    "NO_ANSWER_CAUSES",
     "REQUESTED_SCOPE",
     "CallbackListener",
     "CallbackResult",
@@ -44,9 +54,22 @@ __all__ = [
 
 log = get_logger(__name__)
 
-REQUESTED_SCOPE = "read,activity:write"
+REQUESTED_SCOPE = "read,activity:write,activity:read_all"
 REQUIRED_SCOPE = "activity:write"
+LIST_SCOPE = "activity:read_all"
+"""The grant that lets one list call settle many uploads (private activities too)."""
 CALLBACK_PATH = "/callback"
+HINT_AFTER = 50.0
+"""Seconds without an answer before the sign-in prints the likely causes while waiting."""
+NO_ANSWER_CAUSES = (
+    "Strava shows two refusals on its own page and never sends the browser back here. "
+    "If the page says \"Limit of connected athletes exceeded\", the API application has "
+    "reached its athlete cap: a new app starts at 1 athlete, and its owner raises the cap "
+    f"in the app's settings at {SETTINGS_API_URL} (up to 10 athletes without Strava's "
+    "review). If it says the application is inactive, the app's owner has no Strava "
+    f"subscription: subscribe, then reactivate the app at {SETTINGS_API_URL}."
+)
+"""Why a sign-in may hear nothing: what the browser shows, and what to do."""
 
 _SCOPE_ADVICE = (
     "Strava was not granted permission to upload activities (activity:write). "
@@ -289,8 +312,8 @@ def _read_pastes(stream: TextIO, listener: CallbackListener,
 
 def _timeout_message(*, timeout: float, opened: bool, open_browser: bool,
                      can_paste: bool) -> str:
-    """Why the sign-in gave up, and the next step that fits how it was run."""
-    text = f"No answer from Strava within {timeout:g} seconds."
+    """Why the sign-in gave up, its likely causes, and the next step that fits the mode."""
+    text = f"No answer from Strava within {timeout:g} seconds. {NO_ANSWER_CAUSES}"
     by_code = ("pass the address the browser was sent to (http://localhost:...) with "
                "`stravasync auth --code ADDRESS`")
     command = "stravasync auth" if open_browser else "stravasync auth --no-browser"
@@ -318,11 +341,14 @@ def sign_in(
     stdin: TextIO | None = None,
     browser: Callable[[str], bool] | None = None,
     port: int = 0,
+    hint_after: float = HINT_AFTER,
 ) -> SignInResult:
     """Run the whole browser sign-in and store the tokens; raises AuthError subclasses.
 
     ``browser`` opens a URL (default: :func:`webbrowser.open`); ``stdin``, when given,
-    is read for a pasted redirected URL or code while the listener waits.
+    is read for a pasted redirected URL or code while the listener waits. After
+    ``hint_after`` seconds without an answer the likely causes are echoed, and the
+    wait goes on until ``timeout``.
     """
     state = secrets.token_urlsafe(24)
     with CallbackListener(expected_state=state, port=port) as listener:
@@ -348,7 +374,12 @@ def sign_in(
                              name="auth-paste", daemon=True).start()
         else:
             ended.set()
-        result = listener.wait(timeout)
+        result = listener.wait(min(hint_after, timeout))
+        if result is None and timeout > hint_after:
+            log.info("auth_no_answer_yet", waited_s=hint_after)
+            echo(f"Still no answer from Strava after {hint_after:g} seconds. "
+                 f"{NO_ANSWER_CAUSES} Still waiting, up to {timeout:g} seconds in all.")
+            result = listener.wait(timeout - hint_after)
     if result is None or result.code is None:
         raise AuthFlowError(_timeout_message(
             timeout=timeout, opened=opened, open_browser=open_browser,

@@ -31,12 +31,16 @@ The tree::
     └── ApiError                    Strava answered, or could not be reached
         ├── AccessTokenInvalid      401 on the access token (refresh once, retry once)
         ├── DeadEnd                 calls cannot succeed until a person acts
-        │   ├── AppInactive         403 Application Status Inactive
-        │   └── AthleteLimitReached 403 Limit of connected athletes exceeded
+        │   ├── AppInactive         403 Application Status Inactive (no subscription)
+        │   └── AthleteLimitReached 403 Limit of connected athletes exceeded (the cap)
         ├── RateLimited             over (or predicted over) a rate limit; ``until``
         ├── TransientError          5xx, timeouts, connection errors: try later
         ├── UploadRejected          Strava refused the file; ``reason`` verbatim
-        └── DuplicateActivity       Strava already has it; ``activity_id``
+        ├── DuplicateActivity       Strava already has it; ``activity_id``
+        ├── UpdateRefused           Strava refused an activity update; ``reason``
+        │                           verbatim; permanent, never retried
+        └── ListScopeMissing        no activity:read grant: activities cannot be
+                                    listed (uploads still work; poll each one)
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "ConfigError",
     "DeadEnd",
     "DuplicateActivity",
+    "ListScopeMissing",
     "NotSignedIn",
     "RateLimited",
     "ReauthRequired",
@@ -61,6 +66,7 @@ __all__ = [
     "StravaSyncError",
     "TokenLockTimeout",
     "TransientError",
+    "UpdateRefused",
     "UploadRejected",
 ]
 
@@ -193,13 +199,20 @@ class DeadEnd(ApiError):
 
 
 class AppInactive(DeadEnd):
-    """403 ``Application / Status / Inactive``: the app owner must reactivate it."""
+    """403 ``Application / Status / Inactive``: the app works only while its owner has a
+    Strava subscription; the owner subscribes, then reactivates it at
+    https://www.strava.com/settings/api."""
 
     title = "Strava application inactive"
 
 
 class AthleteLimitReached(DeadEnd):
-    """403 ``Limit of connected athletes exceeded`` while the app is in review."""
+    """403 ``Limit of connected athletes exceeded``: the app's athlete cap is reached.
+
+    Since June 2026 the Standard tier allows 10 athletes without review; a new app
+    starts at a cap of 1, which its owner raises in the app's settings
+    (https://www.strava.com/settings/api); more than 10 needs Strava's review.
+    """
 
     title = "Athlete limit reached"
 
@@ -247,3 +260,29 @@ class DuplicateActivity(ApiError):
         super().__init__(f"Strava already has this workout: {reason}", status_code=status_code)
         self.reason = reason
         self.activity_id = activity_id
+
+
+class UpdateRefused(ApiError):
+    """Strava refused to update an activity (a 4xx: unknown gear, a gone activity ...).
+
+    Permanent: sending the same update again cannot succeed, so it is never retried;
+    ``reason`` is Strava's text, verbatim.
+    """
+
+    title = "Activity update refused"
+
+    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
+        super().__init__(f"Strava refused to update the activity: {reason}",
+                         status_code=status_code)
+        self.reason = reason
+
+
+class ListScopeMissing(ApiError):
+    """The sign-in may not list activities (no ``activity:read`` grant).
+
+    Not a dead sign-in: uploads and upload polls still work, only the one-call listing
+    of activities does not. Nobody needs to act; callers poll each upload instead.
+    """
+
+    title = "Cannot list activities"
+    needs_person = False

@@ -2,16 +2,22 @@
 
 Owns :class:`OAuthClient`: trading an authorization code for tokens, refreshing them
 (it is the token store's :class:`~stravasync.tokens.Refresher`), and signing out
-through ``/revoke`` with a ``/deauthorize`` fallback. Failures are translated by the
-boundary in :mod:`stravasync.wire`. The client secret is registered with the log
-redaction before anything is sent, and no token ever travels in a URL.
+through ``/revoke`` with a ``/deauthorize`` fallback (:class:`SignOut` tells how it
+went). Failures are translated by the boundary in :mod:`stravasync.wire`. The client
+secret is registered with the log redaction before anything is sent.
+
+Where tokens travel: an access token only in the ``Authorization: Bearer`` header
+(``/deauthorize`` refuses one in a form field or query string from 1 June 2027); the
+refresh token and the authorization code in the ``/token`` form and the token to
+revoke in the ``/revoke`` form, as those endpoints define them; never in a URL.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
@@ -25,10 +31,14 @@ from stravasync.errors import (
 from stravasync.logs import get_logger, register_secret
 from stravasync.tokens import TokenSet
 from stravasync.wire import (
+    DEAD_END_RETRY,
     RETRY_LATER,
+    SETTINGS_API_URL,
     USER_AGENT,
     athlete_from,
+    dead_end,
     has_error,
+    is_athlete_limit,
     json_body,
     make_timeout,
     raise_for_response,
@@ -38,9 +48,34 @@ from stravasync.wire import (
 if TYPE_CHECKING:
     from stravasync.config import StravaConfig
 
-__all__ = ["OAuthClient"]
+__all__ = ["DEAUTHORIZE_RETIRES", "REVOKE_BY_HAND", "OAuthClient", "SignOut"]
 
 log = get_logger(__name__)
+
+DEAUTHORIZE_RETIRES = "1 June 2027"
+"""When Strava retires ``/oauth/deauthorize`` (and refuses tokens in forms and queries)."""
+REVOKE_BY_HAND = (
+    "Revoke stravasync's access by hand at https://www.strava.com/settings/apps."
+)
+"""How a person signs out when stravasync cannot: Strava's list of connected apps."""
+_SIGN_IN_AGAIN = "Then run `stravasync auth` again."
+_ABSENT = (404, 405, 410, 501)  # the endpoint is not there (any more)
+
+
+@dataclass(frozen=True)
+class SignOut:
+    """How a sign-out at Strava went."""
+
+    confirmed: bool
+    """Strava confirmed that the tokens no longer work."""
+    via: Literal["revoke", "deauthorize", "none"]
+    """The endpoint that answered last; "none" when no call could be made."""
+    note: str = ""
+    """What the person should know besides, as a sentence or two; empty if nothing.
+
+    Unconfirmed: why. Confirmed through ``/deauthorize``: that it retires on
+    :data:`DEAUTHORIZE_RETIRES` and what to do then.
+    """
 
 
 class OAuthClient:
@@ -89,7 +124,8 @@ class OAuthClient:
                 f"({self._config.oauth_url}) in the config, then run `stravasync auth` again.")
 
     def _post_token(
-        self, form: dict[str, str], *, what: str, advice: str = RETRY_LATER
+        self, form: dict[str, str], *, what: str, advice: str = RETRY_LATER,
+        dead_end_advice: str = DEAD_END_RETRY,
     ) -> httpx.Response:
         self._need_secret()
         form = {"client_id": self._config.client_id,
@@ -97,14 +133,14 @@ class OAuthClient:
         with translate_errors(what, advice=advice):
             response = self._http.post("token", data=form)
             response.read()
+        status = response.status_code
         body = json_body(response)
-        if response.status_code in (400, 401, 403) and has_error(body, resource="Application"):
-            if has_error(body, code="Inactive"):
-                raise_for_response(response, governor=None, clock=self._clock)
-            raise ConfigError(
-                "Strava does not accept the configured client_id/client_secret. "
-                "Check [strava] against https://www.strava.com/settings/api."
-            )
+        if is_athlete_limit(response):
+            raise dead_end("athlete_limit", status_code=status, advice=dead_end_advice)
+        if 400 <= status < 500 and has_error(body, resource="Application", code="Inactive"):
+            raise dead_end("app_inactive", status_code=status, advice=dead_end_advice)
+        if status in (400, 401, 403) and has_error(body, resource="Application"):
+            raise _bad_credentials()
         return response
 
     def exchange_code(self, code: str, *, scope: str | None = None) -> TokenSet:
@@ -112,7 +148,7 @@ class OAuthClient:
         register_secret(code)
         response = self._post_token(
             {"code": code, "grant_type": "authorization_code"}, what="sign-in",
-            advice=self._sign_in_advice(),
+            advice=self._sign_in_advice(), dead_end_advice=_SIGN_IN_AGAIN,
         )
         body = json_body(response)
         if response.status_code == 400 and (
@@ -123,7 +159,7 @@ class OAuthClient:
                 "Run `stravasync auth` again."
             )
         raise_for_response(response, governor=None, clock=self._clock,
-                           advice=self._sign_in_advice())
+                           advice=self._sign_in_advice(), dead_end_advice=_SIGN_IN_AGAIN)
         tokens = _token_set(body, scope=scope, now=self._clock())
         log.info("code_exchanged", athlete_id=tokens.athlete.id if tokens.athlete else None)
         return tokens
@@ -146,15 +182,22 @@ class OAuthClient:
         raise_for_response(response, governor=None, clock=self._clock)
         return _token_set(body, scope=None, now=self._clock())
 
-    def revoke(self, *, access_token: str, refresh_token: str | None = None) -> bool:
-        """Sign out at Strava; True if Strava confirmed (or the token was already dead).
+    def revoke(
+        self, *, access_token: str, refresh_token: str | None = None,
+        expires_at: float | None = None,
+    ) -> SignOut:
+        """Sign out at Strava and say how it went (see :class:`SignOut`).
 
-        Uses ``POST /revoke`` (HTTP Basic client credentials, ``token=``) and falls back
-        to the older ``POST /deauthorize`` when ``/revoke`` is absent or no secret is set.
-        Raises TransientError when Strava cannot be reached.
+        Uses ``POST /revoke`` (HTTP Basic client credentials, ``token=``). Without a
+        client secret, or when ``/revoke`` is absent or refuses the credentials, it falls
+        back to the older ``POST /deauthorize``, which takes the access token in the
+        ``Authorization`` header only; an access token past ``expires_at`` is renewed
+        first when a secret allows it. Raises TransientError when Strava cannot be
+        reached, ApiError (a dead end included) when it answers otherwise.
         """
         register_secret(access_token)
         register_secret(refresh_token)
+        fallback: _Fallback = "no_secret"
         if self._config.client_secret:
             with translate_errors("sign-out", advice=""):
                 response = self._http.post(
@@ -164,24 +207,88 @@ class OAuthClient:
                 )
                 response.read()
             if response.is_success:
-                return True
-            if response.status_code not in (404, 405, 410, 501):
-                return self._revoked_anyway(response)
+                log.info("signed_out", via="revoke")
+                return SignOut(confirmed=True, via="revoke")
+            if response.status_code in _ABSENT:
+                fallback = "revoke_absent"
+            elif response.status_code in (400, 401) and has_error(
+                json_body(response), resource="Application"
+            ):
+                fallback = "credentials_refused"
+            else:
+                raise_for_response(response, governor=None, clock=self._clock,
+                                   dead_end_advice="")
+        log.info("sign_out_fallback", reason=fallback)
+        return self._deauthorize(access_token=access_token, refresh_token=refresh_token,
+                                 expires_at=expires_at, fallback=fallback)
+
+    def _deauthorize(
+        self, *, access_token: str, refresh_token: str | None, expires_at: float | None,
+        fallback: _Fallback,
+    ) -> SignOut:
+        """``POST /deauthorize`` with the access token in the Authorization header only."""
+        token = access_token
+        if expires_at is not None and expires_at <= self._clock() + 60:
+            if fallback == "no_secret" or not refresh_token:
+                return SignOut(confirmed=False, via="none", note=(
+                    "The stored access token has expired, and without the client secret "
+                    "it cannot be renewed to sign out with."))
+            try:
+                token = self.refresh(refresh_token).access_token
+            except ReauthRequired:
+                return SignOut(confirmed=False, via="none", note=(
+                    "Strava no longer accepts the stored sign-in (already revoked, or "
+                    "renewed by another copy of stravasync), so it cannot sign out with it."))
         with translate_errors("sign-out", advice=""):
-            response = self._http.post(
-                "deauthorize", headers={"Authorization": f"Bearer {access_token}"},
-                data={"access_token": access_token},
-            )
+            # Header only: from 1 June 2027 a token in a form field or query is refused.
+            response = self._http.post("deauthorize",
+                                       headers={"Authorization": f"Bearer {token}"})
             response.read()
         if response.is_success:
-            return True
-        return self._revoked_anyway(response)
+            log.info("signed_out", via="deauthorize")
+            return SignOut(confirmed=True, via="deauthorize", note=_FALLBACK_NOTES[fallback])
+        if response.status_code in _ABSENT:
+            return SignOut(confirmed=False, via="deauthorize", note=_RETIRED_NOTES[fallback])
+        if response.status_code == 401:
+            return SignOut(confirmed=False, via="deauthorize", note=(
+                "Strava did not accept the access token at /oauth/deauthorize (already "
+                "revoked, or expired)."))
+        raise_for_response(response, governor=None, clock=self._clock, dead_end_advice="")
+        return SignOut(confirmed=False, via="deauthorize")  # pragma: no cover - raised above
 
-    def _revoked_anyway(self, response: httpx.Response) -> bool:
-        if response.status_code in (400, 401):
-            return True  # the token is already invalid at Strava: nothing left to revoke
-        raise_for_response(response, governor=None, clock=self._clock)
-        return False
+
+_Fallback = Literal["no_secret", "revoke_absent", "credentials_refused"]
+_REFUSED = ("Strava refused the configured client_id/client_secret at /oauth/revoke "
+            f"(check [strava] against {SETTINGS_API_URL})")
+_FALLBACK_NOTES: dict[str, str] = {
+    "no_secret": (
+        "No client secret is configured, so stravasync signed out through Strava's "
+        f"older /oauth/deauthorize, which Strava retires on {DEAUTHORIZE_RETIRES}. From "
+        "then on, signing out needs the client secret in [strava] (for /oauth/revoke); "
+        "without it, revoke stravasync's access by hand at "
+        "https://www.strava.com/settings/apps."),
+    "revoke_absent": (
+        "Strava's /oauth/revoke was not there, so the older /oauth/deauthorize was used; "
+        f"it retires on {DEAUTHORIZE_RETIRES}."),
+    "credentials_refused": f"{_REFUSED}, so the older /oauth/deauthorize was used.",
+}
+"""Said after a confirmed sign-out through ``/deauthorize``: why it was used."""
+_RETIRED = f"Strava no longer offers /oauth/deauthorize (retired on {DEAUTHORIZE_RETIRES})"
+_RETIRED_NOTES: dict[str, str] = {
+    "no_secret": (f"{_RETIRED}, and signing out through /oauth/revoke needs the client "
+                  "secret, which is not configured."),
+    "revoke_absent": f"{_RETIRED}, and /oauth/revoke was not there either.",
+    "credentials_refused": (f"{_REFUSED}, and /oauth/deauthorize is retired (since "
+                            f"{DEAUTHORIZE_RETIRES})."),
+}
+"""Said when ``/deauthorize`` is gone too: why nobody could sign out."""
+
+
+def _bad_credentials() -> ConfigError:
+    return ConfigError(
+        "Strava does not accept the configured client_id/client_secret. "
+        f"Check [strava] against {SETTINGS_API_URL}."
+    )
 
 
 def _token_set(body: Any, *, scope: str | None, now: float) -> TokenSet:

@@ -1,12 +1,19 @@
-"""The Strava API client: uploads, upload polls and the athlete, within the rate limits.
+"""The Strava API client: uploads, upload polls, activity lists and updates, the athlete.
 
-Owns every REST call to Strava for one athlete. Nothing above this module sees httpx,
-a raw dict or a status code: results are frozen values (:class:`Upload`,
-:class:`~stravasync.tokens.Athlete`); failures are :mod:`stravasync.errors`, made at
-the one boundary in :mod:`stravasync.wire`. A 401 on the access token is refreshed
-once and retried once; a missing scope is recorded on the token store; a dead end
-(inactive app, athlete cap) pauses every call in the governor and is raised again,
+Owns every REST call to Strava for one athlete, within the rate limits. Nothing above
+this module sees httpx, a raw dict or a status code: results are frozen values
+(:class:`Upload`, :class:`ActivitySummary`, :class:`~stravasync.tokens.Athlete`);
+failures are :mod:`stravasync.errors`, made at the one boundary in
+:mod:`stravasync.wire`. A 401 on the access token is refreshed once and retried once;
+a missing ``activity:write`` is recorded on the token store (the sign-in is dead), a
+missing ``activity:read`` only means activities cannot be listed
+(:class:`~stravasync.errors.ListScopeMissing`, :meth:`StravaClient.can_list`); a dead
+end (inactive app, athlete cap) pauses every call in the governor and is raised again,
 without calling Strava, while it lasts.
+
+``api_url`` may carry the ``/api/v3`` path (``https://www.strava.com/api/v3``) or none
+(``https://api-v3.strava.com``, Strava's host from 4 January 2027): paths are joined
+relative to it.
 
 Tokens travel only in the ``Authorization: Bearer`` header, never in a URL or a form.
 Every call has a timeout, asks the :class:`~stravasync.ratelimit.Governor` first (and
@@ -20,6 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,6 +36,7 @@ from stravasync.errors import (
     ApiError,
     DeadEnd,
     DuplicateActivity,
+    ListScopeMissing,
     RateLimited,
     ScopeMissing,
     TransientError,
@@ -50,15 +59,18 @@ from stravasync.wire import (
 if TYPE_CHECKING:
     from stravasync.config import StravaConfig
     from stravasync.ratelimit import Governor, RequestKind
-    from stravasync.tokens import Athlete, TokenStore
+    from stravasync.tokens import Athlete, TokenStatus, TokenStore
 
 __all__ = [
+    "LIST_PER_PAGE_MAX",
     "STATUS_DELETED",
     "STATUS_ERROR",
     "STATUS_PROCESSING",
     "STATUS_READY",
+    "ActivitySummary",
     "StravaClient",
     "Upload",
+    "scope_allows_listing",
 ]
 
 log = get_logger(__name__)
@@ -67,6 +79,10 @@ STATUS_PROCESSING = "Your activity is still being processed."
 STATUS_READY = "Your activity is ready."
 STATUS_ERROR = "There was an error processing your activity."
 STATUS_DELETED = "The created activity has been deleted."
+LIST_PER_PAGE_MAX = 200
+"""The most activities Strava returns in one list call."""
+_LIST_SCOPE = "activity:read_all"
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -134,6 +150,63 @@ class Upload:
         return None
 
 
+def scope_allows_listing(scope: str | None) -> bool:
+    """Whether granted ``scope`` lets one list call settle uploads (``activity:read_all``).
+
+    ``activity:read`` alone lists only public activities, so a private upload would
+    never be found: it does not count. For ``status``, which has no client.
+    """
+    return bool(scope) and _LIST_SCOPE in {s.strip() for s in (scope or "").split(",")}
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    """One activity of ``GET /athlete/activities``: enough to match it to an upload."""
+
+    id: int
+    """The activity id."""
+    upload_id: str | None
+    """The upload it came from (``upload_id_str``, else ``upload_id``); None if manual."""
+    external_id: str | None
+    """The external id as Strava keeps it (maybe altered): never match on it alone."""
+    name: str
+    """The activity's name on Strava."""
+    start_time: int
+    """When the workout started, Unix seconds (from ``start_date``)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ActivitySummary:
+        """Build from Strava's SummaryActivity; raises ApiError if it is unusable."""
+        activity_id = _positive_int(data.get("id"))
+        start = _unix_time(data.get("start_date"))
+        if activity_id is None or start is None:
+            raise ApiError("Strava listed an activity without an id or a start time. "
+                           "It will be retried later.")
+        raw_upload = data.get("upload_id_str") or data.get("upload_id")
+        upload_id = str(raw_upload) if _positive_int(raw_upload) is not None else None
+        external = data.get("external_id")
+        return cls(
+            id=activity_id,
+            upload_id=upload_id,
+            external_id=str(external) if external is not None else None,
+            name=str(data.get("name") or ""),
+            start_time=start,
+        )
+
+
+def _unix_time(value: object) -> int | None:
+    """Unix seconds of Strava's ISO 8601 time (``2026-03-01T08:00:00Z``), else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return int(moment.timestamp())
+
+
 def _positive_int(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -145,6 +218,20 @@ def _positive_int(value: object) -> int | None:
 
 
 # -- the REST API -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What one call sends besides its token: never a token itself."""
+
+    data: Mapping[str, str] | None
+    """Form fields (multipart with ``files``)."""
+    files: Mapping[str, tuple[str, bytes, str]] | None
+    """Multipart files."""
+    params: Mapping[str, str] | None
+    """The query string."""
+    payload: Mapping[str, object] | None
+    """A JSON body."""
 
 
 class StravaClient:
@@ -168,6 +255,7 @@ class StravaClient:
         self._tokens = tokens
         self._governor = governor
         self._clock = clock
+        self._list_refused_for: TokenStatus | None = None
         self._http = httpx.Client(
             base_url=config.api_url.rstrip("/") + "/",
             transport=transport,
@@ -244,6 +332,69 @@ class StravaClient:
         response = self._call("GET", f"uploads/{upload_id}", kind="read")
         return self._upload_from(response)
 
+    def can_list(self) -> bool:
+        """Whether the sign-in may list activities, private ones included.
+
+        True when the stored grant holds ``activity:read_all`` and Strava has not
+        refused a list call for this sign-in (until its tokens next change). Without it
+        (older sign-ins, an unticked box, a bare code) each upload is polled instead.
+        """
+        status = self._tokens.status()
+        if status is None or status.problem is not None or not status.scope:
+            return False
+        if status == self._list_refused_for:
+            return False
+        return scope_allows_listing(status.scope)
+
+    def list_activities(
+        self, *, after: int | None, before: int | None, page: int = 1,
+        per_page: int = LIST_PER_PAGE_MAX,
+    ) -> list[ActivitySummary]:
+        """GET /athlete/activities: one read, however many activities it returns.
+
+        ``after``/``before`` bound the workout's start time (Unix seconds, strictly);
+        with ``after`` Strava lists oldest first, without it newest first. A page
+        shorter than ``per_page`` is the last. Raises ListScopeMissing (not a dead
+        sign-in: poll each upload instead), RateLimited, TransientError, or an AuthError.
+        """
+        if page < 1 or not 1 <= per_page <= LIST_PER_PAGE_MAX:
+            raise ValueError(f"page >= 1 and 1 <= per_page <= {LIST_PER_PAGE_MAX}")
+        params: dict[str, str] = {"page": str(page), "per_page": str(per_page)}
+        if after is not None:
+            params["after"] = str(int(after))
+        if before is not None:
+            params["before"] = str(int(before))
+        try:
+            response = self._call("GET", "athlete/activities", kind="read", params=params)
+        except ListScopeMissing:
+            self._list_refused_for = self._tokens.status()
+            log.warning("activity_list_refused", reason="scope_missing")
+            raise
+        body = json_body(response)
+        if not isinstance(body, list):
+            raise TransientError(
+                f"Strava answered HTTP {response.status_code} without a list of activities. "
+                "It will be retried later."
+            )
+        found = [ActivitySummary.from_json(item) for item in body if isinstance(item, dict)]
+        log.debug("activities_listed", count=len(found), page=page, after=after, before=before)
+        return found
+
+    def update_activity(self, activity_id: int, fields: Mapping[str, object]) -> None:
+        """PUT /activities/{id} with ``fields`` as JSON (counts on the read limit).
+
+        Raises UpdateRefused for a 4xx (Strava's reason verbatim; 404: the activity is
+        gone): permanent, never worth sending again. RateLimited, TransientError (5xx,
+        network: retry later), or an AuthError otherwise.
+        """
+        if isinstance(activity_id, bool) or activity_id <= 0:
+            raise ValueError("activity ids are positive integers")
+        if not fields:
+            raise ValueError("an update needs at least one field")
+        self._call("PUT", f"activities/{int(activity_id)}", kind="read", update=True,
+                   payload=dict(fields))
+        log.info("activity_updated", activity_id=activity_id, fields=sorted(fields))
+
     def get_athlete(self) -> Athlete:
         """GET /athlete: who the tokens act for."""
         response = self._call("GET", "athlete", kind="read")
@@ -267,21 +418,26 @@ class StravaClient:
         kind: RequestKind,
         reserve: int = 0,
         upload: bool = False,
+        update: bool = False,
         data: Mapping[str, str] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        params: Mapping[str, str] | None = None,
+        payload: Mapping[str, object] | None = None,
     ) -> httpx.Response:
+        """Send one call: a form (``data``, ``files``), a query or a JSON ``payload``."""
         self._refuse_during_dead_end(kind)
+        content = _Content(data=data, files=files, params=params, payload=payload)
         try:
             token = self._tokens.access_token()  # a refresh may meet a dead end too
             response = self._send(method, path, token=token, kind=kind, reserve=reserve,
-                                  data=data, files=files)
+                                  content=content)
             if response.status_code == 401 and not is_scope_missing(json_body(response)):
                 log.info("access_token_refused", path=path)
                 token = self._tokens.force_refresh(token)
                 response = self._send(method, path, token=token, kind=kind, reserve=reserve,
-                                      data=data, files=files)
+                                      content=content)
             raise_for_response(response, governor=self._governor, kind=kind, upload=upload,
-                               clock=self._clock)
+                               update=update, clock=self._clock)
         except ScopeMissing:
             self._tokens.mark_dead("scope_missing")
             raise
@@ -313,8 +469,7 @@ class StravaClient:
         token: str,
         kind: RequestKind,
         reserve: int,
-        data: Mapping[str, str] | None,
-        files: Mapping[str, tuple[str, bytes, str]] | None,
+        content: _Content,
     ) -> httpx.Response:
         until = self._governor.acquire(kind, reserve=reserve)
         if until is not None:
@@ -327,8 +482,9 @@ class StravaClient:
         response: httpx.Response | None = None
         try:
             with translate_errors(f"{method} /{path.split('/', maxsplit=1)[0]}"):
-                response = self._http.request(method, path, headers=headers, data=data,
-                                              files=files)
+                response = self._http.request(
+                    method, path, headers=headers, data=content.data, files=content.files,
+                    params=content.params, json=content.payload)
                 response.read()
         finally:
             self._governor.complete(response.headers if response is not None else None)

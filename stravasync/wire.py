@@ -11,11 +11,15 @@ readers of Strava's bodies (:func:`json_body`, :func:`has_error`,
     429 (errors[].code "exceeded")                  -> RateLimited(until=boundary)
     401 access_token invalid                        -> AccessTokenInvalid (the client
                                                        refreshes once and retries once)
-    401/403 activity:write_permission missing       -> ScopeMissing
+    401/403 activity:write_permission missing       -> ScopeMissing (sign in again)
+    401/403 activity:read…_permission missing       -> ListScopeMissing (cannot list;
+                                                       uploads still work)
     403 Application Status Inactive                 -> AppInactive
     403 Limit of connected athletes exceeded        -> AthleteLimitReached
     "duplicate of activity N" on POST /uploads      -> DuplicateActivity(activity_id=N)
     400/409/413/415/422 on POST /uploads            -> UploadRejected(Strava's reason)
+    4xx on PUT /activities/{id}                     -> UpdateRefused(Strava's reason;
+                                                       404: the activity is gone)
     other                                           -> ApiError
 
 What an error means for the work (wait, retry, or stop until a person acts) is told
@@ -42,9 +46,11 @@ from stravasync.errors import (
     AthleteLimitReached,
     DeadEnd,
     DuplicateActivity,
+    ListScopeMissing,
     RateLimited,
     ScopeMissing,
     TransientError,
+    UpdateRefused,
     UploadRejected,
 )
 from stravasync.logs import redact_text
@@ -58,13 +64,18 @@ __all__ = [
     "DEAD_END_CLASSES",
     "DEAD_END_MESSAGES",
     "DEAD_END_REASONS",
+    "DEAD_END_RETRY",
     "RETRY_LATER",
+    "SETTINGS_API_URL",
     "USER_AGENT",
     "athlete_from",
+    "dead_end",
     "has_error",
+    "is_athlete_limit",
     "is_scope_missing",
     "json_body",
     "make_timeout",
+    "missing_permission",
     "parse_duplicate",
     "plain_text",
     "raise_for_response",
@@ -79,16 +90,20 @@ _DUPLICATE_RE = re.compile(
 )
 
 
+SETTINGS_API_URL = "https://www.strava.com/settings/api"
+"""Where an app's owner sees its status, athlete cap and credentials."""
+
 DEAD_END_MESSAGES = {
     "app_inactive": (
-        "Strava reports the API application as inactive (its owner's subscription or "
-        "status). Every call fails until the owner reactivates it at "
-        "https://www.strava.com/settings/api."
+        "Strava reports the API application as inactive: an app works only while its "
+        "owner has a Strava subscription. Every call fails until the owner subscribes, "
+        f"then reactivates the app at {SETTINGS_API_URL}."
     ),
     "athlete_limit": (
         "Strava refuses this athlete: the API application has reached its limit of "
-        "connected athletes (apps in review are capped). The app owner must free a "
-        "place or complete Strava's review."
+        "connected athletes. A new app starts with a cap of 1 athlete; its owner raises "
+        f"the cap in the app's settings at {SETTINGS_API_URL} (up to 10 athletes without "
+        "review) or frees a place; more than 10 athletes needs Strava's review."
     ),
 }
 DEAD_END_CLASSES: dict[str, type[DeadEnd]] = {
@@ -96,6 +111,16 @@ DEAD_END_CLASSES: dict[str, type[DeadEnd]] = {
     "athlete_limit": AthleteLimitReached,
 }
 DEAD_END_REASONS = {cls: reason for reason, cls in DEAD_END_CLASSES.items()}
+DEAD_END_RETRY = "stravasync will try again hourly."
+"""What follows a dead end met in the background (the default advice)."""
+
+
+def dead_end(reason: str, *, status_code: int | None,
+             advice: str = DEAD_END_RETRY) -> DeadEnd:
+    """The dead-end error for ``reason`` ("app_inactive", "athlete_limit"), ``advice`` last."""
+    return DEAD_END_CLASSES[reason](
+        f"{DEAD_END_MESSAGES[reason]} {advice}".strip(), status_code=status_code
+    )
 
 
 def parse_duplicate(text: str | None) -> int | None:
@@ -210,12 +235,41 @@ def _reason(response: httpx.Response) -> str:
     return text[:300] if text else f"HTTP {response.status_code}"
 
 
+def missing_permission(body: Any) -> str | None:
+    """The permission Strava says the token lacks (``activity:write``, ``activity:read``), or None.
+
+    Strava names it in the field, e.g. ``{"field": "activity:write_permission",
+    "code": "missing"}``; a missing-permission error without a name reads as
+    ``activity:write`` (what uploads need).
+    """
+    for e in _errors(body):
+        field = e.get("field", "").lower()
+        if e.get("code", "").lower() == "missing" and "permission" in field:
+            name = field.removesuffix("_permission").strip()
+            return name if ":" in name else "activity:write"
+    return None
+
+
 def is_scope_missing(body: Any) -> bool:
     """Whether Strava says the token lacks a permission (``…_permission`` ``missing``)."""
-    return any(
-        e.get("code", "").lower() == "missing" and "permission" in e.get("field", "").lower()
-        for e in _errors(body)
-    )
+    return missing_permission(body) is not None
+
+
+def is_athlete_limit(response: httpx.Response) -> bool:
+    """Whether a 4xx answer is Strava's "Limit of connected athletes exceeded"."""
+    return 400 <= response.status_code < 500 and "connected athletes" in response.text.lower()
+
+
+_SCOPE_MISSING_TEXT = (
+    "Strava says this sign-in lacks permission to upload activities "
+    "(activity:write). Run `stravasync auth` and leave 'Upload your activities' "
+    "ticked."
+)
+_LIST_SCOPE_MISSING_TEXT = (
+    "Strava says this sign-in may not list activities ({permission} was not granted), "
+    "so each upload is polled on its own, which costs more calls. Uploads still work; "
+    "to save calls, run `stravasync auth` again and leave every permission ticked."
+)
 
 
 def raise_for_response(
@@ -224,18 +278,21 @@ def raise_for_response(
     governor: Governor | None,
     kind: RequestKind = "read",
     upload: bool = False,
+    update: bool = False,
     advice: str = RETRY_LATER,
+    dead_end_advice: str = DEAD_END_RETRY,
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Raise the error of ours that ``response`` means; return if it is a success.
 
-    ``advice`` ends the message of a transient failure (a 5xx): what happens next.
+    ``upload``: the answer to ``POST /uploads``; ``update``: to ``PUT /activities/{id}``.
+    ``advice`` ends the message of a transient failure (a 5xx), ``dead_end_advice``
+    that of a dead end: what happens next.
     """
     status = response.status_code
     if 200 <= status < 300:
         return
     body = json_body(response)
-    text = response.text
     if status == 429 or has_error(body, code="exceeded"):
         until = (
             governor.observe_429(kind=kind)
@@ -247,22 +304,9 @@ def raise_for_response(
             f"{time.strftime('%H:%M UTC', time.gmtime(until))}.",
             until=until, status_code=status,
         )
-    if status in (401, 403) and is_scope_missing(body):
-        raise ScopeMissing(
-            "Strava says this sign-in lacks permission to upload activities "
-            "(activity:write). Run `stravasync auth` and leave 'Upload your activities' "
-            "ticked.",
-        )
-    if status == 403 and has_error(body, resource="Application", code="Inactive"):
-        raise AppInactive(
-            DEAD_END_MESSAGES["app_inactive"] + " stravasync will try again hourly.",
-            status_code=status,
-        )
-    if status == 403 and "connected athletes" in text.lower():
-        raise AthleteLimitReached(
-            DEAD_END_MESSAGES["athlete_limit"] + " stravasync will try again hourly.",
-            status_code=status,
-        )
+    refused = _refused_access(response, body, dead_end_advice=dead_end_advice)
+    if refused is not None:
+        raise refused
     if status == 401:
         raise AccessTokenInvalid(
             "Strava refused the access token even after a refresh. "
@@ -274,17 +318,46 @@ def raise_for_response(
             f"Strava had a server problem (HTTP {status}). {advice}".strip(),
             status_code=status,
         )
+    if update and 400 <= status < 500:
+        if status == 404:
+            raise UpdateRefused("the activity is gone from Strava (deleted?)",
+                                status_code=status)
+        raise UpdateRefused(_reason(response), status_code=status)
     if upload:
-        reason = _reason(response)
-        activity_id = parse_duplicate(reason) or parse_duplicate(text)
-        if activity_id is not None or "duplicate of" in reason.lower():
-            raise DuplicateActivity(reason, activity_id=activity_id, status_code=status)
-        if status in (400, 409, 413, 415, 422):
-            raise UploadRejected(reason, status_code=status)
+        _raise_for_upload(response)
     raise ApiError(
         f"Strava answered HTTP {status}: {redact_text(_reason(response))}",
         status_code=status,
     )
+
+
+def _refused_access(
+    response: httpx.Response, body: Any, *, dead_end_advice: str
+) -> ApiError | ScopeMissing | None:
+    """A missing permission or a dead end (inactive app, athlete cap), else None."""
+    status = response.status_code
+    permission = missing_permission(body) if status in (401, 403) else None
+    if permission is not None and permission.startswith("activity:read"):
+        return ListScopeMissing(_LIST_SCOPE_MISSING_TEXT.format(permission=permission),
+                                status_code=status)
+    if permission is not None:
+        return ScopeMissing(_SCOPE_MISSING_TEXT)
+    if status == 403 and has_error(body, resource="Application", code="Inactive"):
+        return dead_end("app_inactive", status_code=status, advice=dead_end_advice)
+    if status == 403 and is_athlete_limit(response):
+        return dead_end("athlete_limit", status_code=status, advice=dead_end_advice)
+    return None
+
+
+def _raise_for_upload(response: httpx.Response) -> None:
+    """Raise DuplicateActivity or UploadRejected if an upload's 4xx answer means one."""
+    status = response.status_code
+    reason = _reason(response)
+    activity_id = parse_duplicate(reason) or parse_duplicate(response.text)
+    if activity_id is not None or "duplicate of" in reason.lower():
+        raise DuplicateActivity(reason, activity_id=activity_id, status_code=status)
+    if status in (400, 409, 413, 415, 422):
+        raise UploadRejected(reason, status_code=status)
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:

@@ -34,7 +34,7 @@ SECRET = "auth-test-secret-123"
 
 
 def test_authorize_url_has_every_parameter() -> None:
-    """The authorize URL asks for read,activity:write with our state and redirect."""
+    """The authorize URL asks for read,activity:write,activity:read_all with state and redirect."""
     url = authorize_url(
         oauth_url="https://www.strava.com/oauth/",
         client_id="42",
@@ -50,7 +50,7 @@ def test_authorize_url_has_every_parameter() -> None:
         "redirect_uri": ["http://localhost:5000/callback"],
         "response_type": ["code"],
         "approval_prompt": ["auto"],
-        "scope": ["read,activity:write"],
+        "scope": ["read,activity:write,activity:read_all"],
         "state": ["st4te"],
     } == parse_qs(parts.query)
 
@@ -325,7 +325,8 @@ def test_auth_end_to_end(tmp_path: Path, strava: object, monkeypatch: pytest.Mon
     assert 0o600 == os.stat(path).st_mode & 0o777
     status = TokenStore(state_dir=tmp_path / "state").status()
     assert status is not None
-    assert (1234567, "read,activity:write") == (status.athlete_id, status.scope)
+    assert (1234567, "read,activity:write,activity:read_all") == (
+        status.athlete_id, status.scope)
     saved = json.loads(path.read_text())
     assert saved["access_token"] not in result.output  # type: ignore[attr-defined]
 
@@ -570,4 +571,85 @@ def test_logout_removes_a_damaged_token_file(tmp_path: Path) -> None:
     result = invoke(logout_command, config, [])
     assert 0 == result.exit_code  # type: ignore[attr-defined]
     assert "Deleted the unreadable token file" in result.output  # type: ignore[attr-defined]
+    assert not (tmp_path / "state" / "tokens.json").exists()
+
+
+class CappedBrowser:
+    """Stands in for a browser at Strava's athlete cap: it stays on Strava's 403 page."""
+
+    def __init__(self) -> None:
+        self.pages: list[httpx.Response] = []
+
+    def __call__(self, url: str) -> bool:
+        self.pages.append(httpx.get(url))
+        return True
+
+
+@pytest.mark.integration
+def test_sign_in_at_the_athlete_cap_names_the_cause(tmp_path: Path, strava: object) -> None:
+    """At the athlete cap no answer comes: the wait prints the causes, the timeout names them."""
+    strava.issue_tokens(athlete_id=999, scope="read")  # type: ignore[attr-defined]
+    strava.set_knobs(athlete_cap=1)  # type: ignore[attr-defined]
+    browser = CappedBrowser()
+    lines: list[str] = []
+    with OAuthClient(config=OAUTH_CONFIG) as oauth, pytest.raises(AuthFlowError) as info:
+        sign_in(oauth=oauth, tokens=TokenStore(state_dir=tmp_path), client_id="4242",
+                oauth_url=strava.oauth_url,  # type: ignore[attr-defined]
+                browser=browser, timeout=1.0, hint_after=0.3, echo=lines.append)
+    (page,) = browser.pages
+    assert (403, True) == (page.status_code, "Limit of connected athletes exceeded" in page.text)
+    message = str(info.value)
+    assert "within 1 seconds" in message
+    assert "Limit of connected athletes exceeded" in message
+    assert "athlete cap" in message
+    assert "subscription" in message
+    (hint,) = [line for line in lines if line.startswith("Still no answer")]
+    assert "athlete cap" in hint
+    assert "https://www.strava.com/settings/api" in hint
+    assert not (tmp_path / "tokens.json").exists()
+
+
+def test_sign_in_prints_no_hint_before_its_time(tmp_path: Path) -> None:
+    """Within hint_after nothing but the address is printed; the timeout still names causes."""
+    lines: list[str] = []
+    with OAuthClient(config=OAUTH_CONFIG) as oauth, pytest.raises(AuthFlowError) as info:
+        sign_in(oauth=oauth, tokens=TokenStore(state_dir=tmp_path), client_id="4242",
+                oauth_url=OAUTH_CONFIG.oauth_url, browser=lambda _u: True, timeout=0.3,
+                hint_after=5.0, echo=lines.append)
+    assert [] == [line for line in lines if line.startswith("Still no answer")]
+    assert "athlete cap" in str(info.value)
+
+
+@pytest.mark.integration
+def test_logout_without_a_secret_says_deauthorize_retires(tmp_path: Path, strava: object) -> None:
+    """logout with no client secret signs out by /deauthorize and says it ends on 1 June 2027."""
+    url = authorize_url(oauth_url=strava.oauth_url, client_id="4242",  # type: ignore[attr-defined]
+                        redirect_uri="http://localhost:9/callback", state="x")
+    signed_in = invoke(auth_command, write_config(tmp_path, strava),
+                       ["--code", httpx.get(url).headers["location"]])
+    assert 0 == signed_in.exit_code  # type: ignore[attr-defined]
+    token = json.loads((tmp_path / "state" / "tokens.json").read_text())["access_token"]
+    result = invoke(logout_command, write_config(tmp_path, strava, secret=""), [])
+    output = " ".join(result.output.split())  # type: ignore[attr-defined]
+    assert "Strava confirmed the sign-out" in output
+    assert "retires on 1 June 2027" in output
+    assert "https://www.strava.com/settings/apps" in output
+    reply = httpx.get(f"{strava.api_url}/athlete",  # type: ignore[attr-defined]
+                      headers={"Authorization": f"Bearer {token}"})
+    assert 401 == reply.status_code
+
+
+@pytest.mark.integration
+def test_logout_when_strava_refuses_says_it_was_not_confirmed(
+    tmp_path: Path, strava: object
+) -> None:
+    """A token Strava no longer takes: logout deletes it and does not claim a sign-out."""
+    from stravasync.tokens import TokenSet
+
+    TokenStore(state_dir=tmp_path / "state").save_initial(
+        TokenSet(access_token="x" * 40, refresh_token="y" * 40, expires_at=4_000_000_000))
+    result = invoke(logout_command, write_config(tmp_path, strava, secret=""), [])
+    assert 0 == result.exit_code  # type: ignore[attr-defined]
+    assert "did not confirm the sign-out" in result.output  # type: ignore[attr-defined]
+    assert "Strava confirmed" not in result.output  # type: ignore[attr-defined]
     assert not (tmp_path / "state" / "tokens.json").exists()

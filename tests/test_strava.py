@@ -20,11 +20,13 @@ from stravasync.errors import (
     AppInactive,
     AthleteLimitReached,
     DuplicateActivity,
+    ListScopeMissing,
     RateLimited,
     ReauthRequired,
     ScopeMissing,
     StravaSyncError,
     TransientError,
+    UpdateRefused,
     UploadRejected,
 )
 from stravasync.logs import configure_logging
@@ -35,6 +37,7 @@ from stravasync.strava import (
     STATUS_ERROR,
     STATUS_PROCESSING,
     STATUS_READY,
+    ActivitySummary,
     StravaClient,
     Upload,
 )
@@ -524,6 +527,170 @@ def test_no_secret_in_logs_or_errors(
         assert secret not in text
 
 
+# -- listing and updating activities ---------------------------------------------------------
+
+
+def summary_json(**overrides: object) -> dict[str, object]:
+    """A Strava SummaryActivity as the list returns it."""
+    data: dict[str, object] = {
+        "id": 17, "name": "Morning Ride", "start_date": "2026-03-01T08:00:00Z",
+        "upload_id": 9000001, "upload_id_str": "9000001", "external_id": "ext1.fit",
+    }
+    data.update(overrides)
+    return data
+
+
+def read_scope_missing(_r: httpx.Request) -> httpx.Response:
+    """Strava's answer to a list call without activity:read."""
+    return httpx.Response(401, headers=RATE, json={
+        "message": "Authorization Error",
+        "errors": [{"resource": "AccessToken", "field": "activity:read_permission",
+                    "code": "missing"}]})
+
+
+def test_list_activities_asks_once_and_reads_the_summaries(
+    client: StravaClient, fake: FakeStrava, governor: Governor
+) -> None:
+    """One GET with the bounds in the query (never the token) gives matchable summaries."""
+    fake.api = lambda _r: httpx.Response(200, headers=RATE, json=[
+        summary_json(),
+        summary_json(id=18, upload_id=2**40, upload_id_str=None, external_id=None, name=None),
+        summary_json(id=19, upload_id=None, upload_id_str=None),
+    ])
+    found = client.list_activities(after=1_772_000_000, before=None, per_page=50)
+    assert [
+        ActivitySummary(id=17, upload_id="9000001", external_id="ext1.fit",
+                        name="Morning Ride", start_time=1_772_352_000),
+        ActivitySummary(id=18, upload_id=str(2**40), external_id=None, name="",
+                        start_time=1_772_352_000),
+        ActivitySummary(id=19, upload_id=None, external_id="ext1.fit", name="Morning Ride",
+                        start_time=1_772_352_000),
+    ] == found
+    (request,) = fake.api_requests()
+    assert ("GET", "/api/v3/athlete/activities") == (request.method, request.url.path)
+    assert {"after": "1772000000", "page": "1", "per_page": "50"} == dict(request.url.params)
+    assert ACCESS not in str(request.url)
+    assert 5 == governor.snapshot()["read_usage_15"]  # the answer's headers were read
+
+
+def test_lists_and_updates_wait_for_the_read_limit(fake: FakeStrava, store: TokenStore) -> None:
+    """With the read limit used up, a list or an update is held back; an upload is not."""
+    governor = Governor(state_file=None)
+    governor.observe({**RATE, "X-ReadRateLimit-Usage": "100,300"})
+    client = StravaClient(config=CONFIG, tokens=store, governor=governor,
+                          transport=httpx.MockTransport(fake))
+    with pytest.raises(RateLimited):
+        client.list_activities(after=None, before=None)
+    with pytest.raises(RateLimited):
+        client.update_activity(17, {"commute": True})
+    assert [] == fake.api_requests()
+    assert "9000001" == upload(client).id
+
+
+def test_list_without_read_scope_does_not_kill_the_sign_in(
+    client: StravaClient, fake: FakeStrava, store: TokenStore
+) -> None:
+    """No activity:read: ListScopeMissing, no refresh, the sign-in stays good for uploads."""
+    fake.api = read_scope_missing
+    with pytest.raises(ListScopeMissing) as info:
+        client.list_activities(after=None, before=None)
+    assert not info.value.needs_person
+    assert 0 == fake.refreshes
+    status = store.status()
+    assert status is not None
+    assert status.problem is None
+    fake.api = lambda _r: httpx.Response(201, json=upload_json(), headers=RATE)
+    assert "9000001" == upload(client).id
+
+
+@pytest.mark.parametrize(("scope", "expected"), [
+    ("read,activity:write,activity:read_all", True),
+    ("read,activity:write", False),
+    ("read,activity:write,activity:read", False),
+    (None, False),
+])
+def test_can_list_follows_the_granted_scope(
+    tmp_path: Path, fake: FakeStrava, scope: str | None, expected: bool
+) -> None:
+    """Listing is possible only with activity:read_all granted (private activities too)."""
+    tokens = TokenStore(state_dir=tmp_path)
+    tokens.save_initial(TokenSet(access_token=ACCESS, refresh_token=REFRESH,
+                                 expires_at=int(time.time()) + 21600, scope=scope))
+    client = StravaClient(config=CONFIG, tokens=tokens, governor=Governor(state_file=None),
+                          transport=httpx.MockTransport(fake))
+    assert expected == client.can_list()
+
+
+def test_a_refused_list_turns_listing_off(tmp_path: Path, fake: FakeStrava) -> None:
+    """If Strava refuses a list despite the stored scope, can_list says no from then on."""
+    tokens = TokenStore(state_dir=tmp_path)
+    tokens.save_initial(TokenSet(access_token=ACCESS, refresh_token=REFRESH,
+                                 expires_at=int(time.time()) + 21600,
+                                 scope="read,activity:write,activity:read_all"))
+    client = StravaClient(config=CONFIG, tokens=tokens, governor=Governor(state_file=None),
+                          transport=httpx.MockTransport(fake))
+    fake.api = read_scope_missing
+    with pytest.raises(ListScopeMissing):
+        client.list_activities(after=None, before=None)
+    assert not client.can_list()
+
+
+def test_list_refuses_pages_strava_does_not_serve(client: StravaClient) -> None:
+    """per_page above 200 or a page below 1 is a programming error, sent nowhere."""
+    with pytest.raises(ValueError, match="per_page"):
+        client.list_activities(after=None, before=None, per_page=201)
+    with pytest.raises(ValueError, match="page"):
+        client.list_activities(after=None, before=None, page=0)
+
+
+def test_update_activity_puts_json(client: StravaClient, fake: FakeStrava) -> None:
+    """An update is one PUT /activities/{id} with the fields as JSON and the token in the header."""
+    fake.api = lambda _r: httpx.Response(200, headers=RATE, json={"id": 17})
+    client.update_activity(17, {"sport_type": "VirtualRide", "trainer": True,
+                                "hide_from_home": True})
+    (request,) = fake.api_requests()
+    assert ("PUT", "/api/v3/activities/17") == (request.method, request.url.path)
+    assert "application/json" == request.headers["content-type"]
+    assert {"sport_type": "VirtualRide", "trainer": True, "hide_from_home": True} == json.loads(
+        request.content)
+    assert f"Bearer {ACCESS}" == request.headers["authorization"]
+
+
+def test_update_with_unknown_gear_is_refused_verbatim(
+    client: StravaClient, fake: FakeStrava
+) -> None:
+    """A 400 to an update is UpdateRefused with Strava's words, sent once."""
+    fake.api = lambda _r: httpx.Response(400, headers=RATE, json={
+        "message": "Bad Request",
+        "errors": [{"resource": "Activity", "field": "gear_id", "code": "invalid"}]})
+    with pytest.raises(UpdateRefused) as info:
+        client.update_activity(17, {"gear_id": "b999"})
+    assert "Bad Request (Activity gear_id invalid)" == info.value.reason
+    assert 1 == len(fake.api_requests())
+
+
+def test_update_of_a_deleted_activity_is_refused(client: StravaClient, fake: FakeStrava) -> None:
+    """A 404 to an update is UpdateRefused: the activity is gone."""
+    fake.api = lambda _r: httpx.Response(404, headers=RATE, json={
+        "message": "Record Not Found",
+        "errors": [{"resource": "Activity", "field": "id", "code": "invalid"}]})
+    with pytest.raises(UpdateRefused, match="gone"):
+        client.update_activity(17, {"commute": True})
+
+
+@pytest.mark.parametrize(("status", "kind"), [(500, TransientError), (503, TransientError),
+                                              (429, RateLimited)])
+def test_update_that_may_pass_is_retryable(
+    client: StravaClient, fake: FakeStrava, status: int, kind: type[Exception]
+) -> None:
+    """5xx is TransientError and 429 RateLimited: the update may be sent again later."""
+    fake.api = lambda _r: httpx.Response(status, json={
+        "errors": [{"resource": "Application", "field": "rate limit", "code": "exceeded"}]
+    } if status == 429 else {"message": "Server Error"})
+    with pytest.raises(kind):
+        client.update_activity(17, {"commute": True})
+
+
 # -- against the emulator -------------------------------------------------------------------
 
 emulator_mod = pytest.importorskip("stravasync.emulator")
@@ -546,7 +713,7 @@ def gpx(n: int) -> bytes:
 class Rig:
     """An emulator with a manual clock, and our token store, governor and clients on it."""
 
-    def __init__(self, tmp_path: Path, **knobs: object) -> None:
+    def __init__(self, tmp_path: Path, *, pathless: bool = False, **knobs: object) -> None:
         self.clock = emulator_mod.ManualClock(1_772_446_050.0)
         self.strava = emulator_mod.Emulator(
             emulator_mod.EmulatorConfig(
@@ -559,7 +726,7 @@ class Rig:
         self.config = StravaConfig(
             client_id="4242",
             client_secret=SECRET,
-            api_url=self.strava.api_url,
+            api_url=self.strava.pathless_api_url if pathless else self.strava.api_url,
             oauth_url=self.strava.oauth_url,
         )
         self.oauth = OAuthClient(config=self.config)
@@ -832,3 +999,87 @@ def test_transport_errors_are_told_in_words(
     assert words in message.lower()
     assert "retried later" in message
     assert type(exc).__name__ not in message
+
+
+@pytest.mark.integration
+def test_emulator_pathless_api_url_uploads_and_polls(tmp_path: Path) -> None:
+    """An api_url without /api/v3 (Strava's host from January 2027) uploads and polls."""
+    r = Rig(tmp_path, pathless=True, processing_min_s=1.0, processing_max_s=2.0)
+    try:
+        r.sign_in()
+        assert "/api/" not in r.config.api_url
+        done = follow(r, r.client.create_upload(data=gpx(40), data_type="gpx",
+                                                external_id="p1"))
+        assert done.ready
+        api = [(x["method"], x["path"], x["status"]) for x in r.requests() if x["kind"] != "oauth"]
+        assert ("POST", "/uploads", 201) == api[0]
+        assert {("GET", f"/uploads/{done.id}", 200)} == set(api[1:])
+    finally:
+        r.close()
+
+
+def uploaded(rig: Rig, count: int) -> list[Upload]:
+    """``count`` uploads of distinct workouts, followed until they are activities."""
+    return [follow(rig, rig.client.create_upload(data=gpx(60 + n), data_type="gpx",
+                                                 external_id=f"x{n}")) for n in range(count)]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("scope", "private_seen"), [
+    ("read,activity:write,activity:read_all", True),
+    ("read,activity:write,activity:read", False),
+])
+def test_emulator_list_matches_uploads(tmp_path: Path, scope: str, private_seen: bool) -> None:
+    """One list call settles every upload that became an activity; private ones need read_all."""
+    r = Rig(tmp_path, private_share=0.5, processing_min_s=1.0, processing_max_s=2.0)
+    try:
+        r.sign_in(scope=scope)
+        ups = uploaded(r, 6)
+        private = {str(a["upload_id"]) for a in r.strava.inspect()["activities"] if a["private"]}
+        assert 0 < len(private) < 6  # the knob made some private, some not
+        before = len(r.requests())
+        found = r.client.list_activities(after=None, before=None)
+        assert 1 == len(r.requests()) - before
+        by_upload = {a.upload_id: a.id for a in found}
+        expected = {u.id: u.activity_id for u in ups if private_seen or u.id not in private}
+        assert expected == by_upload
+        assert private_seen == r.client.can_list()
+    finally:
+        r.close()
+
+
+@pytest.mark.integration
+def test_emulator_list_without_read_scope_keeps_uploading(tmp_path: Path) -> None:
+    """A sign-in with only read,activity:write cannot list, but it still uploads."""
+    r = Rig(tmp_path)
+    try:
+        r.sign_in(scope="read,activity:write")
+        assert not r.client.can_list()
+        with pytest.raises(ListScopeMissing):
+            r.client.list_activities(after=None, before=None)
+        status = r.tokens.status()
+        assert status is not None
+        assert status.problem is None
+        assert r.client.create_upload(data=gpx(80), data_type="gpx", external_id="y").processing
+    finally:
+        r.close()
+
+
+@pytest.mark.integration
+def test_emulator_update_applies_fields_and_refuses_unknown_gear(rig: Rig) -> None:
+    """A PUT sets the fields, counted as a read; unknown gear is refused with Strava's words."""
+    (done,) = uploaded(rig, 1)
+    assert done.activity_id is not None
+    rig.client.update_activity(done.activity_id, {"sport_type": "VirtualRide",
+                                                  "gear_id": "b2345678", "hide_from_home": True})
+    with pytest.raises(UpdateRefused) as info:
+        rig.client.update_activity(done.activity_id, {"gear_id": "b999"})
+    assert "gear_id" in info.value.reason
+    with pytest.raises(UpdateRefused, match="gone"):
+        rig.client.update_activity(done.activity_id + 1000, {"commute": True})
+    (activity,) = [a for a in rig.strava.inspect()["activities"] if a["id"] == done.activity_id]
+    assert ("VirtualRide", "b2345678", True) == (
+        activity["sport_type"], activity["gear_id"], activity["hide_from_home"])
+    assert [200, 400] == [u["status"] for u in activity["updates"]]
+    puts = [x for x in rig.requests() if x["method"] == "PUT"]
+    assert {"read"} == {x["kind"] for x in puts}

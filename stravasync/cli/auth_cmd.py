@@ -25,7 +25,7 @@ from stravasync.cli.context import CliContext, pass_context
 @pass_context
 def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
                  timeout: float, port: int) -> None:
-    """Sign in to Strava and store the tokens (scope read,activity:write)."""
+    """Sign in to Strava and store the tokens (scope read,activity:write,activity:read_all)."""
     from stravasync.auth import sign_in, sign_in_with_code
     from stravasync.errors import ConfigError
     from stravasync.oauth import OAuthClient
@@ -68,7 +68,7 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
 def logout_command(obj: CliContext) -> None:
     """Revoke the tokens at Strava and delete them here."""
     from stravasync.errors import ApiError, AuthError, ConfigError
-    from stravasync.oauth import OAuthClient
+    from stravasync.oauth import REVOKE_BY_HAND, OAuthClient
     from stravasync.stack import open_tokens
 
     config = obj.config()
@@ -77,18 +77,23 @@ def logout_command(obj: CliContext) -> None:
         stored = tokens.stored_tokens()
     except AuthError as exc:  # a damaged token file: nothing to revoke with, remove it
         tokens.delete()
-        click.echo(f"Deleted the unreadable token file ({tokens.path}): {exc}. Revoke access "
-                   "by hand at https://www.strava.com/settings/apps if needed.")
+        click.echo(f"Deleted the unreadable token file ({tokens.path}): {exc}. "
+                   f"{REVOKE_BY_HAND}")
         return
     if stored is None:
         click.echo("Not signed in: no tokens stored.")
         return
-    told = "Strava confirmed the sign-out."
     try:
         with OAuthClient(config=config.strava) as oauth:
-            oauth.revoke(access_token=stored.access_token, refresh_token=stored.refresh_token)
+            outcome = oauth.revoke(access_token=stored.access_token,
+                                   refresh_token=stored.refresh_token,
+                                   expires_at=stored.expires_at)
     except (ApiError, ConfigError) as exc:
-        told = (f"Strava could not be told ({exc}). Revoke access by hand at "
-                "https://www.strava.com/settings/apps if needed.")
+        told = f"Strava could not be told ({exc}). {REVOKE_BY_HAND}"
+    else:
+        if outcome.confirmed:
+            told = " ".join(p for p in ("Strava confirmed the sign-out.", outcome.note) if p)
+        else:
+            told = f"Strava did not confirm the sign-out: {outcome.note} {REVOKE_BY_HAND}"
     tokens.delete()
     click.echo(f"Deleted the local tokens ({tokens.path}). {told}")
