@@ -62,7 +62,7 @@ def _config(root: Path, *, api_url: str, oauth_url: str, client_id: str,
 
 def _sign_in(config: Config) -> str:
     """Go through Strava's OAuth code flow against the emulator, as `auth` would."""
-    from stravasync.auth import sign_in_with_code
+    from stravasync.auth import REQUESTED_SCOPE, sign_in_with_code
     from stravasync.oauth import OAuthClient
     from stravasync.stack import open_tokens
 
@@ -72,7 +72,7 @@ def _sign_in(config: Config) -> str:
         "redirect_uri": "http://localhost/callback",
         "response_type": "code",
         "approval_prompt": "auto",
-        "scope": "read,activity:write",
+        "scope": REQUESTED_SCOPE,
         "state": state,
     })
     answer = httpx.get(f"{config.strava.oauth_url}/authorize?{query}", follow_redirects=False)

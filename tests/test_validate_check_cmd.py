@@ -150,6 +150,6 @@ def test_check_shows_what_the_rules_would_set(tmp_path: Path) -> None:
     assert "rules: rules[0]" in text.output
     assert "sport_type VirtualRide" in text.output
     data = json.loads(invoke(["--json", str(ride)], config=config).output)
-    assert {"name": "Zwift run", "trainer": True, "sport_type": "VirtualRide",
+    assert {"name": "Zwift Run", "trainer": True, "sport_type": "VirtualRide",
             "hide_from_home": True} == data["rules"]
     assert [0] == data["matched_rules"]
