@@ -31,10 +31,18 @@ from stravasync.state.model import ACTIVE_STATES, FileStatus, PathRecord, State,
 from stravasync.state.rows import db_path, from_db_path, status_at, to_path_record, to_workout
 from stravasync.state.schema import SCHEMA_VERSION, current_version, migrate
 
-__all__ = ["DB_NAME", "StateCorrupt", "StateUnwritable", "StoreBase", "translate"]
+__all__ = [
+    "DB_NAME",
+    "StateCorrupt",
+    "StateUnwritable",
+    "StoreBase",
+    "header_problem",
+    "translate",
+]
 
 DB_NAME = "state.sqlite3"
 _BUSY_TIMEOUT_MS = 15000
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 #: SQLite's primary result codes that mean "cannot write now", with the reason.
 _UNWRITABLE_CODES = {
@@ -130,6 +138,23 @@ def _make_private(path: Path) -> None:
                 side.chmod(0o600)
 
 
+def header_problem(path: Path) -> str | None:
+    """Why ``path`` is no SQLite database, read from its first bytes; None if it may be.
+
+    Checked before SQLite opens the file: on a file that is no database SQLite fails
+    only after it has set up, and on close deleted, the ``-wal`` beside it, which may
+    hold the last transactions of a damaged database.
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return None
+    if head and head != _SQLITE_MAGIC:
+        return "file is not a database"
+    return None
+
+
 def _first(row: sqlite3.Row | None) -> float | None:
     return None if row is None or row[0] is None else float(row[0])
 
@@ -198,6 +223,9 @@ class StoreBase:
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        problem = header_problem(self.path)
+        if problem is not None:
+            raise StateCorrupt(self.path, problem)
         if self._read_only:
             if not self.path.exists():
                 raise StateError(f"No state database at {self.path} yet.")

@@ -10,12 +10,13 @@ linked to their activities again, so nothing uploads twice.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from stravasync.state.base import DB_NAME, StateCorrupt
-from stravasync.state.store import Store
+from stravasync.state.base import DB_NAME, header_problem
 
 __all__ = ["SIDE_SUFFIXES", "Moved", "damage", "set_aside"]
 
@@ -34,16 +35,26 @@ class Moved:
 
 
 def damage(state_dir: Path) -> str | None:
-    """What is wrong with ``state_dir``'s database (one line), or None when it reads well.
+    """What is wrong with ``state_dir``'s database (SQLite's words), or None when it
+    reads well.
 
-    Opens it the way the daemon does (and so upgrades a healthy one's schema). Other
-    failures (a full disk, a newer schema) are raised: they are not damage.
+    Changes nothing: the file is opened ``immutable`` (no lock, no journal, its
+    ``-wal`` left as it is), so a damaged database is set aside exactly as it was.
     """
+    path = state_dir / DB_NAME
+    problem = header_problem(path)
+    if problem is not None:
+        return problem
+    uri = f"file:{urllib.parse.quote(os.fsencode(path))}?mode=ro&immutable=1"
     try:
-        Store.open(state_dir).close()
-    except StateCorrupt as exc:
-        return exc.message
-    return None
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            result = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if result == "ok" else str(result)
 
 
 def _free_name(state_dir: Path, stamp: str) -> str:
