@@ -312,11 +312,13 @@ class Store(StoreBase):
             changed = db.execute(
                 "UPDATE workouts SET state = ?, activity_id = COALESCE(?, activity_id), "
                 "error = ?, reason_code = ?, owner = NULL, posting = 0, next_attempt_at = ?, "
-                "parked = 0, finished_at = ?, updated_at = ?, update_fields = ?, failures = 0 "
+                "parked = 0, finished_at = ?, updated_at = ?, update_fields = ?, "
+                "failures = CASE WHEN ? THEN 0 ELSE failures END "
                 "WHERE sha256 = ? AND (owner IS ? OR owner IS NULL) AND state NOT IN (?, ?, ?)",
                 (State.UPDATING.value if updating else state.value, activity_id,
                  db_text(error), reason_code, now if updating else None,
-                 None if updating else now, now, fields if updating else None, sha256, owner,
+                 None if updating else now, now, fields if updating else None, int(updating),
+                 sha256, owner,
                  State.UPLOADED.value, State.DUPLICATE.value, State.UPDATING.value),
             ).rowcount
             if changed != 1:
