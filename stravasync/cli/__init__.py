@@ -50,6 +50,7 @@ def _register() -> None:
         emulator_cmd,
         run_cmd,
         service_cmd,
+        state_cmd,
         status_cmd,
         upload_cmd,
     )
@@ -62,6 +63,7 @@ def _register() -> None:
     cli.add_command(service_cmd.service)
     cli.add_command(demo_cmd.demo_command)
     cli.add_command(run_cmd.run_command)
+    cli.add_command(state_cmd.state_group)
     cli.add_command(status_cmd.status_command)
     cli.add_command(status_cmd.retry_command)
     cli.add_command(upload_cmd.upload_command)

@@ -2,10 +2,12 @@
 
 ``state_dir/state.sqlite3`` is the single source of truth: the daemon can be killed
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,
-:mod:`stravasync.state.model` for the values it hands out and
-:mod:`stravasync.state.schema` for the versioned schema and its migrations.
+:mod:`stravasync.state.model` for the values it hands out,
+:mod:`stravasync.state.schema` for the versioned schema and its migrations and
+:mod:`stravasync.state.reset` for setting a damaged database aside.
 """
 
+from stravasync.state.base import StateCorrupt, StateUnwritable
 from stravasync.state.model import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -29,6 +31,8 @@ __all__ = [
     "Ingested",
     "PathRecord",
     "State",
+    "StateCorrupt",
+    "StateUnwritable",
     "Store",
     "Workout",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from stravasync.folders import shown
 from stravasync.models import State
 
 __all__ = [
@@ -25,8 +26,8 @@ __all__ = [
 FINAL_STATES = frozenset(
     {State.UPLOADED, State.DUPLICATE, State.INVALID, State.REJECTED, State.SKIPPED}
 )
-#: States the engine still has work for.
-ACTIVE_STATES = frozenset({State.QUEUED, State.UPLOADING, State.RETRYING})
+#: States the engine still has work for (``updating``: the activity's update is due).
+ACTIVE_STATES = frozenset({State.QUEUED, State.UPLOADING, State.RETRYING, State.UPDATING})
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,10 @@ class Workout:
     """Last change."""
     finished_at: float | None
     """When it reached a final state."""
+    update_fields: dict[str, object] | None = None
+    """``updating``: the ``PUT /activities/{id}`` fields still to send; None otherwise."""
+    warning: str | None = None
+    """A warning kept on a finished workout (e.g. Strava refused the update)."""
 
     @property
     def final(self) -> bool:
@@ -129,7 +134,7 @@ class PathRecord:
     """A path we have seen, with the size and mtime it had when we read it."""
 
     path: str
-    """Absolute path."""
+    """Absolute path (``str`` with ``surrogateescape``, as ``os`` gives it)."""
     size: int
     """Size in bytes when read."""
     mtime_ns: int
@@ -154,11 +159,19 @@ class FileStatus:
     next_attempt_at: float | None
     updated_at: float | None = None
     """Last change (not part of the JSON; orders "recent errors")."""
+    warning: str | None = None
+    """A warning kept on a finished file (Strava refused the update of its activity)."""
+
+    @property
+    def shown_path(self) -> str:
+        """The path for people: bytes that are not UTF-8 appear as ``\\xe4`` escapes."""
+        return shown(self.path)
 
     def as_json(self) -> dict[str, object]:
-        """SPEC's object, exactly."""
-        return {
-            "path": self.path,
+        """SPEC's object, exactly (the path escaped where it is not UTF-8); ``warning``
+        is added after SPEC's keys when the file has one."""
+        entry: dict[str, object] = {
+            "path": self.shown_path,
             "sha256": self.sha256,
             "state": self.state.value,
             "upload_id": self.upload_id,
@@ -167,3 +180,6 @@ class FileStatus:
             "attempts": self.attempts,
             "next_attempt_at": self.next_attempt_at,
         }
+        if self.warning is not None:
+            entry["warning"] = self.warning
+        return entry

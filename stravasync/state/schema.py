@@ -74,7 +74,28 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(db: sqlite3.Connection) -> None:
+    """0.2: paths as bytes, the ``updating`` state's columns, ``retry`` requests.
+
+    - ``paths.path`` and ``workouts.path`` hold ``os.fsencode(path)`` as a BLOB: a
+      file name that is not UTF-8 (``Ger\\xe4t.fit`` from a FAT device) cannot be TEXT
+      (Python refuses its surrogates, SQLite would not keep invalid UTF-8). Existing
+      TEXT paths become their UTF-8 bytes, which is what ``os.fsencode`` gives them.
+    - ``workouts.update_fields``: JSON of the ``PUT /activities/{id}`` fields still to
+      send (``updating``), NULL when none; ``workouts.warning``: a warning kept on a
+      finished workout (Strava refused the update).
+    - ``paths.retry_requested``: ``stravasync retry`` asked for this path to be read and
+      judged again; the daemon takes the requests (partial index: polling is cheap).
+    """
+    db.execute("UPDATE paths SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+    db.execute("UPDATE workouts SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+    db.execute("ALTER TABLE workouts ADD COLUMN update_fields TEXT")
+    db.execute("ALTER TABLE workouts ADD COLUMN warning TEXT")
+    db.execute("ALTER TABLE paths ADD COLUMN retry_requested INTEGER NOT NULL DEFAULT 0")
+    db.execute("CREATE INDEX paths_retry_requested ON paths (path) WHERE retry_requested != 0")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 """Ordered migrations; index ``i`` upgrades version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,8 +15,9 @@ process is free again (see :meth:`Store.release_dead_owners`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +35,18 @@ from stravasync.state.model import (
     State,
     Workout,
 )
-from stravasync.state.rows import to_workout
+from stravasync.state.rows import db_path, db_text, fields_json, from_db_path, to_workout
 
 __all__ = ["DB_NAME", "Ingested", "Store"]
 
-_LEADER_STATES = (State.QUEUED, State.RETRYING, State.UPLOADING, State.UPLOADED,
-                  State.DUPLICATE)
+_LEADER_STATES = (State.QUEUED, State.RETRYING, State.UPLOADING, State.UPDATING,
+                  State.UPLOADED, State.DUPLICATE)
+#: A known content that ``record_file(retry=True)`` judges again in place.
+_RETRIABLE = frozenset({State.INVALID, State.SKIPPED, State.REJECTED, State.RETRYING,
+                        State.PENDING})
+#: Named paths ``request_retry`` leaves alone: on Strava, or on their way there.
+_NOT_RETRIED = frozenset({State.UPLOADED, State.DUPLICATE, State.UPLOADING,
+                          State.UPDATING})
 
 
 @dataclass(frozen=True)
@@ -55,14 +62,24 @@ class Ingested:
     displaced: tuple[str, ...] = ()
     """sha256s of queued poorer-format copies that this richer file replaces."""
     revived: bool = False
-    """A known content skipped as too old is wanted now (``stravasync upload``, or a
-    larger ``watch.max_age_days``): its row was judged again like a new one."""
+    """A known content was judged again like a new one, on its row: it was skipped as
+    too old and is wanted now (``stravasync upload``, or a larger
+    ``watch.max_age_days``), or ``stravasync retry`` asked for it."""
 
 
-def _revives(known: Workout, facts: FileFacts) -> bool:
-    """A workout skipped for its age whose new reading (without the age rule) is queued."""
+def _revives(known: Workout, facts: FileFacts, *, retry: bool = False) -> bool:
+    """Whether a known content is judged again: a workout skipped for its age whose new
+    reading (without the age rule) is queued, or, on ``retry``, any content that did
+    not reach Strava and is not on its way there."""
+    if retry and known.state in _RETRIABLE:
+        return True
     return (known.state is State.SKIPPED and known.reason_code == "too_old"
             and facts.state is State.QUEUED)
+
+
+def _as_sent(w: Workout) -> Workout:
+    """``w`` as the same-workout rules must see it: ``updating`` is on Strava (sent)."""
+    return dataclasses.replace(w, state=State.UPLOADED) if w.state is State.UPDATING else w
 
 
 class Store(StoreBase):
@@ -80,12 +97,12 @@ class Store(StoreBase):
                 "VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (path) DO UPDATE SET "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = NULL, "
                 "error = excluded.error, seen_at = excluded.seen_at",
-                (path, size, mtime_ns, error, self._now()),
+                (db_path(path), size, mtime_ns, db_text(error), self._now()),
             )
 
     def record_file(
         self, path: str, *, size: int, mtime_ns: int, facts: FileFacts,
-        same_workout_tolerance_s: float = SAME_WORKOUT_TOLERANCE_S,
+        same_workout_tolerance_s: float = SAME_WORKOUT_TOLERANCE_S, retry: bool = False,
     ) -> Ingested:
         """Attach ``facts`` (one read of the file at ``path``) to the store.
 
@@ -96,6 +113,10 @@ class Store(StoreBase):
         skipped as too old that ``facts`` now call ``queued`` is judged the same way in
         place (its row, and every path that shares it, are kept), with ``path`` as the
         path it is read from.
+
+        ``retry`` (``stravasync retry`` asked for this path): a known content that did
+        not reach Strava (invalid, skipped, rejected, retrying) is judged again in place
+        the same way, and the path's retry request is cleared.
         """
         now = self._now()
         with self.transaction() as db:
@@ -103,32 +124,40 @@ class Store(StoreBase):
                 "INSERT INTO paths (path, size, mtime_ns, sha256, error, seen_at) "
                 "VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (path) DO UPDATE SET "
                 "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
-                "error = NULL, seen_at = excluded.seen_at",
-                (path, size, mtime_ns, facts.sha256, now),
+                "error = NULL, seen_at = excluded.seen_at, "
+                "retry_requested = CASE WHEN ? THEN 0 ELSE retry_requested END",
+                (db_path(path), size, mtime_ns, facts.sha256, now, int(retry)),
             )
             known = self.workout(facts.sha256)
-            if known is not None and not _revives(known, facts):
+            if known is not None and not _revives(known, facts, retry=retry):
                 return Ingested(workout=known, new_content=False)
             state, error, reason, duplicate_of, activity_id = (
-                facts.state, facts.error, facts.reason_code, None, None)
+                facts.state, db_text(facts.error), facts.reason_code, None, None)
             leader: Workout | None = None
             displaced: list[str] = []
             if facts.state is State.QUEUED and facts.start_time is not None:
                 siblings = self._same_workout(facts, tolerance=same_workout_tolerance_s)
-                leader, displaced = pick_leader(facts.format, siblings)
+                leader, displaced = pick_leader(facts.format, [_as_sent(w) for w in siblings])
                 if leader is not None:
+                    leader = next(w for w in siblings if w.sha256 == leader.sha256)
                     state, duplicate_of, activity_id = State.DUPLICATE, leader.sha256, \
                         leader.activity_id
-                    error = same_workout_error(leader.path, leader.format)
+                    error = db_text(same_workout_error(leader.path, leader.format))
                     reason = "same_workout"
             finished = now if state in FINAL_STATES else None
             if known is not None:  # revived: the same judgement, on the existing row
                 db.execute(
-                    "UPDATE workouts SET state = ?, path = ?, error = ?, reason_code = ?, "
+                    "UPDATE workouts SET state = ?, path = ?, format = ?, gzipped = ?, "
+                    "start_time = ?, sport = ?, sub_sport = ?, duration_s = ?, "
+                    "distance_m = ?, points = ?, device = ?, error = ?, reason_code = ?, "
                     "duplicate_of = ?, activity_id = ?, failures = 0, next_attempt_at = NULL, "
-                    "updated_at = ?, finished_at = ? WHERE sha256 = ? AND state = ?",
-                    (state.value, path, error, reason, duplicate_of, activity_id, now,
-                     finished, facts.sha256, State.SKIPPED.value),
+                    "owner = NULL, updated_at = ?, finished_at = ? "
+                    "WHERE sha256 = ? AND state = ?",
+                    (state.value, db_path(path), facts.format, int(facts.gzipped),
+                     facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
+                     facts.distance_m, facts.points, facts.device, error, reason,
+                     duplicate_of, activity_id, now, finished, facts.sha256,
+                     known.state.value),
                 )
             else:
                 db.execute(
@@ -136,7 +165,7 @@ class Store(StoreBase):
                     "sport, sub_sport, duration_s, distance_m, points, device, error, "
                     "reason_code, duplicate_of, activity_id, first_seen_at, updated_at, "
                     "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (facts.sha256, state.value, path, facts.format, int(facts.gzipped),
+                    (facts.sha256, state.value, db_path(path), facts.format, int(facts.gzipped),
                      facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
                      facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
                      activity_id, now, now, finished),
@@ -147,7 +176,7 @@ class Store(StoreBase):
                     "error = ?, finished_at = ?, updated_at = ?, next_attempt_at = NULL "
                     "WHERE sha256 = ? AND state IN (?, ?) AND owner IS NULL",
                     (State.DUPLICATE.value, facts.sha256, "same_workout",
-                     same_workout_error(path, facts.format), now, now, other,
+                     db_text(same_workout_error(path, facts.format)), now, now, other,
                      State.QUEUED.value, State.RETRYING.value),
                 )
                 db.execute("UPDATE workouts SET duplicate_of = ? WHERE duplicate_of = ?",
@@ -161,12 +190,10 @@ class Store(StoreBase):
     def _same_workout(self, facts: FileFacts, *, tolerance: float) -> list[Workout]:
         assert facts.start_time is not None
         low, high = same_workout_window(facts.start_time, tolerance)
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT * FROM workouts WHERE start_time BETWEEN ? AND ? AND sport IS ? "
-            "AND duplicate_of IS NULL AND sha256 != ? "
-            "AND state IN (?, ?, ?, ?, ?)",
-            (low, high, facts.sport,
-             facts.sha256, *(s.value for s in _LEADER_STATES)),
+            "AND duplicate_of IS NULL AND sha256 != ? AND state IN (?, ?, ?, ?, ?, ?)",
+            (low, high, facts.sport, facts.sha256, *(s.value for s in _LEADER_STATES)),
         )
         return [to_workout(r) for r in rows]
 
@@ -208,7 +235,7 @@ class Store(StoreBase):
             "failures = COALESCE(?, failures), attempts = MAX(0, attempts - ?), "
             "updated_at = ? "
             "WHERE sha256 = ? AND state = ? AND upload_id IS NULL AND owner = ?",
-            (state.value, int(sent is None or sent), next_attempt_at, error, failures,
+            (state.value, int(sent is None or sent), next_attempt_at, db_text(error), failures,
              int(sent is False), self._now(), sha256, State.UPLOADING.value, owner),
         )
 
@@ -244,8 +271,8 @@ class Store(StoreBase):
             "last_processing_s = COALESCE(?, last_processing_s), next_attempt_at = ?, "
             "parked = ?, failures = ?, error = ?, updated_at = ? "
             "WHERE sha256 = ? AND state = ? AND owner = ?",
-            (int(counted), last_processing_s, next_attempt_at, int(parked), failures, error,
-             self._now(), sha256, State.UPLOADING.value, owner),
+            (int(counted), last_processing_s, next_attempt_at, int(parked), failures,
+             db_text(error), self._now(), sha256, State.UPLOADING.value, owner),
         )
 
     def forget_upload(self, sha256: str, *, owner: str, error: str) -> None:
@@ -254,12 +281,13 @@ class Store(StoreBase):
             "UPDATE workouts SET state = ?, upload_id = NULL, owner = NULL, posting = 0, "
             "maybe_posted = 1, error = ?, next_attempt_at = NULL, updated_at = ? "
             "WHERE sha256 = ? AND state = ? AND owner = ?",
-            (State.QUEUED.value, error, self._now(), sha256, State.UPLOADING.value, owner),
+            (State.QUEUED.value, db_text(error), self._now(), sha256, State.UPLOADING.value, owner),
         )
 
     def finish(
         self, sha256: str, *, owner: str | None, state: State, activity_id: int | None = None,
         error: str | None = None, reason_code: str | None = None, promote_copy: bool = True,
+        update_fields: Mapping[str, object] | None = None,
     ) -> Workout | None:
         """Record a final outcome (the activity id before anything touches the file).
 
@@ -268,18 +296,30 @@ class Store(StoreBase):
         (``promote_copy``; not when Strava made the activity and it was then deleted:
         that workout was on Strava once, a copy must not bring it back). Returns the
         promoted copy, if any.
+
+        ``update_fields`` (the ``[[rules]]`` fields of ``PUT /activities/{id}``), given
+        with ``uploaded`` and an activity id, makes the row ``updating`` instead, due
+        now, with the fields stored *before* the PUT (see :meth:`due_updates`,
+        :meth:`claim_update`, :meth:`finish_update`, :meth:`retry_update`). Empty or
+        None: nothing to update.
         """
         if state not in FINAL_STATES:
             raise ValueError(f"{state} is not a final state")
         now = self._now()
+        fields = fields_json(update_fields)
+        updating = fields is not None and state is State.UPLOADED and activity_id is not None
         with self.transaction() as db:
             changed = db.execute(
                 "UPDATE workouts SET state = ?, activity_id = COALESCE(?, activity_id), "
-                "error = ?, reason_code = ?, owner = NULL, posting = 0, next_attempt_at = NULL, "
-                "parked = 0, finished_at = ?, updated_at = ? "
-                "WHERE sha256 = ? AND (owner IS ? OR owner IS NULL) AND state NOT IN (?, ?)",
-                (state.value, activity_id, error, reason_code, now, now, sha256, owner,
-                 State.UPLOADED.value, State.DUPLICATE.value),
+                "error = ?, reason_code = ?, owner = NULL, posting = 0, next_attempt_at = ?, "
+                "parked = 0, finished_at = ?, updated_at = ?, update_fields = ?, "
+                "failures = CASE WHEN ? THEN 0 ELSE failures END "
+                "WHERE sha256 = ? AND (owner IS ? OR owner IS NULL) AND state NOT IN (?, ?, ?)",
+                (State.UPDATING.value if updating else state.value, activity_id,
+                 db_text(error), reason_code, now if updating else None,
+                 None if updating else now, now, fields if updating else None, int(updating),
+                 sha256, owner,
+                 State.UPLOADED.value, State.DUPLICATE.value, State.UPDATING.value),
             ).rowcount
             if changed != 1:
                 return None
@@ -308,6 +348,44 @@ class Store(StoreBase):
                    (best.sha256, rejected))
         return self.workout(best.sha256)
 
+    # -- the activity's update (``updating``) ----------------------------------------------
+
+    def claim_update(self, sha256: str, *, owner: str) -> Workout | None:
+        """Take (or keep) an ``updating`` row for its PUT; None if another process holds it."""
+        changed = self._update(
+            "UPDATE workouts SET owner = ? WHERE sha256 = ? AND state = ? "
+            "AND (owner IS NULL OR owner = ?)",
+            (owner, sha256, State.UPDATING.value, owner),
+        )
+        return self.workout(sha256) if changed == 1 else None
+
+    def finish_update(self, sha256: str, *, owner: str, warning: str | None = None) -> None:
+        """The update is done (or refused for good: ``warning`` says why): ``uploaded``."""
+        now = self._now()
+        self._update(
+            "UPDATE workouts SET state = ?, update_fields = NULL, warning = ?, owner = NULL, "
+            "error = NULL, failures = 0, next_attempt_at = NULL, finished_at = ?, "
+            "updated_at = ? WHERE sha256 = ? AND state = ? AND (owner IS NULL OR owner = ?)",
+            (State.UPLOADED.value, db_text(warning), now, now, sha256, State.UPDATING.value,
+             owner),
+        )
+
+    def retry_update(
+        self, sha256: str, *, owner: str, next_attempt_at: float, error: str, failures: int,
+    ) -> None:
+        """The update failed for now (5xx, network): stay ``updating``, try again later.
+
+        The row is let go, so any process may send it when it is due.
+        """
+        self._update(
+            "UPDATE workouts SET next_attempt_at = ?, error = ?, failures = ?, owner = NULL, "
+            "updated_at = ? WHERE sha256 = ? AND state = ? AND (owner IS NULL OR owner = ?)",
+            (next_attempt_at, db_text(error), failures, self._now(), sha256,
+             State.UPDATING.value, owner),
+        )
+
+    # -- scheduling -------------------------------------------------------------------------
+
     def reschedule(
         self, sha256: str, *, state: State, next_attempt_at: float | None, error: str | None,
         failures: int | None = None, reason_code: str | None = None,
@@ -319,7 +397,7 @@ class Store(StoreBase):
             "maybe_posted = (maybe_posted OR posting), posting = 0, "
             "finished_at = CASE WHEN ? THEN ? ELSE NULL END "
             "WHERE sha256 = ? AND (state IN (?, ?) OR (state = ? AND upload_id IS NULL))",
-            (state.value, next_attempt_at, error, failures, reason_code, self._now(),
+            (state.value, next_attempt_at, db_text(error), failures, reason_code, self._now(),
              int(state in FINAL_STATES), self._now(), sha256, State.QUEUED.value,
              State.RETRYING.value, State.UPLOADING.value),
         )
@@ -328,9 +406,9 @@ class Store(StoreBase):
         """Push an active row's next attempt back (after an unexpected failure)."""
         self._update(
             "UPDATE workouts SET next_attempt_at = ?, error = ?, failures = failures + 1, "
-            "updated_at = ? WHERE sha256 = ? AND state IN (?, ?, ?)",
-            (next_attempt_at, error, self._now(), sha256, State.QUEUED.value,
-             State.RETRYING.value, State.UPLOADING.value),
+            "updated_at = ? WHERE sha256 = ? AND state IN (?, ?, ?, ?)",
+            (next_attempt_at, db_text(error), self._now(), sha256, State.QUEUED.value,
+             State.RETRYING.value, State.UPLOADING.value, State.UPDATING.value),
         )
 
     def mark_after_done(self, sha256: str) -> None:
@@ -341,14 +419,15 @@ class Store(StoreBase):
     def move_path(self, old: str, new: str, *, size: int, mtime_ns: int) -> None:
         """A file was archived from ``old`` to ``new``."""
         with self.transaction() as db:
-            db.execute("DELETE FROM paths WHERE path = ?", (new,))
+            old_key, new_key = db_path(old), db_path(new)
+            db.execute("DELETE FROM paths WHERE path = ?", (new_key,))
             db.execute("UPDATE paths SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
-                       (new, size, mtime_ns, old))
-            db.execute("UPDATE workouts SET path = ? WHERE path = ?", (new, old))
+                       (new_key, size, mtime_ns, old_key))
+            db.execute("UPDATE workouts SET path = ? WHERE path = ?", (new_key, old_key))
 
     def forget_path(self, path: str) -> None:
         """A file is gone (deleted after upload): drop its path row, keep the workout."""
-        self._update("DELETE FROM paths WHERE path = ?", (path,))
+        self._update("DELETE FROM paths WHERE path = ?", (db_path(path),))
 
     def release_dead_owners(self, is_alive: Callable[[str], bool]) -> list[str]:
         """Free rows held by owners that are gone (a crashed process); return them."""
@@ -381,7 +460,7 @@ class Store(StoreBase):
             for row in rows:
                 never_sent = row["state"] is None or row["state"] in (
                     State.INVALID.value, State.SKIPPED.value)
-                if never_sent and not exists(row["path"]):
+                if never_sent and not exists(from_db_path(row["path"])):
                     db.execute("DELETE FROM paths WHERE path = ?", (row["path"],))
                     removed += 1
             removed += db.execute(
@@ -424,9 +503,64 @@ class Store(StoreBase):
                 ):
                     # Forget the named path; other paths of this content stay known,
                     # pending, so the next scan reads them again too.
-                    db.execute("DELETE FROM paths WHERE path = ?", (path,))
+                    db.execute("DELETE FROM paths WHERE path = ?", (db_path(path),))
                     db.execute("UPDATE paths SET sha256 = NULL, error = NULL WHERE sha256 = ?",
                                (w.sha256,))
                     db.execute("DELETE FROM workouts WHERE sha256 = ?", (w.sha256,))
                     done.append(path)
         return done
+
+    # -- ``stravasync retry`` requests ------------------------------------------------------
+
+    def request_retry(self, paths: Collection[str] | None = None) -> list[str]:
+        """Ask for files to be read and judged again; return the paths asked for.
+
+        Named paths in any state but uploaded, duplicate, uploading or updating (a
+        pending path too), or with None every rejected and retrying file, get a retry
+        request: a running daemon takes it (:meth:`take_retry_requests`) within seconds
+        and reads the file again from disk (``record_file(retry=True)``). Rejected and
+        retrying workouts are also put back in the queue now, as :meth:`retry` does, so
+        ``run --once`` sends them even without a daemon. Unknown paths are left out.
+        """
+        now = self._now()
+        done: list[str] = []
+        with self.transaction() as db:
+            targets: list[tuple[str, Workout | None]] = []
+            if paths is None:
+                targets = [(w.path, w) for w in self.workouts(
+                    states=(State.REJECTED, State.RETRYING))]
+            else:
+                for path in paths:
+                    record = self.path_record(path)
+                    if record is not None:
+                        known = self.workout(record.sha256) if record.sha256 else None
+                        targets.append((path, known))
+            for path, w in targets:
+                if w is not None and w.state in _NOT_RETRIED:
+                    continue
+                requeued = w is not None and w.state in (State.REJECTED, State.RETRYING)
+                if w is not None and requeued:
+                    db.execute(
+                        "UPDATE workouts SET state = ?, error = NULL, reason_code = NULL, "
+                        "failures = 0, next_attempt_at = NULL, finished_at = NULL, "
+                        "updated_at = ? WHERE sha256 = ? AND state IN (?, ?)",
+                        (State.QUEUED.value, now, w.sha256, State.REJECTED.value,
+                         State.RETRYING.value))
+                flagged = db.execute("UPDATE paths SET retry_requested = 1 WHERE path = ?",
+                                     (db_path(path),)).rowcount
+                if flagged or requeued:
+                    done.append(path)
+        return done
+
+    def take_retry_requests(self) -> list[str]:
+        """The paths ``retry`` asked for since the last call; the requests are cleared.
+
+        Cheap enough to call every two seconds: with no request it is one indexed read
+        and writes nothing.
+        """
+        if self._row("SELECT 1 FROM paths WHERE retry_requested != 0 LIMIT 1") is None:
+            return []
+        with self.transaction() as db:
+            rows = db.execute("SELECT path FROM paths WHERE retry_requested != 0").fetchall()
+            db.execute("UPDATE paths SET retry_requested = 0 WHERE retry_requested != 0")
+        return [from_db_path(r["path"]) for r in rows]
