@@ -45,7 +45,7 @@ SAME_WORKOUT_TOLERANCE_S = 120.0
 FORMAT_RANK = {"fit": 0, "tcx": 1, "gpx": 2}
 
 #: States in which a workout counts as sent (a same-workout copy then is a duplicate).
-SENT_STATES = frozenset({State.UPLOADING, State.UPLOADED, State.DUPLICATE})
+SENT_STATES = frozenset({State.UPLOADING, State.UPDATING, State.UPLOADED, State.DUPLICATE})
 
 #: The state a copy of a sent or refused content shows (its own verdict stands).
 _OWN_VERDICT_STATES = frozenset({State.INVALID, State.SKIPPED, State.REJECTED})

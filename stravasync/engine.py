@@ -47,7 +47,8 @@ from typing import TYPE_CHECKING, Literal
 
 from stravasync.archive import carry_out_after
 from stravasync.dedupe import SAME_WORKOUT_TOLERANCE_S
-from stravasync.errors import StravaSyncError
+from stravasync.errors import StateError, StravaSyncError
+from stravasync.follow import Follower
 from stravasync.gates import Gates
 from stravasync.ingest import (
     PayloadCache,
@@ -57,16 +58,21 @@ from stravasync.ingest import (
     ingest_path,
 )
 from stravasync.logs import get_logger, redact_text
+from stravasync.outcomes import Outcomes
 from stravasync.owners import owner_alive, owner_tag
 from stravasync.polling import Pacing, backoff_delay
+from stravasync.ports import RateGovernor, UploadClient
 from stravasync.state import State, Store, Workout
 from stravasync.state.rows import status_at
-from stravasync.transfer import RateGovernor, Transfer, UploadClient
+from stravasync.transfer import Transfer
 
 if TYPE_CHECKING:
     from stravasync.config import Config
 
 __all__ = ["Engine", "Outcome", "ScanReport"]
+
+_FOLLOW = "(follow)"
+"""The running-set key of the one batch look (it concerns many workouts)."""
 
 log = get_logger(__name__)
 
@@ -106,8 +112,10 @@ def _next_times(
     for w in rows:
         if w.owner is not None and w.owner != owner:
             key = "others"
-        elif w.state is State.UPLOADING and w.upload_id is not None:
-            key = "poll"
+        elif w.state is State.UPDATING or (
+            w.state is State.UPLOADING and w.upload_id is not None
+        ):
+            key = "poll"  # both are read-limited calls
         else:
             key = "post"
         found[key] = min(found.get(key, float("inf")), w.next_attempt_at or 0.0)
@@ -144,10 +152,16 @@ class Engine:
         self._running: set[str] = set()
         self._unclaimed: set[str] = set()
         self._payloads = PayloadCache()
-        self._transfer = Transfer(
-            config=config, store=store, client=client, governor=governor, clock=clock,
-            validator=self._validator, timing=self._timing, rng=self._rng, owner=self._owner,
-            gates=self._gates, payloads=self._payloads)
+        outcomes = Outcomes(config=config, store=store, clock=clock, timing=self._timing,
+                            owner=self._owner, gates=self._gates, payloads=self._payloads)
+        self._outcomes = outcomes
+        self._follower = Follower(outcomes=outcomes, client=client, governor=governor,
+                                  rng=self._rng)
+        self._transfer = Transfer(outcomes=outcomes, client=client, governor=governor,
+                                  validator=self._validator, rng=self._rng,
+                                  reserve=self._follower.reads_to_keep)
+        self._batching = False
+        self._store_failures = 0
         self._last_recheck = float("-inf")
         self._stopping = False
         self._focus: frozenset[str] | None = None
@@ -171,7 +185,7 @@ class Engine:
     @property
     def processing_estimate(self) -> float:
         """The learned expected processing time (seconds) the first poll waits for."""
-        return self._transfer.estimate
+        return self._outcomes.estimate
 
     def halt(self, exc: StravaSyncError) -> None:
         """Stop every call until :meth:`clear_fatal` (a dead end met outside an upload)."""
@@ -280,7 +294,8 @@ class Engine:
             poll, post, others = _next_times(self._store.unfinished(focus), owner=self._owner)
         times: list[float] = []
         if poll is not None:
-            times.append(max(poll, self._gates.open_at("read")))
+            hold = self._follower.next_look_at if self._batching else 0.0
+            times.append(max(poll, self._gates.open_at("read"), hold))
         if post is not None and (
             self._store.in_flight(parked=False) < self._config.upload.concurrency
         ):
@@ -385,9 +400,7 @@ class Engine:
         with self._lock:
             focus = self._focus
             if self._gates.is_open("read", now):
-                for w in self._store.due_polls(now=now, owner=self._owner):
-                    if w.sha256 not in self._running and (focus is None or w.sha256 in focus):
-                        jobs.append(("poll", w.sha256))
+                jobs.extend(self._read_jobs(now, focus))
             if self._gates.is_open("upload", now):
                 slots = (self._config.upload.concurrency - self._store.in_flight(parked=False)
                          - len(self._unclaimed))
@@ -406,6 +419,22 @@ class Engine:
             self._running.update(sha for _kind, sha in jobs)
         return jobs
 
+    def _read_jobs(self, now: float, focus: frozenset[str] | None) -> list[tuple[str, str]]:
+        """Polls due now, or one batch look instead of them; and updates due now."""
+        jobs: list[tuple[str, str]] = []
+        due = [w for w in self._store.due_polls(now=now, owner=self._owner)
+               if w.sha256 not in self._running and (focus is None or w.sha256 in focus)]
+        self._batching = bool(due) and self._follower.batching()
+        if self._batching:
+            if now >= self._follower.next_look_at and _FOLLOW not in self._running:
+                jobs.append(("follow", _FOLLOW))
+        else:
+            jobs.extend(("poll", w.sha256) for w in due)
+        updates = self._store.due_updates(now=now, owner=self._owner)
+        jobs.extend(("update", w.sha256) for w in updates
+                    if w.sha256 not in self._running and (focus is None or w.sha256 in focus))
+        return jobs
+
     def _release(self, sha: str) -> None:
         with self._cond:
             self._running.discard(sha)
@@ -421,17 +450,51 @@ class Engine:
                 finally:
                     with self._lock:
                         self._unclaimed.discard(sha)
+            elif kind == "follow":
+                self._follower.follow()
+            elif kind == "update":
+                self._follower.update(sha)
             else:
-                self._transfer.poll(sha)
+                self._follower.poll(sha)
+            self._store_failures = 0
+        except StateError as exc:
+            if exc.needs_person:
+                self._gates.halt(exc)
+            else:
+                self._store_unwritable(exc, kind=kind, sha=sha)
         except Exception as exc:  # one bad job must not stop the engine
             log.exception("engine_job_failed", sha256=sha, job=kind)
-            w = self._store.workout(sha)
-            failures = (w.failures if w is not None else 0) + 1  # the backoff grows
-            delay = backoff_delay(failures, self._timing, self._rng)
-            error = redact_text(f"internal error: {type(exc).__name__}: {exc}")
-            self._store.delay(sha, next_attempt_at=self._clock() + delay, error=error)
+            self._job_failed(sha, kind, exc)
         finally:
             self._release(sha)
+
+    def _job_failed(self, sha: str, kind: str, exc: Exception) -> None:
+        """A bug in one job: back that workout off (the backoff grows), keep going."""
+        error = redact_text(f"internal error: {type(exc).__name__}: {exc}")
+        try:
+            w = self._store.workout(sha)
+            failures = (w.failures if w is not None else 0) + 1
+            delay = backoff_delay(failures, self._timing, self._rng)
+            if kind != "follow":
+                self._store.delay(sha, next_attempt_at=self._clock() + delay, error=error)
+        except StateError as state_exc:
+            self._store_unwritable(state_exc, kind=kind, sha=sha)
+
+    def _store_unwritable(self, exc: StateError, *, kind: str, sha: str) -> None:
+        """The state folder cannot be written: nothing moves until it can (backoff ≤ 30 s).
+
+        Nothing is lost meanwhile: a claim that was not written was not sent, and an
+        answer that was not recorded is asked for again (a POST's, by Strava's
+        duplicate answer to our own earlier POST).
+        """
+        self._store_failures += 1
+        delay = min(30.0, 2.0 ** self._store_failures)
+        until = self._clock() + delay
+        (log.warning if self._store_failures == 1 else log.debug)(
+            "engine_state_unwritable", error=exc.message, job=kind, sha256=sha,
+            retry_in=delay)
+        self._gates.close("upload", until, sha=sha, why="state_unwritable")
+        self._gates.close("read", until, sha=sha, why="state_unwritable")
 
     def _loop(self) -> None:
         idle_spins = 0

@@ -311,11 +311,8 @@ def ingest_path(
                                 error="still being written"), was_read=True)
     result = validator(stable.data, path.name)
     facts = facts_of(result, raw=stable.data, now=now, max_age_days=max_age_days)
-    ingested = (store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
-                                  same_workout_tolerance_s=tolerance_s, retry=True)
-                if retry else
-                store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
-                                  same_workout_tolerance_s=tolerance_s))
+    ingested = store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
+                                 same_workout_tolerance_s=tolerance_s, retry=retry)
     w = ingested.workout
     log.info("file_seen", path=real, sha256=w.sha256, format=facts.format,
              new_content=ingested.new_content)

@@ -77,8 +77,9 @@ WatchdogSec=60
 ExecStart={exec_start}
 Restart=on-failure
 RestartSec=30
-# Exit status 2 is a configuration error: restarting will not fix it.
-RestartPreventExitStatus=2
+# Exit status 2 is a configuration error, 65 a damaged state database (run
+# `stravasync state reset`): restarting will not fix either.
+RestartPreventExitStatus=2 65
 # The daemon finishes the request in flight and records its state on SIGTERM.
 TimeoutStopSec=10
 # Log lines reach the journal at once.

@@ -1,14 +1,14 @@
-"""One upload's steps: the POST, the polls, and what each answer means for the store.
+"""The POST: claiming a due workout, sending it, and recording Strava's first answer.
 
-Owns the translation of Strava's answers into state transitions, each written before
-the effect that depends on it: claim (``uploading`` + ``external_id``) before the
-POST, the upload id as soon as it is known, the activity id before ``upload.after``
-touches the file. A "duplicate" answer when an earlier POST of ours may have gone
-through (``maybe_posted``) is our own activity: ``uploaded``. Waits are never slept:
-rate limits and dead ends close the :class:`~stravasync.gates.Gates` the engine
-dispatches by, an error that needs a person halts them, and transient failures become
-a ``next_attempt_at`` with jittered backoff. Also learns the expected
-processing time from every upload followed to its end (kept in the store's meta).
+Owns the write-before-effect of the send: the row is claimed (``uploading`` +
+``external_id`` + the ``[[rules]]`` update fields) before the POST, so the daemon and
+a one-shot ``upload`` never both send it; the upload id is stored the moment Strava
+gives it, and from then on the upload is only followed (:mod:`stravasync.follow`),
+never sent again. The rules' name, description, trainer and commute go with the POST.
+Waits are never slept: a rate limit or a dead end closes a gate
+(:class:`~stravasync.gates.Gates`), an error that needs a person halts them, and a
+transient failure becomes a ``next_attempt_at`` with jittered backoff. What an answer
+means for the store is :mod:`stravasync.outcomes`'.
 """
 
 from __future__ import annotations
@@ -17,99 +17,55 @@ import gzip
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from stravasync.archive import carry_out_after
-from stravasync.dedupe import is_own_upload
 from stravasync.errors import (
     ApiError,
     DuplicateActivity,
     StravaSyncError,
     UploadRejected,
 )
-from stravasync.ingest import Payload, PayloadCache, Validator, load_payload
+from stravasync.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
-from stravasync.polling import (
-    Pacing,
-    backoff_delay,
-    first_poll_delay,
-    learn_processing_time,
-    next_poll_delay,
-)
-from stravasync.rules import settings_for
-from stravasync.state import State, Store, Workout
-from stravasync.wire import plain_text
+from stravasync.polling import backoff_delay
+from stravasync.rules import RuleSettings, settings_for
+from stravasync.state import State, Workout
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
-    from stravasync.gates import Gates
-    from stravasync.ratelimit import RequestKind
+    from stravasync.outcomes import Outcomes
+    from stravasync.ports import RateGovernor, UploadClient
     from stravasync.strava import Upload
 
-__all__ = ["ESTIMATE_KEY", "RateGovernor", "Transfer", "UploadClient"]
+__all__ = ["Transfer"]
 
 log = get_logger(__name__)
 
-ESTIMATE_KEY = "processing_estimate_s"
-
-
-class UploadClient(Protocol):
-    """What the engine needs of :class:`stravasync.strava.StravaClient`."""
-
-    def create_upload(
-        self, *, data: bytes, data_type: str, external_id: str, name: str | None = None,
-        description: str | None = None, trainer: bool = False, commute: bool = False,
-        reserve: int = 0,
-    ) -> Upload:
-        """POST /uploads."""
-        ...
-
-    def get_upload(self, upload_id: str) -> Upload:
-        """GET /uploads/{id}."""
-        ...
-
-
-class RateGovernor(Protocol):
-    """What the engine needs of :class:`stravasync.ratelimit.Governor`."""
-
-    def decide(
-        self, kind: RequestKind, *, now: float | None = None, reserve: int = 0
-    ) -> float | None:
-        """None = go now; else the time before which not to send."""
-        ...
-
-
 class Transfer:
-    """The POST and poll steps of uploads, for one engine."""
+    """The POST step of uploads, for one engine."""
 
     def __init__(
-        self, *, config: Config, store: Store, client: UploadClient, governor: RateGovernor,
-        clock: Callable[[], float], validator: Validator, timing: Pacing,
-        rng: random.Random, owner: str, gates: Gates, payloads: PayloadCache,
+        self, *, outcomes: Outcomes, client: UploadClient, governor: RateGovernor,
+        validator: Validator, rng: random.Random, reserve: Callable[[], int],
     ) -> None:
-        self._config = config
-        self._store = store
+        self._outcomes = outcomes
+        self._store = outcomes.store
+        self._config = outcomes.config
+        self._clock = outcomes.clock
+        self._timing = outcomes.timing
+        self._owner = outcomes.owner
+        self._gates = outcomes.gates
+        self._payloads = outcomes.payloads
         self._client = client
         self._governor = governor
-        self._clock = clock
         self._validator = validator
-        self._timing = timing
         self._rng = rng
-        self._owner = owner
-        self._gates = gates
-        self._payloads = payloads
-        self._estimate = self._load_estimate()
-
-    @property
-    def estimate(self) -> float:
-        """The learned expected processing time (seconds) the first poll waits for."""
-        return self._estimate
+        self._reserve = reserve
 
     def _backoff(self, failures: int) -> float:
         return self._clock() + backoff_delay(failures, self._timing, self._rng)
 
-    def _claim(self, sha: str) -> tuple[Workout, Payload, int] | None:
-        """Claim a due workout for its POST: (claimed row, its bytes, uploads in flight).
+    def _claim(self, sha: str) -> tuple[Workout, Payload, int, RuleSettings] | None:
+        """Claim a due workout for its POST: (claimed row, its bytes, reads kept, rules).
 
         None when it is not due, the rate limit says wait, its file is gone or changed,
         or another process took it.
@@ -119,7 +75,7 @@ class Transfer:
             w.state is State.UPLOADING and w.upload_id is None
         )):
             return None
-        in_flight = max(0, self._store.in_flight() - (w.state is State.UPLOADING))
+        in_flight = self._reserve()  # reads kept back to follow the uploads in flight
         wait = self._governor.decide("upload", now=self._clock(), reserve=in_flight)
         if wait is not None:
             self._gates.close("upload", wait, sha=sha, why="rate_limit")
@@ -128,23 +84,24 @@ class Transfer:
         if payload.data is None or payload.format is None:
             self._payload_missing(w, payload)
             return None
+        settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts)
         claimed = self._store.claim_post(sha, owner=self._owner,
-                                         external_id=f"stravasync-{sha[:20]}")
-        return None if claimed is None else (claimed, payload, in_flight)
+                                         external_id=f"stravasync-{sha[:20]}",
+                                         update_fields=settings.update_fields() or None)
+        return None if claimed is None else (claimed, payload, in_flight, settings)
 
     def post(self, sha: str) -> None:
         """POST one due workout (claimed first, answer recorded at once)."""
         taken = self._claim(sha)
         if taken is None:
             return
-        claimed, payload, in_flight = taken
+        claimed, payload, in_flight, settings = taken
         w = claimed
         assert payload.data is not None
         assert payload.format is not None
         data, data_type = payload.data, payload.format
         if self._config.upload.gzip:
             data, data_type = gzip.compress(data, mtime=0), data_type + ".gz"
-        settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts)
         log.info("upload_started", path=w.path, sha256=sha, attempt=claimed.attempts,
                  external_id=claimed.external_id, data_type=data_type,
                  rules=list(settings.matched) or None)
@@ -153,9 +110,10 @@ class Transfer:
                 data=data, data_type=data_type, external_id=claimed.external_id or "",
                 reserve=in_flight, **settings.post_fields())
         except DuplicateActivity as exc:
-            self._finish_duplicate(claimed, exc.activity_id, exc.reason, at="post")
+            self._outcomes.finish_duplicate(claimed, exc.activity_id, exc.reason, at="post")
         except UploadRejected as exc:
-            self._finish(claimed, State.REJECTED, error=exc.reason, event="upload_rejected")
+            self._outcomes.finish(claimed, State.REJECTED, error=exc.reason,
+                                  event="upload_rejected")
         except StravaSyncError as exc:
             self._post_failed(claimed, exc)
         else:
@@ -206,125 +164,9 @@ class Transfer:
         now = self._clock()
         self._store.record_upload(w.sha256, owner=self._owner, upload_id=upload.id,
                                   posted_at=now,
-                                  next_attempt_at=now + first_poll_delay(self._estimate,
-                                                                         self._timing))
+                                  next_attempt_at=self._outcomes.first_look_at(w, now))
         log.info("upload_created", path=w.path, sha256=w.sha256, upload_id=upload.id)
         if not upload.processing:
             fresh = self._store.workout(w.sha256)
             if fresh is not None:
-                self._apply(fresh, upload, now=now, learn=False)
-
-    def poll(self, sha: str) -> None:
-        """Look at one due upload and act on what Strava says."""
-        w = self._store.workout(sha)
-        if w is None or w.state is not State.UPLOADING or w.upload_id is None:
-            return
-        wait = self._governor.decide("read", now=self._clock())
-        if wait is not None:
-            self._gates.close("read", wait, sha=sha, why="rate_limit")
-            return
-        if not self._store.claim_poll(sha, owner=self._owner):
-            return
-        try:
-            upload = self._client.get_upload(w.upload_id)
-        except StravaSyncError as exc:
-            if isinstance(exc, ApiError) and exc.status_code == 404:
-                self._store.forget_upload(sha, owner=self._owner, error=exc.message)
-                log.warning("upload_lost", path=w.path, sha256=sha, upload_id=w.upload_id,
-                            error=exc.message)
-            elif not self._gates.met(exc, kind="read", sha=sha):
-                self._poll_failed(w, exc)
-        else:
-            self._apply(w, upload, now=self._clock(), learn=not w.parked)
-
-    def _poll_failed(self, w: Workout, exc: StravaSyncError) -> None:
-        """A poll that may work later: look again after a backoff."""
-        failures = w.failures + 1
-        at = self._backoff(failures)
-        self._store.record_poll(w.sha256, owner=self._owner, last_processing_s=None,
-                                next_attempt_at=at, parked=w.parked, failures=failures,
-                                error=exc.message, counted=False)
-        log.warning("upload_poll_failed", path=w.path, sha256=w.sha256, upload_id=w.upload_id,
-                    error=exc.message, next_attempt_at=at)
-
-    def _apply(self, w: Workout, upload: Upload, *, now: float, learn: bool) -> None:
-        """Act on what Strava says of an upload (from a poll, or the POST's answer)."""
-        elapsed = now - (w.posted_at if w.posted_at is not None else now)
-        if upload.activity_id is not None:
-            self._learn(w, elapsed, learn=learn)
-            self._finish(w, State.UPLOADED, activity_id=upload.activity_id, event="upload_done",
-                         upload_id=upload.id)
-            return
-        duplicate = upload.duplicate_of()
-        if duplicate is not None:
-            self._learn(w, elapsed, learn=learn)
-            self._finish_duplicate(w, duplicate, upload.error or "", at="poll",
-                                   upload_id=upload.id)
-            return
-        if upload.processing:
-            polls = w.polls + 1
-            delay, parked = next_poll_delay(elapsed=elapsed, polls=polls,
-                                            estimate=self._estimate, timing=self._timing)
-            self._store.record_poll(w.sha256, owner=self._owner, last_processing_s=elapsed,
-                                    next_attempt_at=now + delay, parked=parked)
-            log.info("upload_polled", path=w.path, sha256=w.sha256, upload_id=upload.id,
-                     elapsed=round(elapsed, 3), polls=polls, next_in=round(delay, 3))
-            if parked and not w.parked:
-                log.warning("upload_parked", path=w.path, sha256=w.sha256,
-                            upload_id=upload.id, elapsed=round(elapsed, 1),
-                            next_attempt_at=now + delay)
-            return
-        reason = upload.failed_reason or upload.status
-        self._finish(w, State.REJECTED, error=reason, event="upload_rejected",
-                     upload_id=upload.id, promote_copy=not upload.deleted)
-
-    def _learn(self, w: Workout, elapsed: float, *, learn: bool) -> None:
-        if not learn or w.posted_at is None:
-            return
-        new = learn_processing_time(
-            self._estimate, done_at_first_poll=w.polls == 0,
-            last_processing_s=w.last_processing_s, done_s=elapsed, timing=self._timing)
-        self._estimate = new
-        self._store.set_meta(ESTIMATE_KEY, f"{new:.3f}")
-
-    def _load_estimate(self) -> float:
-        raw = self._store.get_meta(ESTIMATE_KEY)
-        try:
-            value = float(raw) if raw is not None else self._timing.initial_estimate_s
-        except ValueError:
-            value = self._timing.initial_estimate_s
-        return min(self._timing.max_estimate_s, max(self._timing.min_estimate_s, value))
-
-    def _finish_duplicate(
-        self, w: Workout, activity_id: int | None, reason: str, *, at: str,
-        upload_id: str | None = None,
-    ) -> None:
-        if is_own_upload(maybe_posted=w.maybe_posted, activity_id=activity_id):
-            # An earlier POST of ours may have gone through: this is our own activity.
-            self._finish(w, State.UPLOADED, activity_id=activity_id, event="upload_done",
-                         upload_id=upload_id, duplicate_answer=at)
-            return
-        # Stored and logged readable: Strava's HTML link only repeats ``activity_id``.
-        self._finish(w, State.DUPLICATE, activity_id=activity_id,
-                     error=plain_text(reason) or None, event="upload_duplicate",
-                     upload_id=upload_id)
-
-    def _finish(
-        self, w: Workout, state: State, *, event: str, activity_id: int | None = None,
-        error: str | None = None, upload_id: str | None = None, promote_copy: bool = True,
-        **extra: object,
-    ) -> None:
-        promoted = self._store.finish(w.sha256, owner=self._owner, state=state,
-                                      activity_id=activity_id, error=error,
-                                      promote_copy=promote_copy)
-        log.info(event, path=w.path, sha256=w.sha256, upload_id=upload_id or w.upload_id,
-                 activity_id=activity_id, error=error, attempts=w.attempts, **extra)
-        self._payloads.take(w.sha256)
-        if promoted is not None:
-            log.info("upload_queued", path=promoted.path, sha256=promoted.sha256,
-                     reason="the same workout in a richer format was rejected")
-        if activity_id is not None and self._config.upload.after != "keep":
-            done = self._store.workout(w.sha256)
-            if done is not None and done.activity_id is not None:
-                carry_out_after(self._config, self._store, done)
-        self._gates.wake()
+                self._outcomes.apply(fresh, upload, now=now, learn=False)

@@ -22,11 +22,11 @@ from stravasync.daemon import Daemon
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.errors import AlreadyRunning
 from stravasync.notify import SystemdNotifier
+from stravasync.polling import LEGACY_ESTIMATE_KEY as ESTIMATE_KEY
 from stravasync.runlock import DaemonLock
 from stravasync.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.state import Store
 from stravasync.tokens import Athlete, TokenSet, TokenStore
-from stravasync.transfer import ESTIMATE_KEY
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from engine_rig import Crash, World, workout_file
 
-from stravasync import transfer as engine_module
+from stravasync import outcomes as outcomes_module
 from stravasync.archive import carry_out_after
 from stravasync.samples import sample_broken
 from stravasync.state import State, Store
@@ -122,7 +122,7 @@ def test_a_crash_between_recording_and_archiving_is_finished_on_restart(
             raise Crash("died before archiving")
         carry_out_after(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine_module, "carry_out_after", dying_after)
+    monkeypatch.setattr(outcomes_module, "carry_out_after", dying_after)
     world, crashed = scenario(tmp_path, n=10_000, after=after)
     assert crashed  # at the archive step (the request hooks never reach step 10000)
     check(world)

@@ -30,10 +30,10 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
     """
     from stravasync.config import resolve_config_path
     from stravasync.folders import shown
-    from stravasync.rules import settings_for
+    from stravasync.rules import Rule, settings_for
     from stravasync.validate import Verdict, validate_path
 
-    rules = ()
+    rules: tuple[Rule, ...] = ()
     if resolve_config_path(obj.config_path).exists():
         rules = obj.config().rules
     all_ok = True

@@ -203,22 +203,27 @@ class Store(StoreBase):
         with self.transaction() as db:
             return db.execute(sql, tuple(args)).rowcount
 
-    def claim_post(self, sha256: str, *, owner: str, external_id: str) -> Workout | None:
+    def claim_post(
+        self, sha256: str, *, owner: str, external_id: str,
+        update_fields: Mapping[str, object] | None = None,
+    ) -> Workout | None:
         """Mark a row ``uploading`` with its external_id *before* its POST; None if taken.
 
         A leftover ``posting`` flag (a POST whose answer was never recorded) turns into
-        ``maybe_posted``: Strava may hold our activity already.
+        ``maybe_posted``: Strava may hold our activity already. ``update_fields`` (the
+        ``[[rules]]`` fields of the later ``PUT /activities/{id}``) are stored with the
+        claim, so that the update survives a crash between the POST and the activity.
         """
         now = self._now()
         changed = self._update(
             "UPDATE workouts SET state = ?, owner = ?, external_id = ?, attempts = attempts + 1, "
             "maybe_posted = (maybe_posted OR posting), posting = 1, upload_id = NULL, "
             "polls = 0, parked = 0, posted_at = NULL, last_processing_s = NULL, "
-            "next_attempt_at = NULL, updated_at = ? "
+            "next_attempt_at = NULL, updated_at = ?, update_fields = ? "
             "WHERE sha256 = ? AND (state IN (?, ?) OR (state = ? AND upload_id IS NULL)) "
             "AND (owner IS NULL OR owner = ?)",
-            (State.UPLOADING.value, owner, external_id, now, sha256, State.QUEUED.value,
-             State.RETRYING.value, State.UPLOADING.value, owner),
+            (State.UPLOADING.value, owner, external_id, now, fields_json(update_fields),
+             sha256, State.QUEUED.value, State.RETRYING.value, State.UPLOADING.value, owner),
         )
         return self.workout(sha256) if changed == 1 else None
 
@@ -300,13 +305,18 @@ class Store(StoreBase):
         ``update_fields`` (the ``[[rules]]`` fields of ``PUT /activities/{id}``), given
         with ``uploaded`` and an activity id, makes the row ``updating`` instead, due
         now, with the fields stored *before* the PUT (see :meth:`due_updates`,
-        :meth:`claim_update`, :meth:`finish_update`, :meth:`retry_update`). Empty or
-        None: nothing to update.
+        :meth:`claim_update`, :meth:`finish_update`, :meth:`retry_update`). None: the
+        fields stored with the claim (:meth:`claim_post`), if any. Never for a
+        ``duplicate``: that activity may predate us.
         """
         if state not in FINAL_STATES:
             raise ValueError(f"{state} is not a final state")
         now = self._now()
         fields = fields_json(update_fields)
+        if fields is None and state is State.UPLOADED:
+            row = self._db().execute("SELECT update_fields FROM workouts WHERE sha256 = ?",
+                                     (sha256,)).fetchone()
+            fields = row["update_fields"] if row is not None else None
         updating = fields is not None and state is State.UPLOADED and activity_id is not None
         with self.transaction() as db:
             changed = db.execute(
