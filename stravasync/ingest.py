@@ -33,8 +33,7 @@ from stravasync.state import FileFacts, State, Store, Workout
 from stravasync.validate.sniff import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
-    from stravasync.rules import FactsLike
-    from stravasync.validate.result import ValidationResult
+    from stravasync.validate.result import Facts, ValidationResult
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -148,10 +147,7 @@ def facts_of(
         result.payload is not None)
     base = FileFacts(
         sha256=result.sha256 if ok and result.sha256 else hashlib.sha256(raw).hexdigest(),
-        state=State.QUEUED, format=result.format, gzipped=result.gzipped, start_time=start,
-        sport=result.sport, sub_sport=result.sub_sport, duration_s=result.duration_s,
-        distance_m=result.distance_m, points=result.points, device=result.device,
-    )
+        state=State.QUEUED, format=result.format, gzipped=result.gzipped, facts=result.facts)
     if ok:
         if max_age_days and start is not None and start < now - max_age_days * _DAY:
             day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
@@ -176,7 +172,7 @@ class Payload:
     """``fit``, ``gpx`` or ``tcx``."""
     problem: str | None = None
     """Why there are no bytes: ``gone`` (no path exists) or ``changed``."""
-    facts: FactsLike | None = None
+    facts: Facts | None = None
     """What the file says of the workout (start, sport, device, distance): for rules."""
 
 
@@ -235,7 +231,7 @@ def load_payload(store: Store, workout: Workout, validator: Validator) -> Payloa
             continue
         result = validator(stable.data, path.name)
         if result.sha256 == workout.sha256 and result.payload is not None:
-            return Payload(data=result.payload, format=result.format, facts=result)
+            return Payload(data=result.payload, format=result.format, facts=result.facts)
     return Payload(data=None, format=None, problem="changed" if exists else "gone")
 
 
@@ -335,7 +331,7 @@ def ingest_path(
         log.info("upload_queued", path=real, sha256=w.sha256, format=facts.format,
                  start_time=facts.start_time, sport=facts.sport)
         if result.payload is not None:
-            payload = Payload(data=result.payload, format=result.format, facts=result)
+            payload = Payload(data=result.payload, format=result.format, facts=result.facts)
         for other in ingested.displaced:
             log.info("upload_duplicate", sha256=other, duplicate_of=real,
                      reason="same_workout", error="a richer format of the same workout")

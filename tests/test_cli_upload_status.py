@@ -22,11 +22,15 @@ from stravasync.ratelimit import Governor
 from stravasync.samples import sample_broken, sample_fit
 from stravasync.state import FileFacts, State, Store
 from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.validate.result import Facts
 
 SPEC_FILE_KEYS = ["path", "sha256", "state", "upload_id", "activity_id", "error", "attempts",
                   "next_attempt_at"]
 SPEC_RATE_KEYS = {"limit_15", "usage_15", "limit_day", "usage_day", "read_limit_15",
                   "read_usage_15", "read_limit_day", "read_usage_day", "paused_until"}
+
+ONE = datetime.fromtimestamp(1.0, UTC)
+
 
 
 @pytest.mark.parametrize(("api_url", "expected"), [
@@ -230,7 +234,7 @@ def test_status_table_shows_counts_problems_auth_and_pause(tmp_path: Path) -> No
     store.record_file("/w/a.fit", size=1, mtime_ns=1, facts=FileFacts(
         sha256="a" * 64, state=State.INVALID, error="FIT CRC check failed"))
     store.record_file("/w/b.fit", size=1, mtime_ns=1, facts=FileFacts(
-        sha256="b" * 64, state=State.QUEUED, format="fit", start_time=1.0))
+        sha256="b" * 64, state=State.QUEUED, format="fit", facts=Facts(start_time=ONE)))
     store.record_file("/w/old.fit", size=1, mtime_ns=1, facts=FileFacts(
         sha256="c" * 64, state=State.SKIPPED, error="started 400 days ago"))
     Governor(state_file=setup.state_dir / "ratelimit.json").pause(
@@ -248,7 +252,7 @@ def test_retry_requeues_rejected_files(tmp_path: Path) -> None:
     setup = Setup(tmp_path, None)
     store = Store.open(setup.state_dir)
     store.record_file("/w/a.fit", size=1, mtime_ns=1, facts=FileFacts(
-        sha256="a" * 64, state=State.QUEUED, format="fit", start_time=1.0))
+        sha256="a" * 64, state=State.QUEUED, format="fit", facts=Facts(start_time=ONE)))
     store.claim_post("a" * 64, owner="h:1", external_id="x")
     store.finish("a" * 64, owner="h:1", state=State.REJECTED, error="Improperly formatted data.")
     assert 2 == setup.invoke(retry_command).exit_code

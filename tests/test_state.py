@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from stravasync.state import (
     State,
     Store,
 )
+from stravasync.validate.result import Facts
 
 T0 = 1_750_000_000.0
 
@@ -33,7 +35,9 @@ class Clock:
 def facts(sha: str, *, fmt: str = "fit", start: float | None = T0 - 86400, sport: str = "run",
           state: State = State.QUEUED) -> FileFacts:
     """Facts of one valid workout."""
-    return FileFacts(sha256=sha, state=state, format=fmt, start_time=start, sport=sport)
+    when = datetime.fromtimestamp(start, UTC) if start is not None else None
+    return FileFacts(sha256=sha, state=state, format=fmt,
+                     facts=Facts(start_time=when, sport=sport))
 
 
 @pytest.fixture

@@ -3,15 +3,18 @@ known content judged again when it is read for a retry."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from test_state import Clock, add, facts
 
 from stravasync.state import FileFacts, State, Store
+from stravasync.validate.result import Facts
 
 TOO_OLD = FileFacts(sha256="s" * 64, state=State.SKIPPED, reason_code="too_old",
-                    error="older than 30 days", format="fit", start_time=1.0, sport="run")
+                    error="older than 30 days", format="fit",
+                    facts=Facts(start_time=datetime.fromtimestamp(1.0, UTC), sport="run"))
 
 
 @pytest.fixture

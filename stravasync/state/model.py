@@ -6,10 +6,11 @@ the store builds them from SQLite rows and nothing else mutates them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stravasync.folders import shown
 from stravasync.models import State
+from stravasync.validate.result import Facts
 
 __all__ = [
     "ACTIVE_STATES",
@@ -32,7 +33,7 @@ ACTIVE_STATES = frozenset({State.QUEUED, State.UPLOADING, State.RETRYING, State.
 
 @dataclass(frozen=True)
 class FileFacts:
-    """What ingesting one file found: the verdict and the facts worth keeping."""
+    """What ingesting one file found: the verdict, and the file's own facts (``facts``)."""
 
     sha256: str
     """Hash of the decompressed, repaired payload (ok) or of the raw bytes (otherwise)."""
@@ -46,20 +47,44 @@ class FileFacts:
     """``fit``, ``gpx`` or ``tcx``, from the content."""
     gzipped: bool = False
     """The file on disk was gzip-compressed."""
-    start_time: float | None = None
-    """Workout start, Unix seconds."""
-    sport: str | None = None
-    """Normalised sport."""
-    sub_sport: str | None = None
-    """Finer sport label."""
-    duration_s: float | None = None
-    """Elapsed seconds."""
-    distance_m: float | None = None
-    """Distance in metres."""
-    points: int | None = None
-    """Number of samples."""
-    device: str | None = None
-    """Recording device or application."""
+    facts: Facts = field(default_factory=Facts)
+    """What the file says of the workout (start, sport, device …), as validation read it."""
+
+    @property
+    def start_time(self) -> float | None:
+        """Workout start, Unix seconds."""
+        start = self.facts.start_time
+        return start.timestamp() if start is not None else None
+
+    @property
+    def sport(self) -> str | None:
+        """Normalised sport."""
+        return self.facts.sport
+
+    @property
+    def sub_sport(self) -> str | None:
+        """Finer sport label."""
+        return self.facts.sub_sport
+
+    @property
+    def duration_s(self) -> float | None:
+        """Elapsed seconds."""
+        return self.facts.duration_s
+
+    @property
+    def distance_m(self) -> float | None:
+        """Distance in metres."""
+        return self.facts.distance_m
+
+    @property
+    def points(self) -> int | None:
+        """Number of samples."""
+        return self.facts.points
+
+    @property
+    def device(self) -> str | None:
+        """Recording device or application."""
+        return self.facts.device
 
 
 @dataclass(frozen=True)

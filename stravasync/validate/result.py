@@ -142,6 +142,13 @@ class ValidationResult:
         """A result for content we could not even attribute to a format."""
         return cls.from_analysis(Analysis(verdict, reason), fmt=None, gzipped=gzipped)
 
+    @property
+    def facts(self) -> Facts:
+        """What the file says of the workout, as one value (the store keeps it)."""
+        return Facts(start_time=self.start_time, sport=self.sport, sub_sport=self.sub_sport,
+                     duration_s=self.duration_s, distance_m=self.distance_m,
+                     points=self.points, device=self.device)
+
     def as_json(self, path: Path) -> dict[str, object]:
         """The ``stravasync check --json`` object for this file."""
         return {
