@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
@@ -240,10 +241,13 @@ def load_config(
     try:
         raw = location.read_bytes()
     except FileNotFoundError:
+        # The hint must work as typed on a fresh machine, where the folder is missing too.
+        folder = location.parent
+        make = "" if folder.is_dir() else f"mkdir -p {shlex.quote(str(folder))} && "
         raise ConfigError(
             f"no configuration file at {location}: create it with "
-            f"`stravasync config --example > {location}` (or pass --config PATH), "
-            "then set strava.client_id"
+            f"`{make}stravasync config --example > {shlex.quote(str(location))}` "
+            "(or pass --config PATH), then set strava.client_id"
         ) from None
     except IsADirectoryError:
         raise ConfigError(f"{location} is a folder, not a configuration file") from None
