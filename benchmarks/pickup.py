@@ -326,17 +326,18 @@ class Stamps:
         return event_dict
 
 
-class StampedInbox(Queue[Path | None]):
+class StampedInbox(Queue[Any]):
     """The daemon's inbox, noting when the watcher hands each file over."""
 
     def __init__(self, stamps: Stamps) -> None:
         super().__init__()
         self._stamps = stamps
 
-    def put(self, item: Path | None, block: bool = True, timeout: float | None = None) -> None:
-        """Note the hand-over, then enqueue."""
-        if item is not None:
-            self._stamps.mark("ready", item.name)
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        """Note the hand-over (a FileReady message), then enqueue."""
+        path = getattr(item, "path", None)
+        if path is not None:
+            self._stamps.mark("ready", path.name)
         super().put(item, block, timeout)
 
 

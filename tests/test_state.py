@@ -312,3 +312,15 @@ def test_retry_of_a_named_invalid_file_keeps_its_copies_paths(store: Store) -> N
     kept = store.path_record("/w/copy/bad.fit")
     assert kept is not None
     assert (None, State.PENDING) == (kept.sha256, store.files()[0].state)
+
+
+def test_finished_since_lists_what_ended_after_a_time(store: Store) -> None:
+    """The daemon's notices read only the workouts that finished since their last look."""
+    store.record_file("/w/a.fit", size=1, mtime_ns=1, facts=facts("a" * 64))
+    store.record_file("/w/b.fit", size=1, mtime_ns=1, facts=facts("b" * 64, start=T0 - 9000))
+    store.claim_post("a" * 64, owner="h:1", external_id="x")
+    store.finish("a" * 64, owner="h:1", state=State.UPLOADED, activity_id=7)
+    assert ["a" * 64] == [w.sha256 for w in store.finished_since(0.0)]
+    last = store.workout("a" * 64)
+    assert last is not None
+    assert [] == store.finished_since(last.finished_at or 0.0)

@@ -27,7 +27,14 @@ from typing import Any, Self
 
 from stravasync.errors import StateError
 from stravasync.fsutil import ensure_private_dir
-from stravasync.state.model import ACTIVE_STATES, FileStatus, PathRecord, State, Workout
+from stravasync.state.model import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    FileStatus,
+    PathRecord,
+    State,
+    Workout,
+)
 from stravasync.state.rows import db_path, from_db_path, status_at, to_path_record, to_workout
 from stravasync.state.schema import SCHEMA_VERSION, current_version, migrate
 
@@ -342,6 +349,14 @@ class StoreBase:
             args = [s.value for s in states]
         sql += " ORDER BY start_time IS NULL, start_time, first_seen_at"
         return [to_workout(r) for r in self._rows(sql, args)]
+
+    def finished_since(
+        self, since: float, *, states: Collection[State] = FINAL_STATES
+    ) -> list[Workout]:
+        """Workouts that reached one of ``states`` after ``since``, oldest first (indexed)."""
+        sql = "SELECT * FROM workouts WHERE finished_at > ?"
+        sql += f" AND state IN ({','.join('?' * len(states))}) ORDER BY finished_at"
+        return [to_workout(r) for r in self._rows(sql, [since, *(s.value for s in states)])]
 
     def path_record(self, path: str) -> PathRecord | None:
         """What we know of one path, or None."""

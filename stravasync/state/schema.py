@@ -86,6 +86,8 @@ def _v2(db: sqlite3.Connection) -> None:
       finished workout (Strava refused the update).
     - ``paths.retry_requested``: ``stravasync retry`` asked for this path to be read and
       judged again; the daemon takes the requests (partial index: polling is cheap).
+    - an index on ``workouts.finished_at``: the daemon tells the owner what finished
+      since its last look every few seconds, without reading every row.
     """
     db.execute("UPDATE paths SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
     db.execute("UPDATE workouts SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
@@ -93,6 +95,7 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE workouts ADD COLUMN warning TEXT")
     db.execute("ALTER TABLE paths ADD COLUMN retry_requested INTEGER NOT NULL DEFAULT 0")
     db.execute("CREATE INDEX paths_retry_requested ON paths (path) WHERE retry_requested != 0")
+    db.execute("CREATE INDEX workouts_by_finished ON workouts (finished_at)")
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
