@@ -20,9 +20,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from daemon_rig import START, Rig, make_rig, running, wait_until
 from structlog.testing import capture_logs
 
-from daemon_rig import START, Rig, make_rig, running, wait_until
 from stravasync.ratelimit import Governor
 from stravasync.samples import sample_fit
 
@@ -145,7 +145,9 @@ def test_a_revoked_sign_in_is_told_once(rig: Rig) -> None:
 
     tokens = TokenStore(state_dir=rig.state_dir)
     stored, status = tokens.stored_tokens(), tokens.status()
-    assert stored is not None and status is not None and status.athlete_id is not None
+    assert stored is not None
+    assert status is not None
+    assert status.athlete_id is not None
     # The same sign-in, its access token due for a refresh now.
     due = dataclasses.replace(stored, expires_at=1, athlete=Athlete(id=status.athlete_id))
     with running(rig.config()) as daemon, capture_logs() as logs:
