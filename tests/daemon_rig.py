@@ -68,7 +68,7 @@ class Rig:
             'format = "json"\n' + extra,
             encoding="utf-8",
         )
-        self.config_path.chmod(0o644)
+        self.config_path.chmod(0o600)
 
     def config(self) -> Config:
         """The configuration as the daemon reads it."""

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -280,3 +281,24 @@ def test_files_dropped_while_the_state_is_full_are_uploaded_once_space_is_back(
     assert "cannot be written" not in after.stdout
     assert set(dropped) <= set(rig.files())
     assert "Traceback" not in while_full.stderr
+
+
+# -- another command beside the running daemon ----------------------------------------------
+
+
+def test_a_command_beside_the_daemon_never_hides_its_later_writes(rig: Rig) -> None:
+    """After `retry` wrote and closed the store beside a running daemon, status sees its next upload."""
+    proc = rig.start()
+    try:
+        first = put(rig.watch, "first.fit", workout(60))
+        rig.wait_final(1)  # the daemon's threads have all opened the store by now
+        assert 1 == rig.command("retry", first).returncode  # uploaded: left as it is
+        after = put(rig.watch, "after.fit", workout(61))
+        wait_until(lambda: rig.files().get(after) == "uploaded", 15,
+                   "the upload after the command, as other processes see it")
+        files = {f["path"]: f["state"] for f in status_json(rig)["files"]}  # type: ignore[index]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert {first: "uploaded", after: "uploaded"} == files
+    assert 2 == rig.uploads()
