@@ -173,8 +173,8 @@ def _headline(status: Status) -> str:
     if refused:
         parts.append(f"{refused} refused")
     if status.problems:
-        parts.append(f"{len(status.problems)} problem{'s' if len(status.problems) > 1 else ''}"
-                     " need you")
+        many = len(status.problems) > 1
+        parts.append(f"{len(status.problems)} problem{'s need' if many else ' needs'} you")
     return " — ".join(parts)
 
 

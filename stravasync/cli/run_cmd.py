@@ -1,8 +1,9 @@
 """``stravasync run``: the daemon in the foreground, or ``--once``: scan, upload, wait, exit.
 
-``--once`` exits 0 when every file is final, 75 (EX_TEMPFAIL) when work is left
-deferred by the rate limit or a backoff longer than a short wait, and 1 on a fatal
-error such as a dead sign-in. The foreground daemon is ``stravasync.daemon``'s.
+``--once`` exits 0 when every file it saw is final, 75 (EX_TEMPFAIL) when work is
+left for later (the rate limit, a backoff longer than a short wait, a file or folder
+it could not read), and 1 on a fatal error such as a dead sign-in.
+The foreground daemon is ``stravasync.daemon``'s.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ def describe_next(outcome: Outcome) -> str | None:
 def run_command(obj: CliContext, *, once: bool) -> None:
     """Run the daemon in the foreground (what the service runs).
 
-    With --once: exit 0 when all is done, 75 when work is deferred (rate limit,
-    backoff), 1 on a fatal error (e.g. the sign-in must be renewed).
+    With --once: exit 0 when all is done, 75 when work is left for later (rate limit,
+    backoff, a file it could not read), 1 on a fatal error (e.g. the sign-in must be
+    renewed).
     """
     config = obj.config(human=False)
     ctx = click.get_current_context()
@@ -52,8 +54,18 @@ def run_command(obj: CliContext, *, once: bool) -> None:
 
 
 def run_once(config: Config) -> int:
-    """``run --once``: scan, process, wait; return the exit status."""
+    """``run --once``: scan, process, wait; return the exit status.
+
+    0 only when nothing it saw is left waiting: a file it could not read (``pending``
+    with its reason) or a watched folder it could not list makes it 75, as work
+    deferred by the rate limit or a backoff does. Files ``stravasync retry`` asked
+    for are read again first.
+    """
+    import os
+
+    from stravasync.folders import shown
     from stravasync.logs import get_logger
+    from stravasync.models import State
     from stravasync.stack import open_engine, require_sign_in
     from stravasync.watcher import Watcher
 
@@ -61,16 +73,31 @@ def run_once(config: Config) -> int:
     require_sign_in(config)
     started = time.monotonic()
     watcher = Watcher(paths=config.watch.paths, recursive=config.watch.recursive,
-                      settle_seconds=config.watch.settle_seconds, on_ready=lambda _path: None)
+                      settle_seconds=config.watch.settle_seconds, on_ready=lambda _path: None,
+                      ignore=config.watch.ignore)
     with open_engine(config) as engine:
-        report = engine.scan(watcher.scan())
+        paths = watcher.scan()
+        report = engine.scan(paths)
+        for path in engine.store.take_retry_requests():
+            log.info("retry_requested", path=shown(path))
+            engine.submit(path, retry=True)
         engine.start()
         outcome = engine.wait_idle()
         engine.stop(timeout=30.0)
+        seen = {os.path.realpath(p) for p in paths}
+        pending = [f.path for f in engine.store.files()
+                   if f.state is State.PENDING and f.path in seen]
+    unusable = [h for h in watcher.health() if h.state == "unreadable"]
     status = {"done": 0, "deferred": EXIT_DEFERRED}.get(outcome.status, 1)
+    if status == 0 and (pending or unusable):
+        status = EXIT_DEFERRED
+        log.warning("run_left_waiting", pending=[shown(p) for p in pending],
+                    unreadable_folders=[shown(h.path) for h in unusable],
+                    hint="fix the permissions; the daemon reads them as soon as it can")
     log.info("run_summary", outcome=outcome.status, exit_status=status, seen=report.seen,
              read=report.read, next_due=outcome.next_due, next_due_text=describe_next(outcome),
-             seconds=round(time.monotonic() - started, 3), **outcome.counts)
+             seconds=round(time.monotonic() - started, 3), left_pending=len(pending),
+             **outcome.counts)
     if outcome.fatal is not None:
         raise outcome.fatal
     return status

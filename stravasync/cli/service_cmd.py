@@ -40,6 +40,7 @@ def install(obj: CliContext) -> None:
 
 def service_warnings(config: Config) -> list[str]:
     """What would make the installed service fail or do nothing, said up front."""
+    from stravasync.cli.config_cmd import folder_warnings
     from stravasync.stack import open_tokens
 
     warnings: list[str] = []
@@ -52,6 +53,7 @@ def service_warnings(config: Config) -> list[str]:
                         "access token cannot be renewed after 6 hours")
     if not config.watch.paths:
         warnings.append("[watch] paths is empty: the service will watch nothing")
+    warnings.extend(folder_warnings(config))
     private_tmp = [p for p in (*config.watch.paths, config.state_dir)
                    if p.is_relative_to("/tmp") or p.is_relative_to("/var/tmp")]  # noqa: S108
     if private_tmp:

@@ -41,12 +41,14 @@ def status_command(obj: CliContext, *, as_json: bool, show_all: bool) -> None:
               help="Every rejected and retrying file.")
 @pass_context
 def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool) -> None:
-    """Put rejected/retrying files (or the named ones) back in the queue now.
+    """Read rejected/retrying files (or the named ones) again and queue them now.
 
-    A named file that was invalid or skipped is forgotten, so the next scan reads it
-    again. The daemon picks the files up within seconds; `stravasync run --once`
-    sends them too.
+    A named file in any state but uploaded or duplicate (invalid, skipped, pending
+    too) is read again from disk and judged afresh. A running daemon takes the
+    request up within seconds, no signal needed; `stravasync run --once` does too.
     """
+    from stravasync.folders import shown
+    from stravasync.runlock import lock_holder
     from stravasync.state import Store
 
     if not paths and not everything:
@@ -54,15 +56,18 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     config = obj.config()
     store = Store.open(config.state_dir)
     try:
+        # Bytes-safe: a name that is not UTF-8 stays as the OS gave it (surrogateescape).
         named = None if everything and not paths else [os.path.realpath(p) for p in paths]
-        done = store.retry(named)
+        done = store.request_retry(named)
     finally:
         store.close()
     for path in done:
-        click.echo(f"queued again: {path}")
+        click.echo(f"queued again: {shown(path)}")
     left = sorted(set(named or ()) - set(done))
     for path in left:
-        click.echo(f"left as it is (not rejected or retrying, or unknown): {path}")
+        click.echo(f"left as it is (uploaded, duplicate, being sent, or unknown): {shown(path)}")
     if not done:
         click.echo("nothing to retry")
+    elif lock_holder(config.state_dir) is None:
+        click.echo("no daemon is running: `stravasync run --once` sends them now")
     click.get_current_context().exit(1 if left else 0)

@@ -36,6 +36,7 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     Prints the activity's address per file (or why not). Exit status 0 when every
     file is on Strava (uploaded or already there), 1 otherwise.
     """
+    from stravasync.folders import shown
     from stravasync.logs import get_logger
     from stravasync.stack import require_sign_in
 
@@ -52,7 +53,7 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
         good, outcome, reported = _upload(config, present)
     said = iter(reported)
     for path in files:
-        click.echo(f"{path}: not found" if path in missing else next(said))
+        click.echo(f"{shown(path)}: not found" if path in missing else next(said))
     log.info("upload_summary", files=len(files), on_strava=good, failed=len(files) - good,
              not_found=len(missing), outcome=outcome.status if outcome is not None else "done")
     if outcome is not None and outcome.fatal is not None:
@@ -64,6 +65,7 @@ def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, lis
     """Submit ``files`` and wait for them: (how many are on Strava, outcome, a line each)."""
     from stravasync.attention import activity_url
     from stravasync.cli.run_cmd import describe_next
+    from stravasync.folders import shown
     from stravasync.stack import open_engine
     from stravasync.state import ACTIVE_STATES, State
 
@@ -80,6 +82,7 @@ def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, lis
             engine.stop(timeout=30.0)
         entries = {f.path: f for f in engine.store.files()}
         for sub in submitted:
+            name = shown(sub.path)  # a name that is not UTF-8, escaped (issue 10)
             entry = entries.get(sub.path)
             state = entry.state if entry is not None else sub.state
             activity = entry.activity_id if entry is not None else None
@@ -91,14 +94,14 @@ def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, lis
             if state in (State.UPLOADED, State.DUPLICATE) and activity is not None:
                 good += 1
                 url = activity_url(config.strava.api_url, activity)
-                lines.append(f"{sub.path}: {url}" if state is State.UPLOADED
-                             else f"{sub.path}: duplicate of {url}")
+                lines.append(f"{name}: {url}" if state is State.UPLOADED
+                             else f"{name}: duplicate of {url}")
             elif state in ACTIVE_STATES and outcome is not None:
                 when = describe_next(outcome)
                 later = f"; next attempt {when}" if when else ""
-                lines.append(f"{sub.path}: {state.value}: not finished{later}"
+                lines.append(f"{name}: {state.value}: not finished{later}"
                              + (f" ({error})" if error else ""))
             else:
-                lines.append(f"{sub.path}: {state.value}: {error or 'no reason given'}")
+                lines.append(f"{name}: {state.value}: {error or 'no reason given'}")
     return good, outcome, lines
 

@@ -230,7 +230,14 @@ class StoreBase:
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        problem = header_problem(self.path)
+        with self._all_lock:
+            first = not self._all
+        # Read by hand only before a writer's first connection (a read-only one never
+        # deletes the -wal; SQLite itself says "not a database"). Opening and closing
+        # the file while another connection of this process holds a lock on it drops
+        # that lock (POSIX locks belong to the process): another process then believes
+        # it closes the last connection and deletes the WAL this process still uses.
+        problem = header_problem(self.path) if first and not self._read_only else None
         if problem is not None:
             raise StateCorrupt(self.path, problem)
         if self._read_only:

@@ -1,0 +1,224 @@
+"""The rig for proving the real daemon and commands: an emulator, a config, a state folder.
+
+Used by tests/test_daemon_hostile.py (issue 10) and tests/test_daemon_owner.py (issue
+11). The daemon runs in a thread (:func:`running`) or as ``stravasync run`` in a
+subprocess, optionally as the unprivileged user 65534 (root can read everything, so
+permission problems only show for an ordinary user).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stravasync.config import Config, load_config
+from stravasync.daemon import Daemon
+from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.notify import SystemdNotifier
+from stravasync.polling import LEGACY_ESTIMATE_KEY
+from stravasync.state import Store
+from stravasync.tokens import Athlete, TokenSet, TokenStore
+
+REPO = Path(__file__).resolve().parents[1]
+NOBODY = 65534
+FINAL = {"uploaded", "duplicate", "invalid", "rejected", "skipped"}
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+
+
+@dataclass
+class Rig:
+    """An emulator, a signed-in state folder, a watch folder and a config naming them."""
+
+    emulator: Emulator
+    root: Path
+    watch: Path
+    state_dir: Path
+    config_path: Path
+
+    def write_config(self, *, paths: list[str] | None = None, extra: str = "",
+                     max_age_days: int = 0, settle_seconds: float = 0.3) -> None:
+        """Write the config file (``extra``: more TOML tables, appended)."""
+        self.config_path.write_text(
+            "[strava]\n"
+            f'client_id = "{self.emulator.config.client_id}"\n'
+            f'client_secret = "{self.emulator.config.client_secret}"\n'
+            f'api_url = "{self.emulator.api_url}"\n'
+            f'oauth_url = "{self.emulator.oauth_url}"\n'
+            "[watch]\n"
+            f"paths = {json.dumps(paths if paths is not None else [str(self.watch)])}\n"
+            f"settle_seconds = {settle_seconds}\n"
+            f"max_age_days = {max_age_days}\n"
+            "[state]\n"
+            f'dir = "{self.state_dir}"\n'
+            "[log]\n"
+            'format = "json"\n' + extra,
+            encoding="utf-8",
+        )
+        self.config_path.chmod(0o600)
+
+    def config(self) -> Config:
+        """The configuration as the daemon reads it."""
+        return load_config(self.config_path, env={"HOME": str(self.root)})
+
+    def files(self) -> dict[str, str]:
+        """Every path the store lists, with its state."""
+        store = Store.open(self.state_dir, read_only=True)
+        try:
+            return {f.path: str(f.state) for f in store.files()}
+        finally:
+            store.close()
+
+    def wait_final(self, count: int, timeout: float = 20.0) -> dict[str, str]:
+        """Wait until ``count`` paths are listed and all are final."""
+        files: dict[str, str] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the store may be busy or not made yet
+                files = self.files()
+            if len(files) >= count and all(state in FINAL for state in files.values()):
+                return files
+            time.sleep(0.1)
+        raise AssertionError(f"not final after {timeout} s: {files}")
+
+    def uploads(self) -> int:
+        """Upload POSTs the emulator accepted."""
+        return len(self.emulator.inspect(requests=False)["uploads"])
+
+    def command(self, *args: str, user: int | None = None, env: dict[str, str] | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``stravasync ARGS --config X`` in a subprocess (as ``user`` if given)."""
+        return subprocess.run(
+            [*as_user(user), sys.executable, "-m", "stravasync", *args,
+             "--config", str(self.config_path)],
+            capture_output=True, text=True, env=child_env(self.root, env), timeout=timeout,
+            check=False,
+        )
+
+    def start(self, *, user: int | None = None, stderr: Any = subprocess.PIPE,
+              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """``stravasync run`` as the service runs it (JSON log lines on stderr)."""
+        return subprocess.Popen(
+            [*as_user(user), sys.executable, "-m", "stravasync", "--config",
+             str(self.config_path), "run"],
+            stdout=subprocess.DEVNULL, stderr=stderr, text=True,
+            env=child_env(self.root, env),
+        )
+
+
+def as_user(user: int | None) -> list[str]:
+    """The setpriv prefix that runs a command as ``user`` (nothing for None)."""
+    if user is None:
+        return []
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
+
+
+def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A clean environment for a child: HOME in the rig, no stravasync variables."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+           "LANG": "C.UTF-8"}
+    return {**env, **(extra or {})}
+
+
+def seed_tokens(emulator: Emulator, state_dir: Path) -> None:
+    """Store a signed-in athlete's tokens, as `stravasync auth` would."""
+    body = emulator.issue_tokens()
+    TokenStore(state_dir=state_dir).save_initial(TokenSet(
+        access_token=body["access_token"], refresh_token=body["refresh_token"],
+        expires_at=int(body["expires_at"]), scope="read,activity:write",
+        athlete=Athlete(id=int(body["athlete"]["id"]))))
+
+
+@contextlib.contextmanager
+def make_rig(root: Path, **knobs: Any) -> Iterator[Rig]:
+    """A running emulator (quick processing) and a signed-in rig under ``root``."""
+    settings = {"processing_min_s": 0.1, "processing_max_s": 0.4, **knobs}
+    emulator = Emulator(EmulatorConfig(client_id="4242", client_secret="rig-secret", seed=7,
+                                       knobs=Knobs(**settings))).start()
+    try:
+        watch = root / "watch"
+        watch.mkdir(parents=True, exist_ok=True)
+        rig = Rig(emulator=emulator, root=root, watch=watch, state_dir=root / "state",
+                  config_path=root / "config.toml")
+        rig.write_config()
+        seed_tokens(emulator, rig.state_dir)
+        store = Store.open(rig.state_dir)
+        store.set_meta(LEGACY_ESTIMATE_KEY, "1.0")  # first poll after 1 s, as if learned
+        store.close()
+        yield rig
+    finally:
+        emulator.stop()
+
+
+@contextlib.contextmanager
+def running(config: Config, **kwargs: Any) -> Iterator[Daemon]:
+    """The real daemon in a thread (no signal handlers), stopped on leaving."""
+    daemon = Daemon(config, install_signals=False, notifier=SystemdNotifier(env={}), **kwargs)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        assert daemon.wait_ready(10), "the daemon did not start"
+        yield daemon
+    finally:
+        daemon.request_stop()
+        thread.join(10)
+
+
+@contextlib.contextmanager
+def nobody_root() -> Iterator[Path]:
+    """A folder the unprivileged user owns, outside root's private pytest folders."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run as an unprivileged user")
+    folder = Path(tempfile.mkdtemp(prefix="stravasync-rig-", dir="/tmp"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        for top, dirs, _files in os.walk(folder):
+            for d in dirs:
+                os.chmod(os.path.join(top, d), 0o755)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def give_to_nobody(*paths: Path) -> None:
+    """``chown -R 65534:65534`` each path."""
+    for path in paths:
+        os.chown(path, NOBODY, NOBODY)
+        for top, dirs, files in os.walk(path):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(top, name), NOBODY, NOBODY, follow_symlinks=False)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
+    """Poll ``check`` every 50 ms; the seconds it took. Fails after ``timeout``."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if check():
+            return time.monotonic() - began
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON events in a log (other lines are skipped)."""
+    events = []
+    for line in text.splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(line)
+            if isinstance(value, dict):
+                events.append(value)
+    return events
