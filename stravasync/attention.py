@@ -152,8 +152,8 @@ class Attention:
         except ValueError:
             since = self._since
         newest = since
-        finished = store.workouts(states=(State.UPLOADED, State.REJECTED, State.INVALID))
-        for w in (w for w in finished if (w.finished_at or 0.0) > since):
+        for w in store.finished_since(
+                since, states=(State.UPLOADED, State.REJECTED, State.INVALID)):
             newest = max(newest, w.finished_at or since)
             self._tell_finished(w)
         if newest > since:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from stravasync.archive import carry_out_after, watch_root
 from stravasync.config import Config, config_from_dict
 from stravasync.state import FileFacts, State, Store, Workout
+from stravasync.validate.result import Facts
 
 
 def make_config(tmp: Path, **upload: Any) -> Config:
@@ -26,7 +28,7 @@ def uploaded(store: Store, path: Path, sha: str = "a" * 64) -> Workout:
         path.write_bytes(b"workout " + sha.encode())
     st = path.stat()
     store.record_file(str(path), size=st.st_size, mtime_ns=st.st_mtime_ns, facts=FileFacts(
-        sha256=sha, state=State.QUEUED, format="fit", start_time=float(ord(sha[0]) * 86400)))
+        sha256=sha, state=State.QUEUED, format="fit", facts=Facts(start_time=datetime.fromtimestamp(ord(sha[0]) * 86400, UTC))))
     store.claim_post(sha, owner="t:1", external_id="x")
     store.finish(sha, owner="t:1", state=State.UPLOADED, activity_id=77)
     w = store.workout(sha)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ from stravasync.folders import MISSING_TEXT, FolderHealth
 from stravasync.notices import Notices
 from stravasync.runlock import read_info
 from stravasync.state import FileFacts, State, Store
+from stravasync.validate.result import Facts
 
 
 class Told:
@@ -107,7 +109,7 @@ def test_finished_files_are_told_once_each(
     store = Store.open(tmp_path)
     for sha, start in (("a" * 64, 1.0), ("b" * 64, 90000.0)):
         store.record_file(f"/w/{sha[0]}.fit", size=1, mtime_ns=1, facts=FileFacts(
-            sha256=sha, state=State.QUEUED, format="fit", start_time=start))
+            sha256=sha, state=State.QUEUED, format="fit", facts=Facts(start_time=datetime.fromtimestamp(start, UTC))))
         store.claim_post(sha, owner="t:1", external_id=sha[:8])
     store.finish("a" * 64, owner="t:1", state=State.UPLOADED, activity_id=42)
     store.finish("b" * 64, owner="t:1", state=State.REJECTED, error="Improperly formatted data.")

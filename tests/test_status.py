@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from stravasync.ratelimit import Governor
 from stravasync.runlock import DaemonInfo, DaemonLock, write_info
 from stravasync.state import FileFacts, State, Store
 from stravasync.status import gather_status, status_table
+from stravasync.validate.result import Facts
 
 NOW = 1_800_000_000.0
 
@@ -49,7 +51,7 @@ def queue_files(config: Config, n: int, *, state: State = State.QUEUED,
     for i in range(n):
         sha = f"{i:064x}"
         store.record_file(f"/w/{i}.fit", size=1, mtime_ns=1, facts=FileFacts(
-            sha256=sha, state=state, format="fit", start_time=float(i * 86400),
+            sha256=sha, state=state, format="fit", facts=Facts(start_time=datetime.fromtimestamp(float(i * 86400), UTC)),
             error=None if state is State.QUEUED else f"reason {i}"))
         if state is State.QUEUED:
             store.delay(sha, next_attempt_at=now - 600, error="backoff")
