@@ -79,6 +79,13 @@ class BatchSettings:
     relook_share: float = 0.3
     """An upload missing from a list is looked for again after this share of its expected
     time (a list is shared, so looks can be closer than single polls' growing steps)."""
+    gather_cap: float = 1.0
+    """In a backlog a due list waits for the rest in flight at most this many expected
+    times (see :func:`plan`'s ``posts_waiting``)."""
+    likely_share: float = 0.5
+    """An upload posted this share of its expected time ago is likely done already: beside
+    one ripe upload it makes a list worth more than that upload's own poll (a list
+    settles every upload that is done, ripe or not)."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +221,7 @@ def reads_needed(
 def plan(
     *, uploads: Sequence[InFlight], can_list: bool, read_budget: int, now: float,
     last_list_at: float | None = None, probe_settled: bool = False,
-    settings: BatchSettings | None = None,
+    posts_waiting: int = 0, settings: BatchSettings | None = None,
 ) -> Plan:
     """Which list call and which single polls to send now, and when to look next.
 
@@ -222,6 +229,12 @@ def plan(
     missing from lists, so none is sent). ``read_budget``: reads left in the window
     (``Governor.reads_left``). ``last_list_at``: when the last list was sent.
     ``probe_settled``: the last overdue upload polled singly was settled by that poll.
+    ``posts_waiting``: workouts due to be POSTed and held back. When they are more
+    than ``read_budget`` (a backlog: the window's calls run out before the queue
+    does), every read saved is one more activity this window, and time is not what
+    is short: a list then waits until every listable upload in flight is expected
+    done (at most :attr:`BatchSettings.gather_cap` expected times more), so that it
+    settles all of them at once.
     """
     s = settings or BatchSettings()
     if not uploads:
@@ -242,11 +255,17 @@ def plan(
     ripe = [u for u in listable if u.upload_id not in probed
             and now >= min(u.due_at, u.posted_at + u.expected_s)]
     due_list = [u for u in ripe if u.due_at <= now]
+    likely = [u for u in listable if u.upload_id not in probed and u not in ripe
+              and now - u.posted_at >= s.likely_share * u.expected_s]
 
     polls = [*probes]
     list_call: ListCall | None = None
     wait_until: float | None = None
-    if due_list and len(ripe) < 2:
+    gather_until = _gather_until(listable, ripe, probed, now=now, settings=s) if (
+        due_list and posts_waiting > read_budget) else None
+    if gather_until is not None:
+        wait_until = gather_until  # a backlog: one list for the whole set in flight
+    elif due_list and len(ripe) + len(likely) < 2:
         polls.extend(due_list)  # one upload to look at: its own poll tells it all
     elif due_list:
         gap = list_gap(now=now, read_budget=read_budget, settings=s)
@@ -267,6 +286,20 @@ def plan(
     return Plan(list_call=list_call, polls=tuple(u.upload_id for u in sent),
                 probes=tuple(u.upload_id for u in sent if u.upload_id in probed),
                 next_look_at=min(later) if later else None)
+
+
+def _gather_until(
+    listable: Sequence[InFlight], ripe: Sequence[InFlight], probed: set[str], *,
+    now: float, settings: BatchSettings,
+) -> float | None:
+    """When every listable upload in flight is expected done, if worth waiting for."""
+    ripe_ids = {u.upload_id for u in ripe}
+    pending = [u for u in listable if u.upload_id not in probed and u.upload_id not in ripe_ids]
+    if not pending or not ripe:
+        return None
+    until = max(min(u.due_at, u.posted_at + u.expected_s) for u in pending)
+    cap = now + settings.gather_cap * max(u.expected_s for u in ripe)
+    return until if now < until <= cap else None
 
 
 def _list_call(covered: Sequence[InFlight], *, settings: BatchSettings) -> ListCall:
