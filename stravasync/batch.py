@@ -174,14 +174,19 @@ def relook_delay(
     """Seconds until an upload missing from a list is due again, and whether it is parked.
 
     ``elapsed``: seconds since its POST; ``polls``: looks so far, this one included.
-    Parking is :func:`~stravasync.polling.next_poll_delay`'s (minutes of processing).
+    The first three looks come :attr:`BatchSettings.relook_share` of the expected
+    time apart; later ones grow like single polls' steps (``poll_growth``), so
+    an upload that is slow, or ended in an error that no list will ever show, costs
+    few lists before its own poll. Parking is
+    :func:`~stravasync.polling.next_poll_delay`'s (minutes of processing).
     """
     s = settings or BatchSettings()
     single, parked = next_poll_delay(elapsed=elapsed, polls=polls, estimate=expected_s,
                                      timing=timing)
     if parked:
         return single, True
-    return min(single, max(timing.min_poll_s, s.relook_share * expected_s)), False
+    step = s.relook_share * expected_s * timing.poll_growth ** max(0, polls - 3)
+    return min(single, max(timing.min_poll_s, step)), False
 
 
 def list_gap(*, now: float, read_budget: int, settings: BatchSettings) -> float:
