@@ -251,22 +251,25 @@ def plan(
     listable = _listable(uploads, can_list=can_list, settings=s)
     listed = {u.upload_id for u in listable}
     due_single = [u for u in uploads if u.upload_id not in listed and u.due_at <= now]
-    overdue = sorted(
-        (u for u in listable if u.due_at <= now and u.polls >= 1
-         and now - u.posted_at >= clear_after(u.expected_s, s)),
-        key=lambda u: u.posted_at)
+    # Missed by lists until its time was clearly up: only its own poll can tell more.
+    aged = [u for u in listable if u.polls >= 1
+            and now - u.posted_at >= clear_after(u.expected_s, s)]
+    overdue = sorted((u for u in aged if u.due_at <= now), key=lambda u: u.posted_at)
     probes = overdue if probe_settled else overdue[:1]
     probed = {u.upload_id for u in probes}
-    ripe = [u for u in listable if u.upload_id not in probed
+    # One not due yet is left out of lists sent for others: each would count as a look
+    # and push its own poll out again, for ever (an error is never listed).
+    left_out = probed | {u.upload_id for u in aged if u.due_at > now}
+    ripe = [u for u in listable if u.upload_id not in left_out
             and now >= min(u.due_at, u.posted_at + u.expected_s)]
     due_list = [u for u in ripe if u.due_at <= now]
-    likely = [u for u in listable if u.upload_id not in probed and u not in ripe
+    likely = [u for u in listable if u.upload_id not in left_out and u not in ripe
               and now - u.posted_at >= s.likely_share * u.expected_s]
 
     polls = [*probes]
     list_call: ListCall | None = None
     wait_until: float | None = None
-    gather_until = _gather_until(listable, ripe, probed, now=now, settings=s) if (
+    gather_until = _gather_until(listable, ripe, left_out, now=now, settings=s) if (
         due_list and posts_waiting > read_budget) else None
     if gather_until is not None:
         wait_until = gather_until  # a backlog: one list for the whole set in flight
@@ -294,12 +297,13 @@ def plan(
 
 
 def _gather_until(
-    listable: Sequence[InFlight], ripe: Sequence[InFlight], probed: set[str], *,
+    listable: Sequence[InFlight], ripe: Sequence[InFlight], left_out: set[str], *,
     now: float, settings: BatchSettings,
 ) -> float | None:
     """When every listable upload in flight is expected done, if worth waiting for."""
     ripe_ids = {u.upload_id for u in ripe}
-    pending = [u for u in listable if u.upload_id not in probed and u.upload_id not in ripe_ids]
+    pending = [u for u in listable
+               if u.upload_id not in left_out and u.upload_id not in ripe_ids]
     if not pending or not ripe:
         return None
     until = max(min(u.due_at, u.posted_at + u.expected_s) for u in pending)

@@ -132,6 +132,9 @@ def test_errors_and_duplicates_missing_from_lists_are_learned_by_their_own_poll(
     singly = polled(world)
     for w in [*errors, *(w for w in ours if w.state is State.DUPLICATE)]:
         assert singly.get(str(w.upload_id), 0) >= 1, w.path
+        assert w.finished_at is not None
+        assert w.posted_at is not None
+        assert w.finished_at - w.posted_at < 40.0  # its poll came once its time was clearly up
     assert lists(world)
     live = {a["id"] for a in world.activities()}
     assert others <= live
