@@ -79,6 +79,13 @@ class BatchSettings:
     relook_share: float = 0.3
     """An upload missing from a list is looked for again after this share of its expected
     time (a list is shared, so looks can be closer than single polls' growing steps)."""
+    gather_cap: float = 1.0
+    """In a backlog a due list waits for the rest in flight at most this many expected
+    times (see :func:`plan`'s ``posts_waiting``)."""
+    likely_share: float = 0.5
+    """An upload posted this share of its expected time ago is likely done already: beside
+    one ripe upload it makes a list worth more than that upload's own poll (a list
+    settles every upload that is done, ripe or not)."""
 
 
 @dataclass(frozen=True)
@@ -167,14 +174,19 @@ def relook_delay(
     """Seconds until an upload missing from a list is due again, and whether it is parked.
 
     ``elapsed``: seconds since its POST; ``polls``: looks so far, this one included.
-    Parking is :func:`~stravasync.polling.next_poll_delay`'s (minutes of processing).
+    The first three looks come :attr:`BatchSettings.relook_share` of the expected
+    time apart; later ones grow like single polls' steps (``poll_growth``), so
+    an upload that is slow, or ended in an error that no list will ever show, costs
+    few lists before its own poll. Parking is
+    :func:`~stravasync.polling.next_poll_delay`'s (minutes of processing).
     """
     s = settings or BatchSettings()
     single, parked = next_poll_delay(elapsed=elapsed, polls=polls, estimate=expected_s,
                                      timing=timing)
     if parked:
         return single, True
-    return min(single, max(timing.min_poll_s, s.relook_share * expected_s)), False
+    step = s.relook_share * expected_s * timing.poll_growth ** max(0, polls - 3)
+    return min(single, max(timing.min_poll_s, step)), False
 
 
 def list_gap(*, now: float, read_budget: int, settings: BatchSettings) -> float:
@@ -214,7 +226,7 @@ def reads_needed(
 def plan(
     *, uploads: Sequence[InFlight], can_list: bool, read_budget: int, now: float,
     last_list_at: float | None = None, probe_settled: bool = False,
-    settings: BatchSettings | None = None,
+    posts_waiting: int = 0, settings: BatchSettings | None = None,
 ) -> Plan:
     """Which list call and which single polls to send now, and when to look next.
 
@@ -222,6 +234,12 @@ def plan(
     missing from lists, so none is sent). ``read_budget``: reads left in the window
     (``Governor.reads_left``). ``last_list_at``: when the last list was sent.
     ``probe_settled``: the last overdue upload polled singly was settled by that poll.
+    ``posts_waiting``: workouts due to be POSTed and held back. When they are more
+    than ``read_budget`` (a backlog: the window's calls run out before the queue
+    does), every read saved is one more activity this window, and time is not what
+    is short: a list then waits until every listable upload in flight is expected
+    done (at most :attr:`BatchSettings.gather_cap` expected times more), so that it
+    settles all of them at once.
     """
     s = settings or BatchSettings()
     if not uploads:
@@ -233,20 +251,29 @@ def plan(
     listable = _listable(uploads, can_list=can_list, settings=s)
     listed = {u.upload_id for u in listable}
     due_single = [u for u in uploads if u.upload_id not in listed and u.due_at <= now]
-    overdue = sorted(
-        (u for u in listable if u.due_at <= now and u.polls >= 1
-         and now - u.posted_at >= clear_after(u.expected_s, s)),
-        key=lambda u: u.posted_at)
+    # Missed by lists until its time was clearly up: only its own poll can tell more.
+    aged = [u for u in listable if u.polls >= 1
+            and now - u.posted_at >= clear_after(u.expected_s, s)]
+    overdue = sorted((u for u in aged if u.due_at <= now), key=lambda u: u.posted_at)
     probes = overdue if probe_settled else overdue[:1]
     probed = {u.upload_id for u in probes}
-    ripe = [u for u in listable if u.upload_id not in probed
+    # One not due yet is left out of lists sent for others: each would count as a look
+    # and push its own poll out again, for ever (an error is never listed).
+    left_out = probed | {u.upload_id for u in aged if u.due_at > now}
+    ripe = [u for u in listable if u.upload_id not in left_out
             and now >= min(u.due_at, u.posted_at + u.expected_s)]
     due_list = [u for u in ripe if u.due_at <= now]
+    likely = [u for u in listable if u.upload_id not in left_out and u not in ripe
+              and now - u.posted_at >= s.likely_share * u.expected_s]
 
     polls = [*probes]
     list_call: ListCall | None = None
     wait_until: float | None = None
-    if due_list and len(ripe) < 2:
+    gather_until = _gather_until(listable, ripe, left_out, now=now, settings=s) if (
+        due_list and posts_waiting > read_budget) else None
+    if gather_until is not None:
+        wait_until = gather_until  # a backlog: one list for the whole set in flight
+    elif due_list and len(ripe) + len(likely) < 2:
         polls.extend(due_list)  # one upload to look at: its own poll tells it all
     elif due_list:
         gap = list_gap(now=now, read_budget=read_budget, settings=s)
@@ -267,6 +294,21 @@ def plan(
     return Plan(list_call=list_call, polls=tuple(u.upload_id for u in sent),
                 probes=tuple(u.upload_id for u in sent if u.upload_id in probed),
                 next_look_at=min(later) if later else None)
+
+
+def _gather_until(
+    listable: Sequence[InFlight], ripe: Sequence[InFlight], left_out: set[str], *,
+    now: float, settings: BatchSettings,
+) -> float | None:
+    """When every listable upload in flight is expected done, if worth waiting for."""
+    ripe_ids = {u.upload_id for u in ripe}
+    pending = [u for u in listable
+               if u.upload_id not in left_out and u.upload_id not in ripe_ids]
+    if not pending or not ripe:
+        return None
+    until = max(min(u.due_at, u.posted_at + u.expected_s) for u in pending)
+    cap = now + settings.gather_cap * max(u.expected_s for u in ripe)
+    return until if now < until <= cap else None
 
 
 def _list_call(covered: Sequence[InFlight], *, settings: BatchSettings) -> ListCall:

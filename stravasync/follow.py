@@ -121,10 +121,13 @@ class Follower:
         uploads = self.in_flight()
         by_id = {w.upload_id: w for w in self._store.workouts(states=(State.UPLOADING,))
                  if w.upload_id is not None}
+        budget = self._governor.reads_left(now=now)
+        # Workouts waiting for a POST beyond what the window's calls can take: a backlog.
+        waiting = len(self._store.due_posts(now=now, owner=self._owner, limit=budget + 1))
         with self._lock:
-            decided = plan(uploads=uploads, can_list=self.can_list(),
-                           read_budget=self._governor.reads_left(now=now), now=now,
-                           last_list_at=self._last_list_at, probe_settled=self._probe_settled,
+            decided = plan(uploads=uploads, can_list=self.can_list(), read_budget=budget,
+                           now=now, last_list_at=self._last_list_at,
+                           probe_settled=self._probe_settled, posts_waiting=waiting,
                            settings=self._settings)
             # Nothing to send now (the gap between lists, a spent budget): hold until then.
             # Otherwise the rows' own due times say when to look again.

@@ -149,11 +149,17 @@ class Outcomes:
         self, w: Workout, *, now: float, seen_by: str, delay: float | None = None,
         parked: bool | None = None,
     ) -> None:
-        """``w`` is still processing: record the look and when to look again."""
+        """``w`` is still processing: record the look and when to look again.
+
+        A look past the expected time raises the estimates (a slow day), but an upload
+        missing from a list (``seen_by="list"``) does so only at its first look: it may
+        as well have ended in an error or as a duplicate, which lists never show, and
+        each later miss would push its own overdue poll out again. That poll tells which.
+        """
         elapsed = now - (w.posted_at if w.posted_at is not None else now)
         polls = w.polls + 1
         expected = self.expected(w)
-        if elapsed > expected and not w.parked:
+        if elapsed > expected and not w.parked and (seen_by != "list" or w.polls == 0):
             self.slower(w, elapsed=elapsed)
             expected = self.expected(w)
         if delay is None or parked is None:

@@ -121,6 +121,11 @@ def learn_processing_time(
         if done_s > 2 * estimate:
             return estimate  # a late first poll (restart, rate limit) says little
         new = estimate * 0.95
+    elif estimate >= done_s:
+        # The look that found it processing already raised the estimate past the time
+        # it took (:func:`learn_still_processing`): raising it again would count one slow
+        # upload twice, and a list that missed several uploads once per upload.
+        return estimate
     else:
         low = last_processing_s if last_processing_s is not None else 0.0
         middle = (low + done_s) / 2
