@@ -1,11 +1,17 @@
 """stravasync: get workout recordings onto Strava, each exactly once.
 
-Modules, with dependencies flowing one way (see ``../shared/STYLE.md``)::
+The data path reads top to bottom, and so do the imports (``tests/test_layering.py``
+holds the order; ``python -m benchmarks.module_graph`` prints it)::
 
-    errors, logs, fsutil -> config -> state -> validate, ratelimit
-        -> tokens, auth, strava -> watcher -> engine -> daemon -> cli
+    models, errors, rules, polling        values and pure policy (leaves)
+    config, validate, tokens, ratelimit   reading what is given
+    state, wire, gates                    the store; where answers become errors
+    watcher, ingest, oauth, strava        intake (watch -> read -> judge); Strava
+    outcomes -> transfer, follow          the POST; polls, lists and the update
+    engine -> stack                       dispatch; the composition root
+    daemon, status -> cli                 the service; what a person sees
 
 The ``emulator`` subpackage stands for Strava and imports nothing of ours.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
