@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -464,3 +465,19 @@ def test_both_example_copies_are_identical() -> None:
     assert (REPO / "config.example.toml").read_bytes() == (
         REPO / "stravasync" / "config.example.toml"
     ).read_bytes()
+
+
+def test_config_command_shows_the_rules(tmp_path: Path) -> None:
+    """`config` prints each [[rules]] with its conditions and settings, text and JSON."""
+    watch = tmp_path / "Zwift"
+    watch.mkdir()
+    path = write(tmp_path / "c.toml", f'[strava]\nclient_id = "1"\n[watch]\npaths = ["{watch}"]\n'
+                 f'[[rules]]\nfolder = "{watch}"\n[rules.set]\nsport_type = "VirtualRide"\n'
+                 "trainer = true\n")
+    text = CliRunner().invoke(cli, ["config", "--config", str(path)])
+    assert 0 == text.exit_code, text.output
+    assert f'[[rules]]\nfolder = "{watch}"\n[rules.set]' in text.output
+    assert 'sport_type = "VirtualRide"' in text.output
+    data = json.loads(CliRunner().invoke(cli, ["config", "--json", "--config", str(path)]).stdout)
+    assert [{"folder": str(watch), "set": {"trainer": True, "sport_type": "VirtualRide"}}] == [
+        {k: v for k, v in rule.items() if k in ("folder", "set")} for rule in data["rules"]]
