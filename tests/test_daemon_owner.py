@@ -32,6 +32,7 @@ from daemon_rig import (
     running,
     wait_until,
 )
+from structlog.testing import capture_logs
 
 from stravasync.samples import sample_fit, sample_tcx
 
@@ -311,3 +312,20 @@ def test_config_after_the_command_is_accepted(rig: Rig) -> None:
         result = rig.command(*args)
         assert 0 == result.returncode, (args, result.stderr)
     assert str(rig.config_path) in rig.command("config").stdout
+
+
+def test_zwift_in_progress_file_is_never_read(rig: Rig) -> None:
+    """inProgressActivity.fit (rewritten all ride long, each save a whole FIT) is never read."""
+    rig.write_config()
+    zwift_mid_ride = put(rig.watch, "inProgressActivity.fit", workout(5))
+    with capture_logs() as logs, running(rig.config()):
+        put(rig.watch, "2026-11-29-18-04-12.fit", workout(6))
+        zwift_mid_ride.write_bytes(workout(7))  # the next save, mid-ride
+        rig.wait_final(1)
+        time.sleep(0.5)
+    assert {str(rig.watch / "2026-11-29-18-04-12.fit"): "uploaded"} == rig.files()
+    assert 1 == rig.uploads()
+    assert not [e for e in logs if "inProgressActivity" in str(e.get("path", ""))]
+    once = rig.command("run", "--once")
+    assert 0 == once.returncode, once.stderr
+    assert 1 == len(rig.files())
