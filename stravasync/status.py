@@ -193,10 +193,14 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
     lines = [_headline(status)]
     lines.extend(_listed("Needs you:", [f"  {p}" for p in status.problems],
                          limit=len(status.problems), hint=""))
-    for w in status.data["watch"]:
-        if w["state"] != "ok" or w["mode"] != "events":
-            lines.append(f"  folder {w['path']}: {w['state']}, {w['mode']}"
-                         + (f" — {w['error']}" if w.get("error") else ""))
+    # A folder already named under "Needs you" is not repeated; one that is polled, or
+    # missing without being a problem (a device unplugged), is worth a line of its own.
+    folders = [f"  {w['path']}: {w['state']}, {w['mode']}"
+               + (f" — {w['error']}" if w.get("error") else "")
+               for w in status.data["watch"]
+               if w["mode"] != "events" or (
+                   w["state"] != "ok" and not any(w["path"] in p for p in status.problems))]
+    lines.extend(_listed("Folders:", folders, limit=len(folders), hint=""))
     counts = {s: sum(1 for f in files if f.state is s) for s in State}
     summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
     lines.append("")
