@@ -213,6 +213,22 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
+def wait_for_event(proc: subprocess.Popen[str], event: str, timeout: float = 20.0) -> None:
+    """Read a daemon subprocess's JSON log (stderr) until ``event`` shows up."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        try:
+            if json.loads(line).get("event") == event:
+                return
+        except json.JSONDecodeError:
+            continue
+    raise AssertionError(f"no {event} event from the daemon")
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     """The JSON events in a log (other lines are skipped)."""
     events = []

@@ -12,10 +12,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from daemon_rig import FINAL, START, seed_tokens, wait_for_event
 
 from stravasync.config import Config, config_from_dict
 from stravasync.daemon import Daemon
@@ -26,12 +27,10 @@ from stravasync.polling import LEGACY_ESTIMATE_KEY as ESTIMATE_KEY
 from stravasync.runlock import DaemonLock
 from stravasync.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.state import Store
-from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.tokens import TokenStore
 
 pytestmark = pytest.mark.integration
 
-FINAL = {"uploaded", "duplicate", "invalid", "rejected", "skipped"}
-START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 
 
 @dataclass
@@ -119,20 +118,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
         yield live
     finally:
         emulator.stop()
-
-
-def seed_tokens(emulator: Emulator, state_dir: Path) -> None:
-    """Store a signed-in athlete's tokens, as `stravasync auth` would."""
-    body = emulator.issue_tokens()
-    TokenStore(state_dir=state_dir).save_initial(
-        TokenSet(
-            access_token=body["access_token"],
-            refresh_token=body["refresh_token"],
-            expires_at=int(body["expires_at"]),
-            scope="read,activity:write",
-            athlete=Athlete(id=int(body["athlete"]["id"])),
-        )
-    )
 
 
 def drop(folder: Path, name: str, data: bytes) -> Path:
@@ -248,22 +233,6 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
-
-
-def wait_for_event(proc: subprocess.Popen[str], event: str, timeout: float = 15.0) -> None:
-    """Read the process's JSON log until ``event`` shows up."""
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        try:
-            if json.loads(line).get("event") == event:
-                return
-        except json.JSONDecodeError:
-            continue
-    raise AssertionError(f"no {event} event from the daemon")
 
 
 def test_sigterm_exits_zero_within_five_seconds(live: Live) -> None:

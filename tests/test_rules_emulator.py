@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from daemon_rig import wait_for_event
 from engine_rig import Crash, World, workout_file
 
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
@@ -260,21 +260,6 @@ def stravasync(config: Path, tmp_path: Path, *args: str) -> subprocess.Popen[str
         env={**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path)})
 
 
-def wait_for(proc: subprocess.Popen[str], event: str, timeout: float = 20.0) -> None:
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        try:
-            if json.loads(line).get("event") == event:
-                return
-        except json.JSONDecodeError:
-            continue
-    raise AssertionError(f"no {event} event")
-
-
 @pytest.mark.integration
 @pytest.mark.timeout(90)
 def test_sigkill_while_updates_fail_then_run_once_applies_one_put(
@@ -287,7 +272,7 @@ def test_sigkill_while_updates_fail_then_run_once_applies_one_put(
         (tmp_path / "watch" / f"w{i}.fit").write_bytes(sample_fit(start=start + timedelta(hours=i)))
     daemon = stravasync(config, tmp_path)
     try:
-        wait_for(daemon, "activity_update_failed")
+        wait_for_event(daemon, "activity_update_failed")
     finally:
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)
