@@ -62,7 +62,13 @@ def _clock_time(ts: float) -> str:
 
 
 def state_dir_problem(state_dir: Any) -> str | None:
-    """Why the state folder cannot be written now (full, read-only, …), or None."""
+    """Why the state folder cannot be written now (full, read-only, …), or None.
+
+    Asked only where this user may write there by its permissions: another user's
+    ``status`` cannot tell what the daemon's user may do.
+    """
+    if state_dir.is_dir() and not os.access(state_dir, os.W_OK):
+        return None
     probe = state_dir / f".status-probe-{os.getpid()}"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
