@@ -25,7 +25,15 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from stravasync.batch import BatchSettings, InFlight, ListCall, plan, relook_delay, settle
+from stravasync.batch import (
+    BatchSettings,
+    InFlight,
+    ListCall,
+    plan,
+    reads_needed,
+    relook_delay,
+    settle,
+)
 from stravasync.errors import ApiError, ListScopeMissing, StravaSyncError, UpdateRefused
 from stravasync.logs import get_logger
 from stravasync.polling import backoff_delay
@@ -108,8 +116,6 @@ class Follower:
 
     def reads_to_keep(self) -> int:
         """Reads to keep back for the uploads in flight (a POST's ``reserve``)."""
-        from stravasync.batch import reads_needed
-
         return reads_needed(self.in_flight(), can_list=self.can_list(),
                             settings=self._settings)
 

@@ -52,23 +52,11 @@ class Rig:
     def write_config(self, *, paths: list[str] | None = None, extra: str = "",
                      max_age_days: int = 0, settle_seconds: float = 0.3) -> None:
         """Write the config file (``extra``: more TOML tables, appended)."""
-        self.config_path.write_text(
-            "[strava]\n"
-            f'client_id = "{self.emulator.config.client_id}"\n'
-            f'client_secret = "{self.emulator.config.client_secret}"\n'
-            f'api_url = "{self.emulator.api_url}"\n'
-            f'oauth_url = "{self.emulator.oauth_url}"\n'
-            "[watch]\n"
-            f"paths = {json.dumps(paths if paths is not None else [str(self.watch)])}\n"
-            f"settle_seconds = {settle_seconds}\n"
-            f"max_age_days = {max_age_days}\n"
-            "[state]\n"
-            f'dir = "{self.state_dir}"\n'
-            "[log]\n"
-            'format = "json"\n' + extra,
-            encoding="utf-8",
-        )
-        self.config_path.chmod(0o600)
+        write_daemon_config(
+            self.config_path, self.emulator,
+            paths=paths if paths is not None else [str(self.watch)],
+            state_dir=self.state_dir, extra=extra, max_age_days=max_age_days,
+            settle_seconds=settle_seconds)
 
     def config(self) -> Config:
         """The configuration as the daemon reads it."""
@@ -134,12 +122,38 @@ def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]
     return {**env, **(extra or {})}
 
 
-def seed_tokens(emulator: Emulator, state_dir: Path) -> None:
-    """Store a signed-in athlete's tokens, as `stravasync auth` would."""
-    body = emulator.issue_tokens()
+def write_daemon_config(
+    path: Path, emulator: Emulator, *, paths: list[str], state_dir: Path, extra: str = "",
+    max_age_days: int = 0, settle_seconds: float = 0.3,
+) -> Path:
+    """Write a daemon config naming ``emulator``, ``paths`` and ``state_dir`` (0600)."""
+    path.write_text(
+        "[strava]\n"
+        f'client_id = "{emulator.config.client_id}"\n'
+        f'client_secret = "{emulator.config.client_secret}"\n'
+        f'api_url = "{emulator.api_url}"\n'
+        f'oauth_url = "{emulator.oauth_url}"\n'
+        "[watch]\n"
+        f"paths = {json.dumps(paths)}\n"
+        f"settle_seconds = {settle_seconds}\n"
+        f"max_age_days = {max_age_days}\n"
+        "[state]\n"
+        f"dir = {json.dumps(str(state_dir))}\n"
+        "[log]\n"
+        'format = "json"\n' + extra,
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    return path
+
+
+def seed_tokens(emulator: Emulator, state_dir: Path, *,
+                scope: str = "read,activity:write") -> None:
+    """Store a signed-in athlete's tokens with ``scope``, as `stravasync auth` would."""
+    body = emulator.issue_tokens(scope=scope)
     TokenStore(state_dir=state_dir).save_initial(TokenSet(
         access_token=body["access_token"], refresh_token=body["refresh_token"],
-        expires_at=int(body["expires_at"]), scope="read,activity:write",
+        expires_at=int(body["expires_at"]), scope=scope,
         athlete=Athlete(id=int(body["athlete"]["id"]))))
 
 

@@ -7,7 +7,6 @@ real daemon with SIGKILL while its first list call is being answered.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,13 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
+from daemon_rig import seed_tokens, write_daemon_config
 from engine_rig import Crash, World, workout_file
 
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.samples import sample_fit
 from stravasync.state import State, Store
 from stravasync.status import gather_status
-from stravasync.tokens import Athlete, TokenSet, TokenStore
 
 READ_ALL = "read,activity:write,activity:read_all"
 PRIVATE = {"private_share": 0.25, "processing_min_s": 0.5, "processing_max_s": 6.0}
@@ -262,26 +261,8 @@ def test_sigkill_between_the_list_call_and_its_recording(tmp_path: Path) -> None
 
 
 def _write_config(tmp_path: Path, strava: Emulator) -> Path:
-    watch, state, config = tmp_path / "watch", tmp_path / "state", tmp_path / "config.toml"
-    watch.mkdir()
-    config.write_text(
-        "[strava]\n"
-        f'client_id = "{strava.config.client_id}"\n'
-        f'client_secret = "{strava.config.client_secret}"\n'
-        f'api_url = "{strava.api_url}"\n'
-        f'oauth_url = "{strava.oauth_url}"\n'
-        "[watch]\n"
-        f"paths = [{json.dumps(str(watch))}]\n"
-        "settle_seconds = 0.3\n"
-        "max_age_days = 0\n"
-        "[state]\n"
-        f"dir = {json.dumps(str(state))}\n"
-        "[log]\n"
-        'format = "json"\n', encoding="utf-8")
-    config.chmod(0o600)
-    body = strava.issue_tokens(scope=READ_ALL)
-    TokenStore(state_dir=state).save_initial(TokenSet(
-        access_token=body["access_token"], refresh_token=body["refresh_token"],
-        expires_at=int(body["expires_at"]), scope=READ_ALL,
-        athlete=Athlete(id=int(body["athlete"]["id"]))))
+    (tmp_path / "watch").mkdir()
+    config = write_daemon_config(tmp_path / "config.toml", strava,
+                                 paths=[str(tmp_path / "watch")], state_dir=tmp_path / "state")
+    seed_tokens(strava, tmp_path / "state", scope=READ_ALL)
     return config

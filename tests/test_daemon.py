@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from daemon_rig import FINAL, START, seed_tokens, wait_for_event
+from daemon_rig import FINAL, START, seed_tokens, wait_for_event, write_daemon_config
 
 from stravasync.config import Config, config_from_dict
 from stravasync.daemon import Daemon
@@ -45,23 +45,9 @@ class Live:
 
     def write_config(self, **watch: object) -> None:
         paths = watch.get("paths", [str(self.watch)])
-        self.config_path.write_text(
-            "[strava]\n"
-            f'client_id = "{self.emulator.config.client_id}"\n'
-            f'client_secret = "{self.emulator.config.client_secret}"\n'
-            f'api_url = "{self.emulator.api_url}"\n'
-            f'oauth_url = "{self.emulator.oauth_url}"\n'
-            "[watch]\n"
-            f"paths = {json.dumps(paths)}\n"
-            "settle_seconds = 0.3\n"
-            "max_age_days = 0\n"
-            "[state]\n"
-            f'dir = "{self.root / "state"}"\n'
-            "[log]\n"
-            'format = "json"\n',
-            encoding="utf-8",
-        )
-        self.config_path.chmod(0o600)
+        assert isinstance(paths, list)
+        write_daemon_config(self.config_path, self.emulator, paths=paths,
+                            state_dir=self.root / "state")
 
     def files(self) -> dict[str, str]:
         store = Store.open(self.config.state_dir, read_only=True)

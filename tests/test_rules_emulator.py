@@ -8,7 +8,6 @@ last test kills a real daemon with SIGKILL while its updates fail and lets
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from daemon_rig import wait_for_event
+from daemon_rig import seed_tokens, wait_for_event, write_daemon_config
 from engine_rig import Crash, World, workout_file
 
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
@@ -28,7 +27,6 @@ from stravasync.engine import Engine
 from stravasync.rules import rules_from_toml
 from stravasync.samples import sample_fit
 from stravasync.state import State, Store
-from stravasync.tokens import Athlete, TokenSet, TokenStore
 
 #: Every file: fields that go with the POST. Rides: the update's fields too.
 RULES: list[dict[str, Any]] = [
@@ -220,36 +218,13 @@ def strava() -> Iterator[Emulator]:
 
 
 def write_config(tmp_path: Path, strava: Emulator) -> Path:
-    watch = tmp_path / "watch"
-    watch.mkdir()
-    state = tmp_path / "state"
-    config = tmp_path / "config.toml"
-    config.write_text(
-        "[strava]\n"
-        f'client_id = "{strava.config.client_id}"\n'
-        f'client_secret = "{strava.config.client_secret}"\n'
-        f'api_url = "{strava.api_url}"\n'
-        f'oauth_url = "{strava.oauth_url}"\n'
-        "[watch]\n"
-        f"paths = [{json.dumps(str(watch))}]\n"
-        "settle_seconds = 0.3\n"
-        "max_age_days = 0\n"
-        "[state]\n"
-        f"dir = {json.dumps(str(state))}\n"
-        "[log]\n"
-        'format = "json"\n'
-        "[[rules]]\n"
-        'glob = "*.fit"\n'
-        "[rules.set]\n"
-        'sport_type = "VirtualRide"\n'
-        "hide_from_home = true\n",
-        encoding="utf-8")
-    config.chmod(0o600)
-    body = strava.issue_tokens()
-    TokenStore(state_dir=state).save_initial(TokenSet(
-        access_token=body["access_token"], refresh_token=body["refresh_token"],
-        expires_at=int(body["expires_at"]), scope="read,activity:write",
-        athlete=Athlete(id=int(body["athlete"]["id"]))))
+    (tmp_path / "watch").mkdir()
+    config = write_daemon_config(
+        tmp_path / "config.toml", strava, paths=[str(tmp_path / "watch")],
+        state_dir=tmp_path / "state",
+        extra='[[rules]]\nglob = "*.fit"\n[rules.set]\nsport_type = "VirtualRide"\n'
+              "hide_from_home = true\n")
+    seed_tokens(strava, tmp_path / "state")
     return config
 
 
