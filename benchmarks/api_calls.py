@@ -40,16 +40,16 @@ from typing import Any
 import httpx
 import structlog
 
-from stravasync.config import Config, config_from_dict
+from stravasync.config.settings import Config, config_from_dict
+from stravasync.demo.samples import sample_fit
 from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualClock
 from stravasync.emulator.core import Request as EmuRequest
-from stravasync.engine import Engine
-from stravasync.oauth import OAuthClient
-from stravasync.ratelimit import Governor
-from stravasync.samples import sample_fit
 from stravasync.state import State, Store
-from stravasync.strava import StravaClient
-from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.strava.client import StravaClient
+from stravasync.strava.governor import Governor
+from stravasync.strava.oauth import OAuthClient
+from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
+from stravasync.upload.engine import Engine
 
 CONCURRENCY = 4
 API = "http://strava.test/api/v3"

@@ -5,9 +5,9 @@ Measures, on temporary folders, with ratios against a baseline run in the same p
 
 - raw: time from a file appearing to a bare watchdog handler seeing its event;
 - watcher: time from a complete workout file appearing in the watched folder to the
-  :class:`~stravasync.watcher.Watcher`'s ``on_ready`` firing, and the CPU time the
+  :class:`~stravasync.intake.watcher.Watcher`'s ``on_ready`` firing, and the CPU time the
   watcher's threads spend over ``--idle`` seconds with nothing happening;
-- daemon: the real :class:`~stravasync.daemon.Daemon` against the in-process emulator on
+- daemon: the real :class:`~stravasync.service.daemon.Daemon` against the in-process emulator on
   127.0.0.1: time from a distinct workout appearing (just before its rename into place,
   or just before it is opened to be written in place) to the emulator receiving the
   ``POST /api/v3/uploads`` for it (``time.time()`` on both sides), with where that time
@@ -48,9 +48,9 @@ import structlog
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from stravasync.completeness import fit_crc
+from stravasync.intake.completeness import fit_crc
+from stravasync.intake.watcher import Watcher
 from stravasync.logs import configure_logging
-from stravasync.watcher import Watcher
 
 SECTIONS = ("raw", "watcher", "daemon")
 TARGET_S = 0.25
@@ -380,12 +380,12 @@ def run_daemon(
     *, files: int, settle: float, idle: float, burst: bool, points: int
 ) -> dict[str, Any]:
     """The real daemon against the emulator: file appearing → upload POST; then idle."""
-    from stravasync.config import config_from_dict
-    from stravasync.daemon import Daemon
+    from stravasync.config.settings import config_from_dict
+    from stravasync.demo.samples import sample_fit
     from stravasync.emulator import Emulator, EmulatorConfig, Knobs
-    from stravasync.notify import SystemdNotifier
-    from stravasync.samples import sample_fit
-    from stravasync.tokens import Athlete, TokenSet, TokenStore
+    from stravasync.service.daemon import Daemon
+    from stravasync.service.sdnotify import SystemdNotifier
+    from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 
     stamps = Stamps()
     final = {"uploaded", "duplicate", "invalid", "rejected", "skipped"}

@@ -22,12 +22,12 @@ from pathlib import Path
 import structlog
 from structlog.testing import capture_logs
 
-from stravasync import ingest
 from stravasync.cli.run_cmd import run_once
-from stravasync.config import config_from_dict
-from stravasync.samples import sample_gpx
+from stravasync.config.settings import config_from_dict
+from stravasync.demo.samples import sample_gpx
+from stravasync.intake import ingest
 from stravasync.state import FileFacts, State, Store
-from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fitdecode import CrcCheck, ErrorHandling, FitReader
 
-from stravasync.samples import sample_fit
+from stravasync.demo.samples import sample_fit
 from stravasync.validate import validate_bytes
 from stravasync.validate.fit import analyse_fit, analyse_fit_fast
 

@@ -1,17 +1,23 @@
 """stravasync: get workout recordings onto Strava, each exactly once.
 
-The data path reads top to bottom, and so do the imports (``tests/test_layering.py``
-holds the order; ``python -m benchmarks.module_graph`` prints it)::
+The data path reads top to bottom, and so do the imports. Each line is a layer: a
+package or leaf module may import only those on the lines above it, never one beside
+or below (``tests/test_layering.py`` holds this list; ``python -m benchmarks.module_graph``
+prints the graph)::
 
-    models, errors, rules, polling        values and pure policy (leaves)
-    config, validate, tokens, ratelimit   reading what is given
-    state, wire, gates                    the store; where answers become errors
-    watcher, ingest, oauth, strava        intake (watch -> read -> judge); Strava
-    outcomes -> transfer, follow          the POST; polls, lists and the update
-    engine -> stack                       dispatch; the composition root
-    daemon, status -> cli                 the service; what a person sees
+    stravasync, errors, models, fsutil, logs, emulator: the leaves
+    config, validate: what the owner wrote; what Strava would accept (pure)
+    state: the SQLite store, claims and the run lock: the single source of truth
+    strava, intake: talking to Strava (client, OAuth, tokens, governor); watching and reading files
+    upload: dispatch, the POST, following, outcomes, ``upload.after``
+    stack: the composition root, which builds the object graph from a config
+    owner: what the owner is told: status, notices, problems
+    service: the daemon, systemd readiness, autostart
+    demo: the whole pipeline with no account
+    cli: commands parse and print
+    __main__: ``python -m stravasync``
 
-The ``emulator`` subpackage stands for Strava and imports nothing of ours.
+The ``emulator`` package stands for Strava and imports nothing of ours.
 """
 
 __version__ = "0.2.0"

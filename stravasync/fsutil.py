@@ -12,7 +12,12 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write", "ensure_private_dir", "fsync_dir"]
+__all__ = ["atomic_write", "ensure_private_dir", "fsync_dir", "shown"]
+
+
+def shown(path: str | os.PathLike[str]) -> str:
+    """``path`` for people and JSON: bytes that are not UTF-8 appear as ``\\xe4`` escapes."""
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def fsync_dir(path: Path) -> None:

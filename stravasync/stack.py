@@ -16,17 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from stravasync.fsutil import ensure_private_dir
-from stravasync.oauth import OAuthClient
-from stravasync.ratelimit import Governor
-from stravasync.strava import StravaClient
-from stravasync.tokens import TokenStore
+from stravasync.strava.client import StravaClient
+from stravasync.strava.governor import Governor
+from stravasync.strava.oauth import OAuthClient
+from stravasync.strava.tokens import TokenStore
 
 if TYPE_CHECKING:
     import httpx
 
-    from stravasync.config import Config
-    from stravasync.engine import Engine
+    from stravasync.config.settings import Config
     from stravasync.state import Store
+    from stravasync.upload.engine import Engine
 
 __all__ = [
     "RATELIMIT_FILE",
@@ -128,8 +128,8 @@ def open_stack(
     clock: Callable[[], float] = time.time,
 ) -> Stack:
     """Build store, Strava side and engine for ``config`` (nothing is started)."""
-    from stravasync.engine import Engine
     from stravasync.state import Store
+    from stravasync.upload.engine import Engine
 
     ensure_private_dir(config.state_dir)
     store = Store.open(config.state_dir, clock=clock)

@@ -2,7 +2,7 @@
 
 Models one transfer worker against a Strava whose uploads take a drawn processing time:
 POSTs go one at a time (each takes ``post_s``) whenever the rate-limit windows admit
-them with the batch's reserve kept back; looks follow :func:`stravasync.batch.plan`;
+them with the batch's reserve kept back; looks follow :func:`stravasync.upload.batch.plan`;
 list answers hold every activity (ours, settled or not, and the athlete's others)
 whose start lies in the call's range, oldest first, paged; estimates are learned as
 the transfer would learn them. Counts every call.
@@ -16,7 +16,8 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from stravasync.batch import (
+from stravasync.strava.governor import DEFAULT_LIMITS, Limits, Usage, decide_wait
+from stravasync.upload.batch import (
     BatchSettings,
     InFlight,
     plan,
@@ -24,8 +25,7 @@ from stravasync.batch import (
     relook_delay,
     settle,
 )
-from stravasync.polling import Estimates, Pacing, first_poll_delay, next_poll_delay
-from stravasync.ratelimit import DEFAULT_LIMITS, Limits, Usage, decide_wait
+from stravasync.upload.polling import Estimates, Pacing, first_poll_delay, next_poll_delay
 
 DAY = 86400.0
 T0 = 1_772_445_600.0  # 2026-03-02 10:00:00 UTC, a window boundary

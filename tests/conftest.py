@@ -1,7 +1,14 @@
-"""Shared fixtures: every test runs with a throwaway HOME and no stravasync environment."""
+"""Shared fixtures: every test runs with a throwaway HOME and no stravasync environment.
+
+The tests live in ``unit/`` (no processes, no sockets beyond ``httpx.MockTransport``)
+and ``integration/`` (the real daemon, the emulator on loopback, mounts, other users).
+The rigs they share (``engine_rig``, ``daemon_rig``, ``fixtures`` …) sit here in
+``tests/``, which is put on ``sys.path`` below so both folders import them by name.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +17,11 @@ import structlog
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
+
+for _folder in (Path(__file__).parent, Path(__file__).parent / "unit",
+                Path(__file__).parent / "integration"):
+    if str(_folder) not in sys.path:
+        sys.path.insert(0, str(_folder))
 
 
 @pytest.fixture(autouse=True)

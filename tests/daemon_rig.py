@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
-from stravasync.config import Config, load_config
-from stravasync.daemon import Daemon
+from stravasync.config.settings import Config, load_config
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
-from stravasync.notify import SystemdNotifier
-from stravasync.polling import LEGACY_ESTIMATE_KEY
+from stravasync.service.daemon import Daemon
+from stravasync.service.sdnotify import SystemdNotifier
 from stravasync.state import Store
-from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
+from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 NOBODY = 65534

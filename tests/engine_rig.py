@@ -16,17 +16,17 @@ from typing import Any
 
 import httpx
 
-from stravasync.config import Config, config_from_dict
+from stravasync.config.settings import Config, config_from_dict
+from stravasync.demo.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualClock
 from stravasync.emulator.core import Request as EmuRequest
-from stravasync.engine import Engine
-from stravasync.oauth import OAuthClient
-from stravasync.polling import Pacing
-from stravasync.ratelimit import Governor
-from stravasync.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.state import State, Store
-from stravasync.strava import StravaClient
-from stravasync.tokens import Athlete, TokenSet, TokenStore
+from stravasync.strava.client import StravaClient
+from stravasync.strava.governor import Governor
+from stravasync.strava.oauth import OAuthClient
+from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
+from stravasync.upload.engine import Engine
+from stravasync.upload.polling import Pacing
 
 FAST = Pacing(backoff_base_s=2.0, backoff_cap_s=60.0, park_after_s=60.0, park_first_s=120.0,
               park_cap_s=300.0)

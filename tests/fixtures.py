@@ -19,7 +19,7 @@ from fit_tool.profile.messages.record_message import RecordMessage
 from fit_tool.profile.messages.session_message import SessionMessage
 from fit_tool.profile.profile_type import FileType, Manufacturer, Sport
 
-from stravasync.samples import fit_crc16
+from stravasync.demo.samples import fit_crc16
 
 START = datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
 #: A fixed "now" so verdicts on plausible times never depend on the clock.

@@ -14,14 +14,14 @@ from typing import Any
 
 from engine_rig import World, workout_file
 
-from stravasync.batch import BatchSettings
-from stravasync.follow import Follower
-from stravasync.gates import Gates
-from stravasync.ingest import PayloadCache, default_validator
-from stravasync.outcomes import Outcomes
-from stravasync.owners import owner_tag
+from stravasync.intake.ingest import PayloadCache, default_validator
 from stravasync.state import Workout
-from stravasync.transfer import Transfer
+from stravasync.state.owners import owner_tag
+from stravasync.upload.batch import BatchSettings
+from stravasync.upload.follow import Follower
+from stravasync.upload.gates import Gates
+from stravasync.upload.outcomes import Outcomes
+from stravasync.upload.transfer import Transfer
 
 OWNER = owner_tag()
 

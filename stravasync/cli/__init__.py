@@ -1,4 +1,4 @@
-"""The command line: the ``stravasync`` group, its context, and the one place errors end.
+"""Owns the command line: the ``stravasync`` group, its context, and the one place errors end.
 
 Owns option parsing and how a failure looks to a person: an expected failure (any
 :class:`~stravasync.errors.StravaSyncError`) prints one line, ``stravasync: <title>:

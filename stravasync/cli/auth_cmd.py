@@ -26,10 +26,10 @@ from stravasync.cli.context import CliContext, pass_context
 def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
                  timeout: float, port: int) -> None:
     """Sign in to Strava and store the tokens (scope read,activity:write,activity:read_all)."""
-    from stravasync.auth import sign_in, sign_in_with_code
     from stravasync.errors import ConfigError
-    from stravasync.oauth import OAuthClient
     from stravasync.stack import open_governor, open_tokens
+    from stravasync.strava.oauth import OAuthClient
+    from stravasync.strava.signin import sign_in, sign_in_with_code
 
     config = obj.config()
     if not config.strava.client_secret:
@@ -68,8 +68,8 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
 def logout_command(obj: CliContext) -> None:
     """Revoke the tokens at Strava and delete them here."""
     from stravasync.errors import ApiError, AuthError, ConfigError
-    from stravasync.oauth import REVOKE_BY_HAND, OAuthClient
     from stravasync.stack import open_tokens
+    from stravasync.strava.oauth import REVOKE_BY_HAND, OAuthClient
 
     config = obj.config()
     tokens = open_tokens(config)

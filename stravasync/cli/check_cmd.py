@@ -28,9 +28,9 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
 
     Exit status 0 when every file is ok, 1 otherwise.
     """
-    from stravasync.config import resolve_config_path
-    from stravasync.folders import shown
-    from stravasync.rules import Rule, settings_for
+    from stravasync.config.rules import Rule, settings_for
+    from stravasync.config.settings import resolve_config_path
+    from stravasync.fsutil import shown
     from stravasync.validate import Verdict, validate_path
 
     rules: tuple[Rule, ...] = ()

@@ -10,7 +10,7 @@ import click
 from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
+    from stravasync.config.settings import Config
 
 __all__ = ["config_command", "folder_warnings"]
 
@@ -26,7 +26,7 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
     Exits 2, listing every problem with its key path, when the file is invalid.
     """
     if example:
-        from stravasync.config import example_config
+        from stravasync.config.settings import example_config
 
         click.echo(example_config(), nl=False)
         return
@@ -62,7 +62,8 @@ def folder_warnings(config: Config) -> list[str]:
     Checked as the user running the command: run it as the user the service runs as.
     These are warnings (a USB device may simply not be plugged in); the exit stays 0.
     """
-    from stravasync.folders import folder_health, shown
+    from stravasync.fsutil import shown
+    from stravasync.intake.folders import folder_health
 
     warnings = []
     for path in config.watch.paths:

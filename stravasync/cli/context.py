@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
+    from stravasync.config.settings import Config
 
 __all__ = ["CONFIG_HELP", "CliContext", "accept_config_after", "pass_context"]
 
@@ -34,7 +34,7 @@ class CliContext:
         The daemon (``run``) passes False: its log is its output.
         """
         if self._config is None:
-            from stravasync.config import load_config
+            from stravasync.config.settings import load_config
             from stravasync.logs import configure_logging, get_logger
 
             self._config = load_config(self.config_path)

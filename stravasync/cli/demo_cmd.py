@@ -14,6 +14,6 @@ def demo_command() -> None:
     route, a copy) are dropped in one by one, prints the status table and cleans up.
     Touches nothing of yours; takes about 5 seconds.
     """
-    from stravasync.demo import run_demo
+    from stravasync.demo.pipeline import run_demo
 
     click.get_current_context().exit(run_demo(echo=click.echo))

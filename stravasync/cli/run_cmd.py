@@ -3,7 +3,7 @@
 ``--once`` exits 0 when every file it saw is final, 75 (EX_TEMPFAIL) when work is
 left for later (the rate limit, a backoff longer than a short wait, a file or folder
 it could not read), and 1 on a fatal error such as a dead sign-in.
-The foreground daemon is ``stravasync.daemon``'s.
+The foreground daemon is ``stravasync.service.daemon``'s.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import click
 from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
-    from stravasync.engine import Outcome
+    from stravasync.config.settings import Config
+    from stravasync.upload.engine import Outcome
 
 __all__ = ["EXIT_DEFERRED", "describe_next", "run_command"]
 
@@ -47,7 +47,7 @@ def run_command(obj: CliContext, *, once: bool) -> None:
     ctx = click.get_current_context()
     if not once:
         # Imported here so `--help` stays fast.
-        from stravasync.daemon import run_daemon
+        from stravasync.service.daemon import run_daemon
 
         ctx.exit(int(run_daemon(config) or 0))
     ctx.exit(run_once(config))
@@ -63,11 +63,11 @@ def run_once(config: Config) -> int:
     """
     import os
 
-    from stravasync.folders import shown
+    from stravasync.fsutil import shown
+    from stravasync.intake.watcher import Watcher
     from stravasync.logs import get_logger
     from stravasync.models import State
     from stravasync.stack import open_engine, require_sign_in
-    from stravasync.watcher import Watcher
 
     log = get_logger("stravasync.run")
     require_sign_in(config)

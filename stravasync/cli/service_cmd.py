@@ -9,7 +9,7 @@ import click
 from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
+    from stravasync.config.settings import Config
 
 __all__ = ["service"]
 
@@ -28,7 +28,7 @@ def install(obj: CliContext) -> None:
     still written and the commands to start it later are printed. The configuration
     is checked first: a service that would exit at once is not installed.
     """
-    from stravasync.service import autostart_for
+    from stravasync.service.autostart import autostart_for
 
     config = obj.config()  # a missing or invalid config stops here, with every problem
     for warning in service_warnings(config):
@@ -65,7 +65,7 @@ def service_warnings(config: Config) -> list[str]:
 @service.command("uninstall")
 def uninstall() -> None:
     """Stop and disable the service, and remove its file."""
-    from stravasync.service import autostart_for
+    from stravasync.service.autostart import autostart_for
 
     for line in autostart_for().uninstall().lines:
         click.echo(line)
@@ -78,7 +78,7 @@ def status(ctx: click.Context) -> None:
 
     Exit status 0 when installed, 1 when not.
     """
-    from stravasync.service import autostart_for
+    from stravasync.service.autostart import autostart_for
 
     outcome = autostart_for().status()
     for line in outcome.lines:

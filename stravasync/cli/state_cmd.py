@@ -1,7 +1,7 @@
 """``stravasync state reset``: move a damaged state database aside and start afresh.
 
 Refuses while a daemon holds this state folder (the ``daemon.lock`` flock that
-:class:`stravasync.daemon.DaemonLock` takes), and holds that lock itself while it
+:class:`stravasync.service.daemon.DaemonLock` takes), and holds that lock itself while it
 moves the files, so no daemon starts meanwhile. The files are kept, never deleted.
 """
 
@@ -21,7 +21,7 @@ from stravasync.errors import AlreadyRunning
 
 __all__ = ["state_group"]
 
-#: The daemon's lock file in the state folder (``stravasync.daemon.LOCK_NAME``).
+#: The daemon's lock file in the state folder (``stravasync.service.daemon.LOCK_NAME``).
 _LOCK_NAME = "daemon.lock"
 
 

@@ -1,6 +1,6 @@
 """``stravasync status`` (read-only, safe while the daemon runs) and ``stravasync retry``.
 
-``status --json`` prints SPEC's object (:mod:`stravasync.status` gathers it):
+``status --json`` prints SPEC's object (:mod:`stravasync.owner.status` gathers it):
 ``daemon``, ``watch``, ``files`` (one entry per path, its latest content), ``auth``
 and ``rate_limit`` (with ``paused_until``). The table starts with one line that says
 whether it runs, what it watches and whether anything waits or needs the owner.
@@ -24,7 +24,7 @@ __all__ = ["retry_command", "status_command"]
 @pass_context
 def status_command(obj: CliContext, *, as_json: bool, show_all: bool) -> None:
     """Whether it runs, the watched folders, every file's state, sign-in and rate limit."""
-    from stravasync.status import gather_status, status_table
+    from stravasync.owner.status import gather_status, status_table
 
     config = obj.config()
     status = gather_status(config)
@@ -47,9 +47,9 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     too) is read again from disk and judged afresh. A running daemon takes the
     request up within seconds, no signal needed; `stravasync run --once` does too.
     """
-    from stravasync.folders import shown
-    from stravasync.runlock import lock_holder
+    from stravasync.fsutil import shown
     from stravasync.state import Store
+    from stravasync.state.runlock import lock_holder
 
     if not paths and not everything:
         raise click.UsageError("name the files to retry, or pass --all")

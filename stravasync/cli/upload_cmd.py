@@ -20,8 +20,8 @@ import click
 from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
-    from stravasync.config import Config
-    from stravasync.engine import Outcome
+    from stravasync.config.settings import Config
+    from stravasync.upload.engine import Outcome
 
 __all__ = ["upload_command"]
 
@@ -36,7 +36,7 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     Prints the activity's address per file (or why not). Exit status 0 when every
     file is on Strava (uploaded or already there), 1 otherwise.
     """
-    from stravasync.folders import shown
+    from stravasync.fsutil import shown
     from stravasync.logs import get_logger
     from stravasync.stack import require_sign_in
 
@@ -63,9 +63,9 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
 
 def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, list[str]]:
     """Submit ``files`` and wait for them: (how many are on Strava, outcome, a line each)."""
-    from stravasync.attention import activity_url
     from stravasync.cli.run_cmd import describe_next
-    from stravasync.folders import shown
+    from stravasync.fsutil import shown
+    from stravasync.owner.attention import activity_url
     from stravasync.stack import open_engine
     from stravasync.state import ACTIVE_STATES, State
 

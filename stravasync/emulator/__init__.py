@@ -1,4 +1,4 @@
-"""A Strava API emulator on loopback: OAuth, uploads, processing, rate limits, faults.
+"""Owns a Strava API emulator on loopback: OAuth, uploads, processing, rate limits, faults.
 
 It stands for Strava (see ``../shared/strava-api.md``) and imports nothing of
 stravasync outside this subpackage. Stdlib only (click for the command line).

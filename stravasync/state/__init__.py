@@ -1,4 +1,4 @@
-"""The state store: what stravasync knows about every file and upload (SQLite, WAL).
+"""Owns the state store: what stravasync knows about every file and upload (SQLite, WAL).
 
 ``state_dir/state.sqlite3`` is the single source of truth: the daemon can be killed
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stravasync.folders import shown
+from stravasync.fsutil import shown
 from stravasync.models import State
 from stravasync.validate.result import Facts
 

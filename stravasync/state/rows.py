@@ -13,8 +13,8 @@ import os
 import sqlite3
 from collections.abc import Mapping
 
-from stravasync.dedupe import same_content_error, shows_as_copy
-from stravasync.folders import shown
+from stravasync.fsutil import shown
+from stravasync.state.dedupe import same_content_error, shows_as_copy
 from stravasync.state.model import FileStatus, PathRecord, State, Workout
 
 __all__ = [

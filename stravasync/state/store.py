@@ -21,14 +21,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from stravasync.dedupe import (
+from stravasync.state.base import DB_NAME, StoreBase
+from stravasync.state.dedupe import (
     SAME_WORKOUT_TOLERANCE_S,
     next_copy,
     pick_leader,
     same_workout_error,
     same_workout_window,
 )
-from stravasync.state.base import DB_NAME, StoreBase
 from stravasync.state.model import (
     FINAL_STATES,
     FileFacts,

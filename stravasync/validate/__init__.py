@@ -1,4 +1,4 @@
-"""Know what Strava will accept before spending an API call on it.
+"""Owns validation: knowing what Strava will accept before spending an API call on it.
 
 Pure: bytes in, verdict and facts out; no network, no state, never raises for bad
 input. Content decides the format (the name is only used for a note when it lies):

@@ -1,0 +1,8 @@
+"""Owns what the owner is told: ``status``, the notices, and what needs them.
+
+- ``attention``: Telling the owner: one notice per cause, and the daemon's own account for
+  ``status``.
+- ``notices``: Owns telling the owner when something needs them: the ``[notify]`` notices.
+- ``status``: What ``stravasync status`` and the demo show: gathered without changing
+  anything.
+"""

@@ -1,0 +1,501 @@
+"""The daemon: watcher → ingest thread → engine, as a long-running service.
+
+Owns what ``stravasync run`` is as a long-running service (the object graph itself is
+built by :mod:`stravasync.stack`): the single-instance lock
+on the state folder, the threads (watchdog's observer, one ingest thread that reads
+and validates what the watcher hands over, the engine's dispatcher and workers), the
+APScheduler jobs, signals and the systemd notifications.
+
+Scheduler jobs (a ``BackgroundScheduler``; each coalesced, one instance at a time):
+
+- ``refresh_tokens`` (every 5 min): refresh the access token ahead of its expiry;
+- ``resume`` (every minute): wake the engine for work a rate-limit pause or a backoff
+  deferred, and resume after ``stravasync auth`` fixed a dead sign-in;
+- ``follow_up`` (every 2 s): files ``stravasync retry`` asked for, files whose ingest
+  failed (backoff up to 30 s), and the owner's notices (:mod:`stravasync.owner.attention`);
+- ``rescan`` (hourly): a safety net for events the file system did not deliver;
+- ``housekeeping`` (daily): prune rows of files that are gone and were never sent;
+- ``watchdog`` / ``status`` (only under systemd): ``WATCHDOG=1`` while the threads
+  are alive, and a one-line ``STATUS=``.
+
+SIGTERM/SIGINT stop taking work, let in-flight requests finish (or stay recorded for
+the next start) and return within about 5 s. SIGHUP re-reads the configuration and
+restarts the watcher and engine with it; an invalid file is logged and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import httpx
+
+from stravasync.config.settings import Config, load_config
+from stravasync.errors import StateError, StravaSyncError
+from stravasync.logs import configure_logging, get_logger
+from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
+from stravasync.stack import Stack, open_stack
+from stravasync.state.runlock import DaemonLock
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from stravasync.intake.watcher import Watcher
+    from stravasync.owner.attention import Attention
+
+__all__ = ["Daemon", "run_daemon"]
+
+log = get_logger("stravasync.daemon")
+
+FOLLOW_UP_SECONDS = 2.0
+"""How often retries asked for, the ingest backlog and notices are looked at."""
+STOP_SECONDS = 4.0
+"""How long in-flight calls may take to finish on shutdown (systemd allows 10 s)."""
+
+
+@dataclass(frozen=True)
+class FileReady:
+    """Inbox message: a file looks complete (or a person asked to read it again)."""
+
+    path: Path
+    retry: bool = False
+    """``stravasync retry`` asked: read it again and judge it afresh."""
+
+
+@dataclass(frozen=True)
+class Rescan:
+    """Inbox message: reconcile the watched folders with the state store."""
+
+
+@dataclass(frozen=True)
+class StopIngest:
+    """Inbox message: the ingest thread ends."""
+
+
+InboxItem = FileReady | Rescan | StopIngest
+
+
+class Backlog:
+    """What failed to be read and recorded, and when to try again (backoff to 30 s).
+
+    Nothing that reached the daemon is dropped because a step failed: a state folder
+    that is full or read-only, a bug on one odd file. Thread-safe.
+    """
+
+    CAP_S = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[FileReady | Rescan, tuple[int, float]] = {}
+
+    def failed(self, item: FileReady | Rescan, *, now: float) -> float:
+        """Keep ``item`` for later; the seconds until it is tried again."""
+        with self._lock:
+            failures = self._items.get(item, (0, 0.0))[0] + 1
+            delay = min(self.CAP_S, 2.0 ** failures)
+            self._items[item] = (failures, now + delay)
+        return delay
+
+    def done(self, item: FileReady | Rescan) -> None:
+        """``item`` went through: forget it."""
+        with self._lock:
+            self._items.pop(item, None)
+
+    def due(self, *, now: float) -> list[FileReady | Rescan]:
+        """The items whose time has come (they stay kept until :meth:`done`)."""
+        with self._lock:
+            ready = [item for item, (_n, at) in self._items.items() if at <= now]
+            for item in ready:
+                failures, _at = self._items[item]
+                self._items[item] = (failures, now + min(self.CAP_S, 2.0 ** failures))
+            return ready
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def clear(self) -> None:
+        """Forget everything (a reload scans the folders again anyway)."""
+        with self._lock:
+            self._items.clear()
+
+
+class Daemon:
+    """``stravasync run``: watch, validate, upload, until told to stop."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        notifier: SystemdNotifier | None = None,
+        install_signals: bool = True,
+        force_polling: Iterable[Path] = (),
+    ) -> None:
+        self.config = config
+        self._transport = transport
+        self._notifier = notifier or SystemdNotifier()
+        self._install_signals = install_signals
+        # Commands for the main loop: ("stop" | "reload", signal name or None). A
+        # SimpleQueue because its put() is reentrant: signal handlers only put here, so a
+        # signal landing while the main thread holds a lock (a log line being written)
+        # cannot deadlock it.
+        self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
+        self._ready = threading.Event()
+        self._inbox: queue.Queue[InboxItem] = queue.Queue()
+        self._stack: Stack | None = None
+        self._watcher: Watcher | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._ingest: threading.Thread | None = None
+        self._tokens_seen: str | None = None
+        self._attention: Attention | None = None
+        self._backlog = Backlog()
+        self._state_problem: str | None = None
+        self._force_polling = tuple(force_polling)
+
+    # -- control (any thread) ------------------------------------------------------------
+
+    @property
+    def stack(self) -> Stack | None:
+        """The running store/client/engine, for tests and the demo."""
+        return self._stack
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the daemon watches its folders (True) or ``timeout`` passed."""
+        return self._ready.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to shut down."""
+        self._control.put(("stop", None))
+
+    def request_reload(self) -> None:
+        """Ask :meth:`run` to re-read the configuration file."""
+        self._control.put(("reload", None))
+
+    # -- the main loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or :meth:`request_stop`); return the exit status."""
+        lock = DaemonLock(self.config.state_dir)
+        lock.acquire()
+        previous = self._signals()
+        try:
+            self._start()
+            self._notifier.ready(self._summary())
+            log.info(
+                "daemon_started",
+                paths=[str(p) for p in self.config.watch.paths],
+                state_dir=str(self.config.state_dir),
+                pid=os.getpid(),
+            )
+            self._ready.set()
+            while self._next_command() == "reload":
+                self._do_reload()
+        finally:
+            self._notifier.stopping()
+            log.info("daemon_stopping")
+            self._shutdown()
+            self._restore(previous)
+            lock.release()
+            log.info("daemon_stopped")
+        return 0
+
+    def _next_command(self) -> str:
+        """Wait for the next command(s); ``stop`` wins over ``reload`` if both came."""
+        commands = [self._control.get()]
+        while True:
+            try:
+                commands.append(self._control.get_nowait())
+            except queue.Empty:
+                break
+        for _command, signame in commands:
+            if signame is not None:
+                log.info("signal_received", signal=signame)  # logged here, never in a handler
+        return "stop" if any(command == "stop" for command, _ in commands) else "reload"
+
+    # -- start and stop --------------------------------------------------------------------
+
+    def _start(self) -> None:
+        from stravasync.intake.watcher import Watcher
+        from stravasync.owner.attention import Attention
+        from stravasync.owner.notices import Notices
+
+        config = self.config
+        if not config.watch.paths:
+            log.warning("no_watch_paths", hint="set [watch] paths in the configuration")
+        stack = open_stack(config, transport=self._transport)
+        self._stack = stack
+        self._attention = Attention(
+            notices=Notices.from_settings(config.notify,
+                                          state_path=config.state_dir / "notices.json"),
+            state_dir=config.state_dir, api_url=config.strava.api_url)
+        self._attention.publish()
+        stack.engine.start()
+        self._ingest = threading.Thread(target=self._ingest_loop, name="stravasync-ingest",
+                                        daemon=True)
+        self._ingest.start()
+        watcher = Watcher(
+            paths=config.watch.paths,
+            recursive=config.watch.recursive,
+            settle_seconds=config.watch.settle_seconds,
+            on_ready=self._file_ready,
+            on_health=self._attention.folder,
+            ignore=config.watch.ignore,
+            poll_interval=config.watch.poll_interval,
+            polling=self._force_polling,
+        )
+        watcher.start()
+        self._watcher = watcher
+        self._queue_scan()  # files that arrived while we were down
+        self._tokens_seen = self._tokens_fingerprint()
+        self._scheduler = self._make_scheduler()
+        self._scheduler.start()
+
+    def _shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+        if self._ingest is not None:
+            self._inbox.put(StopIngest())
+            self._ingest.join(STOP_SECONDS)
+            self._ingest = None
+        if self._stack is not None:
+            self._stack.engine.stop(timeout=STOP_SECONDS)
+            self._stack.close()
+            self._stack = None
+        if self._attention is not None:
+            self._attention.close()
+            self._attention = None
+        self._inbox = queue.Queue()
+        self._backlog.clear()
+
+    def _do_reload(self) -> None:
+        source = self.config.source
+        try:
+            config = load_config(source)
+        except StravaSyncError as error:
+            log.error("config_reload_failed", path=str(source), error=str(error))
+            return
+        configure_logging(fmt=config.log.format, level=config.log.level)
+        self._notifier.notify(RELOADING=1, MONOTONIC_USEC=time.monotonic_ns() // 1000)
+        self._shutdown()
+        self.config = config
+        self._start()
+        self._notifier.ready(self._summary())
+        log.info("config_reloaded", path=str(source))
+
+    # -- threads and jobs ------------------------------------------------------------------
+
+    def _ingest_loop(self) -> None:
+        """Reads and validates what the watcher hands over, one file at a time.
+
+        Whatever fails (a state folder that is full or read-only, a bug) is kept in
+        the backlog and tried again with backoff, never dropped.
+        """
+        inbox = self._inbox
+        while True:
+            item = inbox.get()
+            stack = self._stack
+            if isinstance(item, StopIngest) or stack is None:
+                return
+            try:
+                if isinstance(item, FileReady):
+                    stack.engine.submit(item.path, retry=item.retry)
+                else:
+                    watcher = self._watcher
+                    if watcher is not None:
+                        stack.engine.scan(watcher.scan())
+            except Exception as error:  # noqa: BLE001 - kept and retried, never lost
+                self._ingest_failed(item, error)
+            else:
+                self._ingest_done(item)
+
+    def _ingest_failed(self, item: FileReady | Rescan, error: Exception) -> None:
+        what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
+        words = (error.message if isinstance(error, StravaSyncError)
+                 else f"{type(error).__name__}: {error}")
+        delay = self._backlog.failed(item, now=time.monotonic())
+        if isinstance(error, StateError | OSError | sqlite3.Error):
+            first = self._state_problem is None
+            self._state_problem = words
+            if first:
+                log.warning("state_unwritable", error=words, path=what, retry_in=delay)
+                if self._attention is not None:
+                    self._attention.state_unwritable(words)
+            else:
+                log.debug("ingest_deferred", path=what, error=words, retry_in=delay)
+        else:  # a bug: say so loudly, with the traceback, and still keep the file
+            log.exception("ingest_crashed", path=what, retry_in=delay)
+
+    def _ingest_done(self, item: FileReady | Rescan) -> None:
+        self._backlog.done(item)
+        if self._state_problem is not None and isinstance(item, FileReady | Rescan):
+            self._state_problem = None
+            log.info("state_writable_again")
+            if self._attention is not None:
+                self._attention.state_unwritable(None)
+
+    def _file_ready(self, path: Path) -> None:
+        self._inbox.put(FileReady(path))
+
+    def _queue_scan(self) -> None:
+        self._inbox.put(Rescan())
+
+    def _make_scheduler(self) -> BackgroundScheduler:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        )
+        scheduler.add_job(self._refresh_tokens, "interval", minutes=5, id="refresh_tokens")
+        scheduler.add_job(self._resume, "interval", minutes=1, id="resume")
+        scheduler.add_job(self._follow_up, "interval", seconds=FOLLOW_UP_SECONDS,
+                          id="follow_up")
+        scheduler.add_job(self._queue_scan, "interval", hours=1, id="rescan")
+        scheduler.add_job(self._housekeeping, "interval", hours=24, id="housekeeping")
+        interval = watchdog_interval()
+        if self._notifier.enabled:
+            if interval is not None:
+                scheduler.add_job(self._watchdog, "interval", seconds=interval, id="watchdog")
+            scheduler.add_job(self._status, "interval", seconds=30, id="status")
+        return scheduler
+
+    def _follow_up(self) -> None:
+        """Every few seconds: retries asked for, the ingest backlog, the owner's notices."""
+        stack, attention = self._stack, self._attention
+        if stack is None or attention is None:
+            return
+        for item in self._backlog.due(now=time.monotonic()):
+            self._inbox.put(item)
+        try:
+            for path in stack.store.take_retry_requests():
+                log.info("retry_requested", path=path)
+                self._inbox.put(FileReady(Path(path), retry=True))
+            attention.finished(stack.store)
+        except (StravaSyncError, sqlite3.Error) as error:
+            log.debug("follow_up_deferred", error=str(error))
+        attention.halted(stack.engine.fatal)
+        pause = stack.governor.active_pause("upload")
+        attention.dead_end(pause.reason if pause is not None else None)
+
+    def _refresh_tokens(self) -> None:
+        stack = self._stack
+        if stack is None or stack.engine.fatal is not None:
+            return
+        try:
+            stack.tokens.access_token()  # refreshes when close to expiry
+        except StravaSyncError as error:
+            if error.needs_person:
+                # A dead sign-in, no client secret, a token file we cannot write: the
+                # engine says so once (engine_fatal) and makes no calls until then.
+                stack.engine.halt(error)
+            else:  # another process is refreshing, Strava is unreachable: passes
+                log.warning("token_refresh_deferred", error=str(error))
+
+    def _tokens_fingerprint(self) -> str | None:
+        """What identifies the stored sign-in: changes only when someone signs in anew.
+
+        Marking the tokens dead rewrites the file too, so its mtime would say "changed"
+        after every dead end; the refresh token and athlete say "a new sign-in".
+        """
+        stack = self._stack
+        if stack is None:
+            return None
+        try:
+            status = stack.tokens.status()
+            stored = stack.tokens.stored_tokens()
+        except StravaSyncError:
+            return None
+        if stored is None or status is None:
+            return None
+        digest = hashlib.sha256(stored.refresh_token.encode()).hexdigest()
+        return f"{status.athlete_id}:{digest}"
+
+    def _resume(self) -> None:
+        stack = self._stack
+        if stack is None:
+            return
+        seen = self._tokens_fingerprint()
+        if stack.engine.fatal is not None and seen is not None and seen != self._tokens_seen:
+            log.info("auth_changed", hint="resuming uploads after a new sign-in")
+            stack.engine.clear_fatal()
+        self._tokens_seen = seen
+        # The dispatcher sleeps until the next due time on its own; this nudge makes
+        # sure a clock jump (suspend/resume of a laptop) cannot leave work waiting.
+        stack.engine.wake()
+
+    def _housekeeping(self) -> None:
+        stack = self._stack
+        if stack is None:
+            return
+        try:
+            removed = stack.store.prune_missing()
+        except StateError as error:
+            log.warning("housekeeping_failed", error=str(error))
+            return
+        log.info("housekeeping_done", removed=removed)
+
+    def _threads_alive(self) -> bool:
+        return self._ingest is not None and self._ingest.is_alive()
+
+    def _watchdog(self) -> None:
+        if self._threads_alive():
+            self._notifier.watchdog()
+
+    def _status(self) -> None:
+        self._notifier.status(self._summary())
+
+    def _summary(self) -> str:
+        stack = self._stack
+        if stack is None:
+            return "starting"
+        counts = stack.store.counts()
+        parts = [f"{n} {state}" for state, n in sorted(counts.items()) if n]
+        fatal = stack.engine.fatal
+        if fatal is not None:
+            parts.insert(0, f"stopped: {fatal.title}")
+        return ", ".join(parts) or "watching, nothing seen yet"
+
+    # -- signals -----------------------------------------------------------------------------
+
+    def _signals(self) -> dict[int, object]:
+        if not self._install_signals or threading.current_thread() is not threading.main_thread():
+            return {}
+
+        # Handlers run in the main thread between two bytecodes, maybe while it holds the
+        # log stream's lock: they must not log or take a lock, only put a command.
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            self._control.put(("stop", signal.Signals(signum).name))
+
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            self._control.put(("reload", "SIGHUP"))
+
+        previous: dict[int, object] = {}
+        for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop),
+                                (signal.SIGHUP, reload)):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    @staticmethod
+    def _restore(previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+def run_daemon(config: Config) -> int:
+    """``stravasync run`` in the foreground (what the service runs)."""
+    return Daemon(config).run()

@@ -1,0 +1,21 @@
+"""Owns getting each judged workout to Strava exactly once, for few API calls.
+
+- ``archive``: ``upload.after``: what happens to a workout's files once Strava holds the
+  activity.
+- ``batch``: Settling many uploads with one list call: what to send now, and what an answer
+  settles.
+- ``engine``: The upload engine: gets every valid workout to Strava exactly once, for few
+  API calls.
+- ``follow``: After the POST: following uploads until they are activities, and updating
+  them.
+- ``gates``: What the engine and its transfers share while uploads run: the gates and the
+  halt.
+- ``outcomes``: What Strava's answers mean for the store: one place that records every
+  upload's end.
+- ``polling``: When to look at an upload again, and how long to back off: pure timing
+  decisions.
+- ``ports``: The seams between the engine and the outside: what it needs of Strava and the
+  governor.
+- ``transfer``: The POST: claiming a due workout, sending it, and recording Strava's first
+  answer.
+"""

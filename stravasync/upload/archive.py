@@ -1,0 +1,122 @@
+"""``upload.after``: what happens to a workout's files once Strava holds the activity.
+
+Owns :func:`carry_out_after`: keep; move into ``archive_dir``, keeping the path
+relative to its watched folder and never overwriting a file; or delete. Only files
+under a watched folder are touched, and only while they are still what was read
+(same size and mtime). The activity id is always recorded before this runs, so a
+crash in the middle is finished at the next start (``after_done`` stays false).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stravasync.logs import get_logger
+
+if TYPE_CHECKING:
+    from stravasync.config.settings import Config
+    from stravasync.state import Store, Workout
+
+__all__ = ["carry_out_after", "watch_root"]
+
+log = get_logger(__name__)
+
+
+def watch_root(path: str, roots: tuple[Path, ...]) -> Path | None:
+    """The watched folder ``path`` lies in (the deepest), or None."""
+    real = os.path.realpath(path)
+    best: Path | None = None
+    for root in roots:
+        base = os.path.realpath(root)
+        if real.startswith(base.rstrip(os.sep) + os.sep) and (
+            best is None or len(base) > len(str(best))
+        ):
+            best = Path(base)
+    return best
+
+
+def _free_name(target: Path) -> Path:
+    """``target``, or ``name-1.ext``, ``name-2.ext`` … if taken (``.fit.gz`` kept whole)."""
+    if not target.exists():
+        return target
+    name = target.name
+    cut = len(name) - len("".join(target.suffixes[-2:])) if name.endswith(".gz") else (
+        len(name) - len(target.suffix))
+    stem, ext = name[:cut], name[cut:]
+    n = 1
+    while (candidate := target.with_name(f"{stem}-{n}{ext}")).exists():
+        n += 1
+    return candidate
+
+
+def _move_no_overwrite(source: Path, target: Path) -> Path:
+    """Move ``source`` to ``target`` (or a free variant of it); never replaces a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        dest = _free_name(target)
+        try:
+            os.link(source, dest)  # fails if dest appeared meanwhile: never overwrites
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
+                raise
+            tmp = dest.with_name(f".{dest.name}.stravasync-tmp")
+            shutil.copy2(source, tmp)
+            try:
+                os.link(tmp, dest)
+            except FileExistsError:
+                continue
+            finally:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+        source.unlink()
+        return dest
+
+
+def carry_out_after(config: Config, store: Store, workout: Workout) -> None:
+    """Apply ``upload.after`` to the files of a workout Strava holds (activity id recorded).
+
+    Only files under a watched folder are moved or deleted, and only if they still are
+    what we read (same size and mtime); ``stravasync upload`` of a file elsewhere leaves
+    it alone. Failures are logged, not retried in a loop.
+    """
+    after = config.upload.after
+    if after == "keep" or workout.activity_id is None or workout.after_done:
+        return
+    for name in store.paths_of(workout.sha256):
+        record = store.path_record(name)
+        root = watch_root(name, config.watch.paths)
+        if record is None or root is None:
+            continue
+        path = Path(name)
+        try:
+            st = os.stat(path)
+            if (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
+                continue
+            if after == "delete":
+                path.unlink()
+                store.forget_path(name)
+                log.info("file_deleted", path=name, sha256=workout.sha256,
+                         activity_id=workout.activity_id)
+                continue
+            archive = config.upload.archive_dir
+            if archive is None:
+                return
+            relative = Path(os.path.realpath(path)).relative_to(root)
+            dest = _move_no_overwrite(path, archive / relative)
+            moved = os.stat(dest)
+            store.move_path(name, str(dest), size=moved.st_size, mtime_ns=moved.st_mtime_ns)
+            log.info("file_archived", path=name, to=str(dest), sha256=workout.sha256,
+                     activity_id=workout.activity_id)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("file_archive_failed", path=name, sha256=workout.sha256,
+                        error=f"{type(exc).__name__}: {exc.strerror or exc}")
+    store.mark_after_done(workout.sha256)

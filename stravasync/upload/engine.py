@@ -1,0 +1,560 @@
+"""The upload engine: gets every valid workout to Strava exactly once, for few API calls.
+
+Owns the life of a workout after its file is seen: ingest (validate once per path,
+size and mtime), the queue (oldest workout first, at most ``upload.concurrency`` in
+flight), the POST, adaptive polling, backoff, rate-limit and dead-end handling, and
+``upload.after``. Every transition is written to the :class:`~stravasync.state.Store`
+*before* the effect that depends on it, so the process can die at any line:
+
+- a row is claimed (``uploading`` + ``external_id``) before its POST; a claimed row
+  with no upload id is POSTed again after a crash, and a "duplicate" answer then means
+  our own earlier POST went through (``uploaded``);
+- the upload id is stored the moment Strava gives it; from then on the row is only
+  polled, never re-sent;
+- the activity id is stored before the file is moved or deleted.
+
+API for the daemon (all methods thread-safe)::
+
+    engine = Engine(config=config, store=store, client=client, governor=governor,
+                    clock=time.time, validator=None, timing=Pacing())
+    engine.scan(paths)             # startup reconciliation; returns a ScanReport
+    engine.submit(path)            # a file looks complete (watcher callback); Submitted
+    engine.start()                 # dispatcher thread + worker pool
+    engine.next_due()              # Unix time of the next piece of work, or None
+    engine.retry(paths or None)    # rejected/retrying (or named) files back in the queue
+    engine.wake()                  # look at the store again now
+    engine.fatal                   # AuthError that stopped all calls, or None
+    engine.clear_fatal()           # after the person signed in again
+    engine.wait_idle(timeout)      # Outcome: done / deferred (+ next_due) / fatal / timeout
+    engine.stop(timeout)           # no new work; in-flight calls finish or stay recorded
+
+Without ``start()``, :meth:`Engine.tick` runs due work in the calling thread (tests
+drive it with an injected clock). Nothing sleeps on the request path: the governor's
+"not before T" and every backoff become a time in the store or a gate in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from stravasync.errors import StateError, StravaSyncError
+from stravasync.intake.ingest import (
+    PayloadCache,
+    Submitted,
+    Validator,
+    default_validator,
+    ingest_path,
+)
+from stravasync.logs import get_logger, redact_text
+from stravasync.state import State, Store, Workout
+from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S
+from stravasync.state.owners import owner_alive, owner_tag
+from stravasync.state.rows import status_at
+from stravasync.upload.archive import carry_out_after
+from stravasync.upload.follow import Follower
+from stravasync.upload.gates import Gates
+from stravasync.upload.outcomes import Outcomes
+from stravasync.upload.polling import Pacing, backoff_delay
+from stravasync.upload.ports import RateGovernor, UploadClient
+from stravasync.upload.transfer import Transfer
+
+if TYPE_CHECKING:
+    from stravasync.config.settings import Config
+
+__all__ = ["Engine", "Outcome", "ScanReport"]
+
+_FOLLOW = "(follow)"
+"""The running-set key of the one batch look (it concerns many workouts)."""
+
+log = get_logger(__name__)
+
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """What :meth:`Engine.scan` did."""
+
+    seen: int
+    """Files looked at."""
+    known: int
+    """Of those, already known by path, size and mtime (not read)."""
+    read: int
+    """Of those, read and hashed."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why :meth:`Engine.wait_idle` returned."""
+
+    status: Literal["done", "deferred", "fatal", "timeout"]
+    """``done``: all final; ``deferred``: work left for later; ``fatal``: calls stopped."""
+    next_due: float | None = None
+    """For ``deferred``: when the earliest remaining work is due."""
+    fatal: StravaSyncError | None = None
+    """For ``fatal``: the error that stopped all calls."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """States of the workouts waited for."""
+
+
+def _next_times(
+    rows: Iterable[Workout], *, owner: str
+) -> tuple[float | None, float | None, float | None]:
+    """Like :meth:`Store.next_times`, over given rows."""
+    found: dict[str, float] = {}
+    for w in rows:
+        if w.owner is not None and w.owner != owner:
+            key = "others"
+        elif w.state is State.UPDATING or (
+            w.state is State.UPLOADING and w.upload_id is not None
+        ):
+            key = "poll"  # both are read-limited calls
+        else:
+            key = "post"
+        found[key] = min(found.get(key, float("inf")), w.next_attempt_at or 0.0)
+    return found.get("poll"), found.get("post"), found.get("others")
+
+
+class Engine:
+    """The upload engine (see the module docstring for its API and guarantees)."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        client: UploadClient,
+        governor: RateGovernor,
+        clock: Callable[[], float] = time.time,
+        validator: Validator | None = None,
+        timing: Pacing | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._config = config
+        self._store = store
+        self._client = client
+        self._governor = governor
+        self._clock = clock
+        self._validator: Validator = validator or default_validator
+        self._timing = timing or Pacing()
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
+        self._owner = owner_tag()
+        self._gates = Gates(clock=clock, min_wait_s=self._timing.min_poll_s)
+        self._cond = self._gates.cond  # one lock and wake-up for the engine and its gates
+        self._lock = self._cond
+        self._running: set[str] = set()
+        self._unclaimed: set[str] = set()
+        self._payloads = PayloadCache()
+        outcomes = Outcomes(config=config, store=store, clock=clock, timing=self._timing,
+                            owner=self._owner, gates=self._gates, payloads=self._payloads)
+        self._outcomes = outcomes
+        self._follower = Follower(outcomes=outcomes, client=client, governor=governor,
+                                  rng=self._rng)
+        self._transfer = Transfer(outcomes=outcomes, client=client, governor=governor,
+                                  validator=self._validator, rng=self._rng,
+                                  reserve=self._follower.reads_to_keep)
+        self._batching = False
+        self._store_failures = 0
+        self._last_recheck = float("-inf")
+        self._stopping = False
+        self._focus: frozenset[str] | None = None
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self.files_read = 0
+        """Files read and hashed by this engine (a rescan of known files reads none)."""
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def fatal(self) -> StravaSyncError | None:
+        """The dead-end condition that stopped every call (sign in again), or None."""
+        return self._gates.halted
+
+    @property
+    def store(self) -> Store:
+        """The state store this engine works from."""
+        return self._store
+
+    @property
+    def processing_estimate(self) -> float:
+        """The learned expected processing time (seconds) the first poll waits for."""
+        return self._outcomes.estimate
+
+    def halt(self, exc: StravaSyncError) -> None:
+        """Stop every call until :meth:`clear_fatal` (a dead end met outside an upload)."""
+        self._gates.halt(exc)
+
+    def clear_fatal(self) -> None:
+        """Forget the fatal condition (the person signed in again) and resume."""
+        self._gates.resume()
+
+    def wake(self) -> None:
+        """Look at the store again now (after a clock jump, or a change by another process)."""
+        self._gates.wake()
+
+    def submit(
+        self, path: Path | str, *, ignore_age: bool = False, retry: bool = False
+    ) -> Submitted:
+        """Take a file that looks complete: validate it unless path+size+mtime are known.
+
+        ``ignore_age`` (``stravasync upload``) sends workouts older than
+        ``watch.max_age_days`` too. ``retry`` (``stravasync retry``): read it again
+        whatever is known, and judge a known content that was not sent afresh.
+        """
+        real = os.path.realpath(path)
+        try:
+            st = os.stat(real)
+        except OSError as exc:
+            log.warning("file_unreadable", path=real, error=exc.strerror or str(exc))
+            return Submitted(path=real, sha256=None, state=State.PENDING, known=False,
+                             error=exc.strerror or str(exc))
+        record = None if retry else self._store.path_record(real)
+        if record is not None and record.sha256 is not None and (
+            (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        ):
+            workout = self._store.workout(record.sha256)
+            if workout is not None and not (
+                ignore_age and workout.reason_code == "too_old"
+            ):
+                entry = status_at(workout, real)
+                return Submitted(path=real, sha256=workout.sha256, state=entry.state,
+                                 known=True, error=entry.error)
+            # Too old for the daemon, wanted now: read it again without the age rule; the
+            # store revives the known row in place (no path that shares it is lost).
+        return self._ingest(real, ignore_age=ignore_age, retry=retry)
+
+    def scan(self, paths: Iterable[Path | str]) -> ScanReport:
+        """Startup reconciliation: submit every path not already known as it is on disk.
+
+        Known files are recognised by path, size and mtime alone (one index query, one
+        stat per file: nothing is read). Then leftovers of a crash are picked up.
+        """
+        index = self._store.path_index()
+        seen = known = read = 0
+        looked: set[str] = set()
+        for path in paths:
+            real = os.path.realpath(path)
+            looked.add(real)
+            seen += 1
+            record = index.get(real)
+            if record is not None and record.sha256 is not None:
+                try:
+                    st = os.stat(real)
+                except OSError:
+                    continue
+                if (record.size, record.mtime_ns) == (st.st_size, st.st_mtime_ns):
+                    known += 1
+                    continue
+            before = self.files_read
+            self.submit(real)
+            read += self.files_read - before
+        for real, record in index.items():
+            if record.sha256 is None and real not in looked and os.path.exists(real):
+                self.submit(real)  # pending from before a restart
+        self.recover()
+        log.info("scan_done", seen=seen, known=known, read=read)
+        return ScanReport(seen=seen, known=known, read=read)
+
+    def recover(self) -> None:
+        """Free rows of dead processes; finish ``upload.after`` a crash interrupted."""
+        self._store.release_dead_owners(owner_alive)
+        if self._config.upload.after == "keep":
+            return
+        for w in self._store.workouts(states=(State.UPLOADED, State.DUPLICATE)):
+            if w.activity_id is not None and not w.after_done and (
+                w.reason_code != "same_workout"
+            ):
+                carry_out_after(self._config, self._store, w)
+
+    def retry(self, paths: Collection[str] | None = None) -> list[str]:
+        """Put rejected/retrying files (all, or the named ones) back in the queue now."""
+        named = None if paths is None else [os.path.realpath(p) for p in paths]
+        done = self._store.retry(named)
+        for path in done:
+            log.info("upload_queued", path=path, reason="retry")
+        self._gates.wake()
+        return done
+
+    def next_due(self) -> float | None:
+        """Unix time of the earliest work (now or later); None when nothing is left."""
+        if self.fatal is not None:
+            return None
+        now = self._clock()
+        focus = self._focus
+        if focus is None:
+            poll, post, others = self._store.next_times(owner=self._owner)
+        else:
+            poll, post, others = _next_times(self._store.unfinished(focus), owner=self._owner)
+        times: list[float] = []
+        if poll is not None:
+            hold = self._follower.next_look_at if self._batching else 0.0
+            times.append(max(poll, self._gates.open_at("read"), hold))
+        if post is not None and (
+            self._store.in_flight(parked=False) < self._config.upload.concurrency
+        ):
+            times.append(max(post, self._gates.open_at("upload")))
+        if others is not None:
+            times.append(max(others, now + 1.0))
+        return min(times) if times else None
+
+    def tick(self) -> float | None:
+        """Run every piece of work due now, in this thread; return :meth:`next_due`."""
+        done: set[tuple[str, str]] = set()
+        while True:
+            scheduled = self._schedule(self._clock())
+            fresh = [job for job in scheduled if job not in done]
+            for _kind, sha in (job for job in scheduled if job in done):
+                self._release(sha)
+            if not fresh:
+                break
+            for job in fresh:
+                done.add(job)
+                self._run(job)
+        return self.next_due()
+
+    def focus(self, sha256s: Collection[str] | None) -> None:
+        """Work only on these workouts (``stravasync upload``); None = on everything."""
+        with self._lock:
+            self._focus = None if sha256s is None else frozenset(sha256s)
+
+    def start(self) -> None:
+        """Start the dispatcher thread and the worker pool."""
+        if self._thread is not None:
+            return
+        self.recover()
+        self._stopping = False
+        self._pool = ThreadPoolExecutor(max_workers=self._config.upload.concurrency + 1,
+                                        thread_name_prefix="stravasync-upload")
+        self._thread = threading.Thread(target=self._loop, name="stravasync-engine",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Take no new work; let in-flight calls finish (up to ``timeout``) or stay recorded."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._running and time.monotonic() < deadline:
+                self._cond.wait(max(0.01, deadline - time.monotonic()))
+            busy = set(self._running)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._store.release_owner(self._owner, keep=busy)
+        self._thread = None
+        self._pool = None
+
+    def wait_idle(
+        self, timeout: float | None = None, *, only: Collection[str] | None = None
+    ) -> Outcome:
+        """Wait until the work (of the ``only`` sha256s, if given) is final or deferred.
+
+        ``deferred``: nothing runs and the earliest work is due later than
+        ``Pacing.short_wait_s`` from now (rate limit, backoff, a parked upload).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._thread is None:
+                self.tick()
+            active = self._store.unfinished(only)
+            counts = self._counts(only)
+            fatal = self.fatal
+            if fatal is not None:
+                return Outcome("fatal", fatal=fatal, counts=counts)
+            if not active:
+                return Outcome("done", counts=counts)
+            due = self.next_due()
+            now = self._clock()
+            with self._cond:
+                busy = bool(self._running)
+            if not busy and (due is None or due > now + self._timing.short_wait_s):
+                return Outcome("deferred", next_due=due, counts=counts)
+            if deadline is not None and time.monotonic() >= deadline:
+                return Outcome("timeout", next_due=due, counts=counts)
+            pause = 0.5 if due is None else min(1.0, max(0.02, due - now))
+            if deadline is not None:
+                pause = min(pause, max(0.0, deadline - time.monotonic()))
+            with self._cond:
+                self._cond.wait(pause)
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _schedule(self, now: float) -> list[tuple[str, str]]:
+        """Pick the jobs due at ``now`` and mark them running."""
+        if self.fatal is not None or self._stopping:
+            return []
+        if now - self._last_recheck >= self._timing.recheck_s:
+            self._last_recheck = now
+            self._store.release_dead_owners(owner_alive)
+        jobs: list[tuple[str, str]] = []
+        with self._lock:
+            focus = self._focus
+            if self._gates.is_open("read", now):
+                jobs.extend(self._read_jobs(now, focus))
+            if self._gates.is_open("upload", now):
+                slots = (self._config.upload.concurrency - self._store.in_flight(parked=False)
+                         - len(self._unclaimed))
+                limit = self._config.upload.concurrency * 4 + 16
+                if focus is not None:
+                    limit += len(focus) + self._store.in_flight()
+                for w in self._store.due_posts(now=now, owner=self._owner, limit=limit):
+                    if w.sha256 in self._running or (focus is not None and w.sha256 not in focus):
+                        continue
+                    if w.state is not State.UPLOADING:
+                        if slots <= 0:
+                            continue
+                        slots -= 1
+                        self._unclaimed.add(w.sha256)
+                    jobs.append(("post", w.sha256))
+            self._running.update(sha for _kind, sha in jobs)
+        return jobs
+
+    def _read_jobs(self, now: float, focus: frozenset[str] | None) -> list[tuple[str, str]]:
+        """Polls due now, or one batch look instead of them; and updates due now."""
+        jobs: list[tuple[str, str]] = []
+        due = [w for w in self._store.due_polls(now=now, owner=self._owner)
+               if w.sha256 not in self._running and (focus is None or w.sha256 in focus)]
+        self._batching = bool(due) and self._follower.batching()
+        if self._batching:
+            if now >= self._follower.next_look_at and _FOLLOW not in self._running:
+                jobs.append(("follow", _FOLLOW))
+        else:
+            jobs.extend(("poll", w.sha256) for w in due)
+        updates = self._store.due_updates(now=now, owner=self._owner)
+        jobs.extend(("update", w.sha256) for w in updates
+                    if w.sha256 not in self._running and (focus is None or w.sha256 in focus))
+        return jobs
+
+    def _release(self, sha: str) -> None:
+        with self._cond:
+            self._running.discard(sha)
+            self._unclaimed.discard(sha)
+        self._gates.wake()
+
+    def _run(self, job: tuple[str, str]) -> None:
+        kind, sha = job
+        try:
+            if kind == "post":
+                try:
+                    self._transfer.post(sha)
+                finally:
+                    with self._lock:
+                        self._unclaimed.discard(sha)
+            elif kind == "follow":
+                self._follower.follow()
+            elif kind == "update":
+                self._follower.update(sha)
+            else:
+                self._follower.poll(sha)
+            self._store_failures = 0
+        except StateError as exc:
+            if exc.needs_person:
+                self._gates.halt(exc)
+            else:
+                self._store_unwritable(exc, kind=kind, sha=sha)
+        except Exception as exc:  # one bad job must not stop the engine
+            log.exception("engine_job_failed", sha256=sha, job=kind)
+            self._job_failed(sha, kind, exc)
+        finally:
+            self._release(sha)
+
+    def _job_failed(self, sha: str, kind: str, exc: Exception) -> None:
+        """A bug in one job: back that workout off (the backoff grows), keep going."""
+        error = redact_text(f"internal error: {type(exc).__name__}: {exc}")
+        try:
+            w = self._store.workout(sha)
+            failures = (w.failures if w is not None else 0) + 1
+            delay = backoff_delay(failures, self._timing, self._rng)
+            if kind != "follow":
+                self._store.delay(sha, next_attempt_at=self._clock() + delay, error=error)
+        except StateError as state_exc:
+            self._store_unwritable(state_exc, kind=kind, sha=sha)
+
+    def _store_unwritable(self, exc: StateError, *, kind: str, sha: str) -> None:
+        """The state folder cannot be written: nothing moves until it can (backoff ≤ 30 s).
+
+        Nothing is lost meanwhile: a claim that was not written was not sent, and an
+        answer that was not recorded is asked for again (a POST's, by Strava's
+        duplicate answer to our own earlier POST).
+        """
+        self._store_failures += 1
+        delay = min(30.0, 2.0 ** self._store_failures)
+        until = self._clock() + delay
+        (log.warning if self._store_failures == 1 else log.debug)(
+            "engine_state_unwritable", error=exc.message, job=kind, sha256=sha,
+            retry_in=delay)
+        self._gates.close("upload", until, sha=sha, why="state_unwritable")
+        self._gates.close("read", until, sha=sha, why="state_unwritable")
+
+    def _loop(self) -> None:
+        idle_spins = 0
+        while True:
+            with self._cond:
+                if self._stopping:
+                    return
+            self._gates.take_wake()
+            try:
+                jobs = self._schedule(self._clock())
+                for job in jobs:
+                    assert self._pool is not None
+                    self._pool.submit(self._run, job)
+                due = self.next_due()
+            except Exception:  # keep the dispatcher alive
+                log.exception("engine_dispatch_failed")
+                jobs, due = [], None
+            now = self._clock()
+            wait = self._timing.recheck_s if due is None else due - now
+            with self._cond:
+                if self._stopping:
+                    return
+                if self._gates.take_wake():
+                    continue
+                if due is not None and due <= now and not jobs:
+                    if self._running:
+                        wait = self._timing.recheck_s  # due work is running: its end wakes us
+                    else:
+                        # Became due since scheduling: go round again (never a hot loop).
+                        idle_spins += 1
+                        wait = 0.02 if idle_spins < 50 else 1.0
+                else:
+                    idle_spins = 0
+                self._cond.wait(min(self._timing.recheck_s, max(0.01, wait)))
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def _ingest(self, real: str, *, ignore_age: bool, retry: bool = False) -> Submitted:
+        max_age = 0 if ignore_age else self._config.watch.max_age_days
+        read = ingest_path(real, store=self._store, validator=self._validator,
+                           now=self._clock(), max_age_days=max_age,
+                           tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry)
+        if read.was_read:
+            self.files_read += 1
+        if read.payload is not None and read.submitted.sha256 is not None:
+            self._payloads.put(read.submitted.sha256, read.payload)
+        for other in read.displaced:
+            self._payloads.take(other)
+        self._gates.wake()
+        return read.submitted
+
+    def _counts(self, only: Collection[str] | None) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        if only is None:
+            for state, n in self._store.counts().items():
+                if n:
+                    counts[state.value] = n
+            return counts
+        for sha in only:
+            w = self._store.workout(sha)
+            if w is not None:
+                counts[w.state.value] = counts.get(w.state.value, 0) + 1
+        return counts

@@ -1,0 +1,127 @@
+"""What the engine and its transfers share while uploads run: the gates and the halt.
+
+Owns, for one engine, the in-memory answers to "may a call of this kind go now?":
+
+- a *gate* per kind of call (``upload``, ``read``): no call of that kind before its
+  time (a rate-limit wait, a dead end);
+- the *halt*: an error that needs a person (a dead sign-in, a token file that cannot
+  be written). While it stands no call is made at all; it is said once;
+- the *wake-up*: the condition the engine's dispatcher waits on, so that a transfer
+  that changed something (a finished upload frees a slot) has it look again.
+
+:meth:`Gates.met` is the one place where an error met during a call becomes work
+policy, by what the error itself says (:mod:`stravasync.errors`): stop for a person,
+wait until a time, or neither (the caller backs off). Nothing here calls Strava,
+reads the store or sleeps.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from stravasync.errors import StravaSyncError
+from stravasync.logs import get_logger
+from stravasync.strava.governor import RequestKind
+
+__all__ = ["Gates"]
+
+log = get_logger(__name__)
+
+
+class Gates:
+    """Gates per kind of call, the halt, and the wake-up condition (thread-safe)."""
+
+    def __init__(self, *, clock: Callable[[], float], min_wait_s: float = 1.0) -> None:
+        self._clock = clock
+        self._min_wait_s = min_wait_s
+        self.cond = threading.Condition()
+        """Held while reading or changing engine state; notified on every change."""
+        self._until: dict[RequestKind, float] = {"upload": 0.0, "read": 0.0}
+        self._logged: set[tuple[str, float]] = set()
+        self._halt: StravaSyncError | None = None
+        self._woken = False
+
+    # -- gates --------------------------------------------------------------------------
+
+    def open_at(self, kind: RequestKind) -> float:
+        """The time from which calls of ``kind`` may go (in the past when open)."""
+        with self.cond:
+            return self._until[kind]
+
+    def is_open(self, kind: RequestKind, now: float) -> bool:
+        """Whether a call of ``kind`` may go at ``now``."""
+        return self.open_at(kind) <= now
+
+    def close(self, kind: RequestKind, until: float, *, sha: str, why: str) -> None:
+        """Send no call of ``kind`` before ``until`` (at least ``min_wait_s`` from now)."""
+        now = self._clock()
+        until = max(until, now + self._min_wait_s)
+        with self.cond:
+            self._until[kind] = max(self._until[kind], until)
+            first = (kind, until) not in self._logged
+            self._logged.add((kind, until))
+        if first:
+            # A wait of a second or two (the rate-limit probe, a short gate) is routine.
+            (log.debug if until - now < 3.0 else log.info)(
+                "upload_deferred", kind=kind, until=until, sha256=sha, reason=why)
+
+    # -- what an error means ---------------------------------------------------------------
+
+    def met(self, exc: StravaSyncError, *, kind: RequestKind, sha: str) -> bool:
+        """Act on an error a call of ``kind`` met; False when the caller should back off.
+
+        An error that needs a person halts everything; one with a time closes the gate
+        of ``kind`` (or of every kind, for a dead end) until then.
+        """
+        if exc.needs_person:
+            self.halt(exc)
+            return True
+        until = exc.wait_until(self._clock())
+        if until is None:
+            return False
+        if exc.stops_every_call:
+            self.close("upload", until, sha=sha, why="dead_end")
+            self.close("read", until, sha=sha, why="dead_end")
+            log.error("engine_paused", until=until, error=exc.message, title=exc.title)
+        else:
+            self.close(kind, until, sha=sha, why="rate_limit")
+        return True
+
+    # -- the halt ------------------------------------------------------------------------
+
+    @property
+    def halted(self) -> StravaSyncError | None:
+        """The error that stopped every call until a person acts, or None."""
+        return self._halt
+
+    def halt(self, exc: StravaSyncError) -> None:
+        """Stop every call until :meth:`resume`; said once (``engine_fatal``)."""
+        with self.cond:
+            first = self._halt is None
+            if first:
+                self._halt = exc
+            self.cond.notify_all()
+        if first:
+            log.error("engine_fatal", error=exc.message, title=exc.title,
+                      kind=type(exc).__name__)
+
+    def resume(self) -> None:
+        """Forget the halt (the person acted) and look at the work again."""
+        with self.cond:
+            self._halt = None
+        self.wake()
+
+    # -- the wake-up ---------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something changed: whoever waits on :attr:`cond` should look again."""
+        with self.cond:
+            self._woken = True
+            self.cond.notify_all()
+
+    def take_wake(self) -> bool:
+        """Whether :meth:`wake` was called since the last look (and reset it)."""
+        with self.cond:
+            woken, self._woken = self._woken, False
+            return woken
