@@ -163,3 +163,12 @@ def test_every_package_lists_its_modules() -> None:
         if present != listed:
             drift[unit] = (present - listed, listed - present)
     assert {} == drift
+
+
+def test_no_module_is_over_600_lines() -> None:
+    """Modules are split before 600 lines (STYLE.md), so each stays readable in one sitting."""
+    from benchmarks.module_graph import ROOT
+
+    long = {str(p.relative_to(ROOT)): n for p in sorted(ROOT.rglob("*.py"))
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600}
+    assert {} == long
