@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stravasync.errors import ConfigError
 from stravasync.fsutil import ensure_private_dir
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
@@ -24,6 +25,7 @@ from stravasync.strava.tokens import TokenStore
 if TYPE_CHECKING:
     import httpx
 
+    from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
     from stravasync.state import Store
     from stravasync.upload.engine import Engine
@@ -32,6 +34,7 @@ __all__ = [
     "RATELIMIT_FILE",
     "Api",
     "Stack",
+    "only_account",
     "open_api",
     "open_engine",
     "open_governor",
@@ -44,9 +47,29 @@ RATELIMIT_FILE = "ratelimit.json"
 """The governor's state, in ``state_dir``."""
 
 
+def only_account(config: Config) -> Account:
+    """The one Strava account this version uploads to; a ConfigError for any other setup.
+
+    ``[[accounts]]`` are read and checked (``stravasync config`` shows them), but the
+    routing to several accounts and intervals.icu is not built yet: refusing here, in
+    the one place every Strava call is wired, means no workout can reach an account
+    whose folders do not hold it.
+    """
+    accounts = config.accounts
+    if len(accounts) == 1 and accounts[0].service == "strava":
+        return accounts[0]
+    names = ", ".join(f"{a.name} ({a.service})" for a in accounts)
+    raise ConfigError(
+        f"this version uploads to one Strava account, and the configuration"
+        f"{f' in {config.source}' if config.source else ''} has {names}: several accounts "
+        "and intervals.icu are not built yet; keep one Strava account in [[accounts]] "
+        "(or none, with [watch] paths) for now")
+
+
 def open_tokens(config: Config, *, refresher: OAuthClient | None = None,
                 clock: Callable[[], float] = time.time) -> TokenStore:
     """The token store of ``config.state_dir`` (refreshing through ``refresher``, if any)."""
+    only_account(config)
     return TokenStore(state_dir=config.state_dir, refresher=refresher, clock=clock)
 
 

@@ -36,15 +36,20 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
     for warning in folder_warnings(config):
         click.echo(f"# warning: {warning}", err=True)
     data = config.masked()
+    accounts = config.masked_accounts()
     rules = config.masked_rules()
     if as_json:
-        click.echo(json.dumps({"source": str(config.source), **data, "rules": rules},
-                              indent=2))
+        click.echo(json.dumps({"source": str(config.source), **data, "accounts": accounts,
+                               "rules": rules}, indent=2))
         return
     click.echo(f"# configuration from {config.source}")
     for table, values in data.items():
         click.echo(f"\n[{table}]")
         for key, value in values.items():
+            click.echo(f"{key} = {_toml_value(value)}")
+    for account in accounts:
+        click.echo("\n[[accounts]]")
+        for key, value in account.items():
             click.echo(f"{key} = {_toml_value(value)}")
     for rule in rules:
         click.echo("\n[[rules]]")

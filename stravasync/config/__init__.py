@@ -1,5 +1,7 @@
 """Owns what the owner wrote: the TOML file, its checks, the rules and safe folders.
 
+- ``accounts``: Owns ``[[accounts]]``: who the workouts go to, and which files each account
+  holds.
 - ``places``: Owns which folders are safe to watch, to archive into and to delete from.
 - ``rules``: Owns ``[[rules]]``: what they may say, which ones match a file, and what they
   set.

@@ -41,7 +41,7 @@ def _system_reason(path: Path) -> str | None:
 
 def place_problems(
     *,
-    watched: Sequence[tuple[int, Path]],
+    watched: Sequence[tuple[str, Path]],
     state_dir: Path,
     after: str,
     archive_dir: Path | None,
@@ -50,23 +50,24 @@ def place_problems(
 ) -> list[str]:
     """Problems with where files are watched, archived and deleted.
 
-    *watched* pairs each ``watch.paths`` index with its expanded absolute path.
+    *watched* pairs each watched folder's key path (``watch.paths[0]``,
+    ``accounts[1].paths``) with its expanded absolute path.
     """
     problems: list[str] = []
-    for i, path in watched:
+    for key, path in watched:
         reason = _system_reason(path)
         if reason is not None:
-            problems.append(f"watch.paths[{i}]: {path}: {reason}; watch the folder your "
+            problems.append(f"{key}: {path}: {reason}; watch the folder your "
                             "device or app writes workouts to")
         elif _within(path, state_dir):
-            problems.append(f"watch.paths[{i}]: {path} is the state folder ({state_dir}) "
+            problems.append(f"{key}: {path} is the state folder ({state_dir}) "
                             "or inside it: watch the folder your workouts land in")
     if after == "move" and archive_dir is not None:
-        for i, path in watched:
+        for key, path in watched:
             if _within(archive_dir, path):
                 problems.append(
                     f"upload.archive_dir: {archive_dir} lies inside the watched folder "
-                    f"{path} (watch.paths[{i}]), so moved files would be found again: "
+                    f"{path} ({key}), so moved files would be found again: "
                     "choose a folder outside every watched path"
                 )
     if after == "delete" and not delete_outside_home:

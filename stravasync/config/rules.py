@@ -1,8 +1,9 @@
 """Owns ``[[rules]]``: what they may say, which ones match a file, and what they set.
 
-A rule has conditions (``folder``, ``device``, ``sport``, ``glob``; all optional,
-all must match) and settings (``[rules.set]``). Every matching rule applies, top to
-bottom, and a later rule's keys win. ``name`` and ``description`` are templates::
+A rule has conditions (``folder``, ``device``, ``sport``, ``glob``, ``account``,
+``service``; all optional, all must match) and settings (``[rules.set]``). Every
+matching rule applies, top to bottom, and a later rule's keys win. ``name`` and
+``description`` are templates::
 
     {sport} {device} {file} {folder} {start:STRFTIME} {distance_km}
 
@@ -14,8 +15,8 @@ Pure: no I/O, no clock. Facts are read through :class:`FactsLike`, which both
 beside ``config`` without importing the validator. Public API::
 
     Rule, RuleSettings, FactsLike, STRAVA_SPORT_TYPES, SPORTS
-    settings_for(rules, *, path, facts, tz=None) -> RuleSettings
-    rules_from_toml(raw, *, folder_path) -> (rules, problems)
+    settings_for(rules, *, path, facts, tz=None, account=None, service=None) -> RuleSettings
+    rules_from_toml(raw, *, folder_path, account_names=("me",)) -> (rules, problems)
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ SPORTS: tuple[str, ...] = (
 #: Fields a ``name``/``description`` template may use.
 TEMPLATE_FIELDS: tuple[str, ...] = ("sport", "device", "file", "folder", "start", "distance_km")
 
-_CONDITIONS = ("folder", "device", "sport", "glob")
+_CONDITIONS = ("folder", "device", "sport", "glob", "account", "service")
+_SERVICES = ("strava", "intervals")
 _SETTINGS = ("name", "description", "trainer", "commute", "sport_type", "gear_id",
              "hide_from_home")
 _GEAR_ID = re.compile(r"[bg]\d+|none")
@@ -158,9 +160,17 @@ class Rule:
     """One of :data:`SPORTS`."""
     glob: str | None = None
     """Case-insensitive glob on the file name."""
+    account: str | None = None
+    """The upload goes to this account (its ``[[accounts]]`` name)."""
+    service: str | None = None
+    """The upload goes to an account of this service (``strava`` or ``intervals``)."""
 
-    def matches(self, *, path: PurePath, facts: FactsLike | None) -> bool:
-        """Whether every condition of this rule holds for the file at *path*."""
+    def matches(self, *, path: PurePath, facts: FactsLike | None,
+                account: str | None = None, service: str | None = None) -> bool:
+        """Whether every condition of this rule holds for the file at *path*, sent to
+        *account* of *service* (None: not known, so a rule that names one does not hold)."""
+        if not (_wanted(self.account, account) and _wanted(self.service, service)):
+            return False
         if self.folder is not None and not _under(path, self.folder):
             return False
         if self.glob is not None and not fnmatchcase(path.name.lower(), self.glob.lower()):
@@ -174,8 +184,14 @@ class Rule:
         return True
 
 
+def _wanted(condition: str | None, actual: str | None) -> bool:
+    """An ``account``/``service`` condition holds when absent, or equal to where it goes."""
+    return condition is None or condition == actual
+
+
 def settings_for(
-    rules: Iterable[Rule], *, path: PurePath, facts: FactsLike | None, tz: tzinfo | None = None
+    rules: Iterable[Rule], *, path: PurePath, facts: FactsLike | None, tz: tzinfo | None = None,
+    account: str | None = None, service: str | None = None,
 ) -> RuleSettings:
     """Merge every rule matching the file (later keys win) and render its templates.
 
@@ -185,7 +201,7 @@ def settings_for(
     merged: dict[str, Any] = {}
     matched: list[int] = []
     for rule in rules:
-        if not rule.matches(path=path, facts=facts):
+        if not rule.matches(path=path, facts=facts, account=account, service=service):
             continue
         matched.append(rule.index)
         for key in _SETTINGS:
@@ -206,7 +222,7 @@ def settings_for(
 
 
 def rules_from_toml(
-    raw: object, *, folder_path: Callable[[str], Path]
+    raw: object, *, folder_path: Callable[[str], Path], account_names: Sequence[str] = ("me",),
 ) -> tuple[tuple[Rule, ...], list[str]]:
     """Read the ``rules`` array of tables; return the rules and every problem found.
 
@@ -214,6 +230,7 @@ def rules_from_toml(
     setting comes back without it, so later checks can still look at its folder).
     *folder_path* expands a ``folder`` as the configuration expands paths. Whether
     a folder lies inside a watched path is the configuration's check, not this one.
+    *account_names* are the accounts an ``account`` condition may name.
     """
     if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
         return (), ["rules: must be [[rules]] tables (an array of tables)"]
@@ -221,7 +238,7 @@ def rules_from_toml(
     problems: list[str] = []
     for index, table in enumerate(raw):
         rules.append(_rule_from_toml(table, index=index, folder_path=folder_path,
-                                     problems=problems))
+                                     account_names=account_names, problems=problems))
     return tuple(rules), problems
 
 
@@ -230,6 +247,7 @@ def _rule_from_toml(
     *,
     index: int,
     folder_path: Callable[[str], Path],
+    account_names: Sequence[str],
     problems: list[str],
 ) -> Rule:
     where = f"rules[{index}]"
@@ -244,6 +262,12 @@ def _rule_from_toml(
     if text["glob"] is not None and "/" in text["glob"]:
         problems.append(f"{where}.glob: a file-name glob cannot hold '/', "
                         f"got {text['glob']!r} (use folder for the folder)")
+    if text["account"] is not None and text["account"] not in account_names:
+        problems.append(f"{where}.account: no account is named {text['account']!r} "
+                        f"(accounts: {', '.join(account_names)})")
+    if text["service"] is not None and text["service"] not in _SERVICES:
+        problems.append(f"{where}.service: must be one of {', '.join(_SERVICES)}, "
+                        f"got {text['service']!r}")
     raw_set = table.get("set", {})
     if not isinstance(raw_set, Mapping):
         problems.append(f"{where}.set: must be a table ([rules.set]), got {raw_set!r}")
@@ -258,6 +282,8 @@ def _rule_from_toml(
         device=text["device"],
         sport=sport,
         glob=text["glob"],
+        account=text["account"],
+        service=text["service"],
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any, Literal, get_args
 
 import platformdirs
 
+from stravasync.config.accounts import DEFAULT_ACCOUNT, Account, accounts_from_toml
 from stravasync.config.places import place_problems, rule_folder_problems
 from stravasync.config.rules import Rule, rules_from_toml
 from stravasync.config.schema import Problems, Table, as_toml, check_url
@@ -165,6 +166,9 @@ class Config:
     log: LogConfig
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     """``[notify]``: where notices go, and which."""
+    accounts: tuple[Account, ...] = ()
+    """``[[accounts]]`` in file order; without them, the one Strava account ``me`` whose
+    folders are ``[watch] paths`` (see :mod:`stravasync.config.accounts`)."""
     rules: tuple[Rule, ...] = ()
     """``[[rules]]`` in file order (see :func:`stravasync.config.rules.settings_for`)."""
     source: Path | None = None
@@ -192,6 +196,25 @@ class Config:
             "log": as_toml(self.log),
             "notify": notify,
         }
+
+    def __post_init__(self) -> None:
+        if not self.accounts:  # built by hand (tests, the demo): the 0.2 shape
+            object.__setattr__(self, "accounts",
+                               (Account(name=DEFAULT_ACCOUNT, paths=self.watch.paths),))
+
+    def masked_accounts(self) -> list[dict[str, Any]]:
+        """Each account as plain data, its API key masked (intervals.icu keys only)."""
+        out: list[dict[str, Any]] = []
+        for account in self.accounts:
+            data: dict[str, Any] = {"name": account.name, "service": account.service,
+                                    "paths": [str(p) for p in account.paths]}
+            if account.service == "intervals":
+                data["athlete_id"] = account.athlete_id
+                data["api_url"] = account.api_url
+                data["api_key"] = (f"*** (from {account.api_key_source})"
+                                   if account.api_key else "")
+            out.append(data)
+        return out
 
     def masked_rules(self) -> list[dict[str, Any]]:
         """Each ``[[rules]]`` as plain data: its conditions, and ``set`` as a sub-table."""
@@ -315,21 +338,34 @@ def config_from_dict(
         return p if p.is_absolute() else (base_dir / p)
 
     c = Problems()
-    c.unknown(data, "", {"strava", "watch", "upload", "state", "log", "notify", "rules"})
+    c.unknown(data, "", {"strava", "watch", "upload", "state", "log", "notify", "rules",
+                         "accounts"})
     strava = _strava(c, data, environ=environ, path_value=path_value)
     watch, indexed_paths = _watch(c, data, path_value=path_value)
+    accounts, account_warnings = accounts_from_toml(
+        c, data.get("accounts"), watch_paths=watch.paths, environ=environ,
+        path_value=path_value)
+    # The watcher watches every account's folders; each keeps the key path it came from.
+    watched = [(f"watch.paths[{i}]", path) for i, path in indexed_paths]
+    if "accounts" in data:
+        watched += [(f"accounts[{i}].paths", path) for i, account in enumerate(accounts)
+                    for path in account.paths if path not in watch.paths]
+        watch = dataclasses.replace(
+            watch, paths=tuple(dict.fromkeys(p for a in accounts for p in a.paths)))
     upload = _upload(c, data, path_value=path_value)
     state_dir = _state(c, data, path_value=path_value)
     log = _log(c, data)
     notify = _notify(c, data)
     rules: tuple[Rule, ...] = ()
     if "rules" in data:
-        rules, rule_problems = rules_from_toml(data["rules"], folder_path=path_value)
+        rules, rule_problems = rules_from_toml(
+            data["rules"], folder_path=path_value,
+            account_names=tuple(account.name for account in accounts))
         for problem in rule_problems:
             c.add(problem)
     home = Path(environ.get("HOME") or Path.home())
     for problem in place_problems(
-        watched=indexed_paths, state_dir=state_dir, after=upload.after,
+        watched=watched, state_dir=state_dir, after=upload.after,
         archive_dir=upload.archive_dir, delete_outside_home=upload.delete_outside_home,
         home=home,
     ):
@@ -348,8 +384,11 @@ def config_from_dict(
             problems=c.problems,
         )
     register_secret(strava.client_secret)
+    for account in accounts:
+        register_secret(account.api_key)
     return Config(strava=strava, watch=watch, upload=upload, state_dir=state_dir, log=log,
-                  notify=notify, rules=rules, source=source)
+                  notify=notify, accounts=accounts, rules=rules, source=source,
+                  warnings=tuple(account_warnings))
 
 
 def _strava(c: Problems, data: Mapping[str, Any], *, environ: Mapping[str, str],

@@ -84,7 +84,9 @@ class Transfer:
         if payload.data is None or payload.format is None:
             self._payload_missing(w, payload)
             return None
-        settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts)
+        # One Strava account until the routing of several lands (stack.only_account).
+        settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts,
+                                account=self._config.accounts[0].name, service="strava")
         claimed = self._store.claim_post(sha, owner=self._owner,
                                          external_id=f"stravasync-{sha[:20]}",
                                          update_fields=settings.update_fields() or None)
