@@ -9,6 +9,7 @@ prints the graph)::
     config, validate: what the owner wrote; what Strava would accept (pure)
     state: the SQLite store, claims and the run lock: the single source of truth
     strava, intake: talking to Strava (client, OAuth, tokens, governor); watching and reading files
+    intervals: talking to intervals.icu (it borrows the strava package's httpx helpers)
     upload: dispatch, the POST, following, outcomes, ``upload.after``
     stack: the composition root, which builds the object graph from a config
     owner: what the owner is told: status, notices, problems

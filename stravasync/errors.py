@@ -27,7 +27,8 @@ The tree::
     │   ├── NotSignedIn             no tokens stored yet
     │   ├── ReauthRequired          refresh token dead or revoked: sign in again
     │   ├── ScopeMissing            the athlete did not grant activity:write
-    │   └── AuthFlowError           the sign-in flow itself failed (state, timeout)
+    │   ├── AuthFlowError           the sign-in flow itself failed (state, timeout)
+    │   └── KeyRefused              intervals.icu refused an account's API key
     └── ApiError                    Strava answered, or could not be reached
         ├── AccessTokenInvalid      401 on the access token (refresh once, retry once)
         ├── DeadEnd                 calls cannot succeed until a person acts
@@ -35,7 +36,7 @@ The tree::
         │   └── AthleteLimitReached 403 Limit of connected athletes exceeded (the cap)
         ├── RateLimited             over (or predicted over) a rate limit; ``until``
         ├── TransientError          5xx, timeouts, connection errors: try later
-        ├── UploadRejected          Strava refused the file; ``reason`` verbatim
+        ├── UploadRejected          the service refused the file; ``reason`` verbatim
         ├── DuplicateActivity       Strava already has it; ``activity_id``
         ├── UpdateRefused           Strava refused an activity update; ``reason``
         │                           verbatim; permanent, never retried
@@ -56,6 +57,7 @@ __all__ = [
     "ConfigError",
     "DeadEnd",
     "DuplicateActivity",
+    "KeyRefused",
     "ListScopeMissing",
     "NotSignedIn",
     "RateLimited",
@@ -168,6 +170,20 @@ class AuthFlowError(AuthError):
     title = "Sign-in failed"
 
 
+class KeyRefused(AuthError):
+    """intervals.icu answered 401/403: the account's API key is wrong or was revoked.
+
+    Only that account stops; a person makes a new key and puts it where the
+    configuration reads it.
+    """
+
+    title = "API key refused"
+
+    def __init__(self, message: str, *, account: str) -> None:
+        super().__init__(message)
+        self.account = account
+
+
 class ApiError(StravaSyncError):
     """Strava answered with an error, or could not be reached."""
 
@@ -240,12 +256,13 @@ class TransientError(ApiError):
 
 
 class UploadRejected(ApiError):
-    """Strava refused the file; ``reason`` is Strava's text, verbatim."""
+    """The service (Strava unless said) refused the file; ``reason`` is its text, verbatim."""
 
     title = "Upload rejected"
 
-    def __init__(self, reason: str, *, status_code: int | None = None) -> None:
-        super().__init__(f"Strava rejected the upload: {reason}", status_code=status_code)
+    def __init__(self, reason: str, *, status_code: int | None = None,
+                 service: str = "Strava") -> None:
+        super().__init__(f"{service} rejected the upload: {reason}", status_code=status_code)
         self.reason = reason
 
 

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
     {"config", "validate"},
     {"state"},
     {"strava", "intake"},
+    {"intervals"},
     {"upload"},
     {"stack"},
     {"owner"},
