@@ -4,7 +4,8 @@
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,
 :mod:`stravasync.state.model` for the values it hands out,
 :mod:`stravasync.state.schema` for the versioned schema and its migrations and
-:mod:`stravasync.state.reset` for setting a damaged database aside.
+:mod:`stravasync.state.reset` for setting a damaged database aside, and
+:mod:`stravasync.state.accounts` for which folder belongs to which account.
 """
 
 from stravasync.state.base import StateCorrupt, StateUnwritable
