@@ -1,7 +1,7 @@
 """Print stravasync's internal import graph, the largest module and the largest function.
 
 Counts every import of a ``stravasync`` module, at module level, inside functions and
-under ``if TYPE_CHECKING:`` alike (the layering test in tests/test_layering.py holds
+under ``if TYPE_CHECKING:`` alike (the layering test in tests/unit/test_layering.py holds
 the same view). Run: ``python -m benchmarks.module_graph [--dot]``.
 """
 

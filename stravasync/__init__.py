@@ -2,7 +2,7 @@
 
 The data path reads top to bottom, and so do the imports. Each line is a layer: a
 package or leaf module may import only those on the lines above it, never one beside
-or below (``tests/test_layering.py`` holds this list; ``python -m benchmarks.module_graph``
+or below (``tests/unit/test_layering.py`` holds this list; ``python -m benchmarks.module_graph``
 prints the graph)::
 
     stravasync, errors, models, fsutil, logs, emulator: the leaves
