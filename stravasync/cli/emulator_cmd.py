@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from stravasync.emulator import EmulatorConfig
+    from stravasync.emulator import Athlete, EmulatorConfig
 
 LARGE_ID_OFFSET = 2**32
 
@@ -23,6 +23,16 @@ def _pair(text: str, *, option: str) -> tuple[int, int]:
     if first < 0 or second < 0:
         raise click.BadParameter("must not be negative", param_hint=option)
     return first, second
+
+
+def _household(values: tuple[str, ...]) -> tuple[Athlete, ...]:
+    from stravasync.emulator import parse_athlete
+
+    entries = [entry for value in values for entry in value.split(",") if entry.strip()]
+    try:
+        return tuple(parse_athlete(entry) for entry in entries)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--athletes") from None
 
 
 def build_config(options: dict[str, Any]) -> EmulatorConfig:
@@ -84,6 +94,7 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
             read_usage_day=read_usage_day,
         ),
         on_request=None if options["quiet"] else _print_request,
+        athletes=_household(options["athletes"]),
     )
 
 
@@ -114,6 +125,14 @@ SHARE = click.FloatRange(0.0, 1.0)
 )
 @click.option(
     "--athlete-id", default=1234567, show_default=True, type=int, help="The athlete who signs in."
+)
+@click.option(
+    "--athletes",
+    multiple=True,
+    metavar="ID[:FIRST[:LAST]],...",
+    help="More athletes who can sign in (a household on one app), each with their own "
+    "activities, gear and intervals.icu key; choose one with authorize?athlete=ID "
+    "[default: only --athlete-id].",
 )
 @click.option("--seed", type=int, default=None, help="Seed for random draws [default: random].")
 @click.option(

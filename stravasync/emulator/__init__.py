@@ -93,11 +93,13 @@ non-deleted activities → duplicate. The activity's start is read from the cont
 """
 
 from stravasync.emulator.app import EmulatorState
+from stravasync.emulator.athletes import Athlete, parse_athlete
 from stravasync.emulator.config import EmulatorConfig, Knobs, ManualClock, Usage
 from stravasync.emulator.server import Emulator
 from stravasync.emulator.standalone import describe, serve_until_stopped
 
 __all__ = [
+    "Athlete",
     "Emulator",
     "EmulatorConfig",
     "EmulatorState",
@@ -105,5 +107,6 @@ __all__ = [
     "ManualClock",
     "Usage",
     "describe",
+    "parse_athlete",
     "serve_until_stopped",
 ]

@@ -88,8 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("emulator_handler_failed")
             reply = Reply(status=500, body=b'{"message":"emulator bug"}', content_type=JSON_TYPE)
-        latency = state.knobs.latency_s
-        if latency > 0 and not request.path.startswith("/_emulator/"):
+        latency = state.latency_for(request.path)
+        if latency > 0:
             time.sleep(latency)
         if reply.drop:
             self.close_connection = True
