@@ -38,6 +38,7 @@ def _household(values: tuple[str, ...]) -> tuple[Athlete, ...]:
 def build_config(options: dict[str, Any]) -> EmulatorConfig:
     """Turn the command's options into an `EmulatorConfig` (raises click errors)."""
     from stravasync.emulator import EmulatorConfig, Knobs, Usage
+    from stravasync.emulator.athletes import Roster
 
     limit_15, limit_day = _pair(options["limits"], option="--limits")
     read_limit_15, read_limit_day = _pair(options["read_limits"], option="--read-limits")
@@ -77,7 +78,7 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     offset = LARGE_ID_OFFSET if options["large_ids"] else 0
-    return EmulatorConfig(
+    config = EmulatorConfig(
         host=options["host"],
         port=options["port"],
         client_id=options["client_id"],
@@ -96,6 +97,11 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
         on_request=None if options["quiet"] else _print_request,
         athletes=_household(options["athletes"]),
     )
+    try:
+        Roster(config.configured_athlete(), config.athletes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--athletes") from None
+    return config
 
 
 def _print_request(entry: Any) -> None:

@@ -235,14 +235,17 @@ def test_athletes_can_join_the_household_at_runtime(
 
 
 def test_the_emulator_command_takes_a_household() -> None:
-    """--athletes ID[:FIRST[:LAST]],… adds athletes; a malformed entry is a usage error."""
+    """--athletes ID[:FIRST[:LAST]],… adds athletes; a malformed or repeated one is refused."""
     context = emulator_command.make_context(
         "emulator", ["--athletes", "2345678:Bob:Builder,3456789:Ann", "--athletes", "42"]
     )
     config = build_config(context.params)
     bad = emulator_command.make_context("emulator", ["--athletes", "bob"])
+    twice = emulator_command.make_context("emulator", ["--athletes", "1234567:Emma"])
     assert [(BOB, "Bob", "Builder"), (ANN, "Ann", "3456789"), (42, "Athlete", "42")] == [
         (a.id, a.firstname, a.lastname) for a in config.athletes
     ]
     with pytest.raises(click.BadParameter, match="ID\\[:FIRST\\[:LAST\\]\\]"):
         build_config(bad.params)
+    with pytest.raises(click.BadParameter, match="already in the household"):
+        build_config(twice.params)
