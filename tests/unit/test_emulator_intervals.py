@@ -129,13 +129,16 @@ def test_a_wrong_key_is_401_and_a_revoked_key_403(
     wrong = listed(http, "nope")
     anonymous = http.get(f"{ICU}/athlete/0/activities", params={"oldest": "2024-01-01"})
     other_user = http.get(f"{ICU}/athlete/0", auth=httpx.BasicAuth("athlete", EMMA_KEY))
-    emulator.revoke_intervals_key(EMMA)
+    revoking = http.post(f"{BASE}/_emulator/intervals/revoke-key", json={"athlete": EMMA})
     revoked = listed(http, EMMA_KEY)
     emulator.replace_intervals_key(EMMA, "fresh")
     assert [401, 401, 401, 403, 200] == [
         r.status_code for r in (wrong, anonymous, other_user, revoked, listed(http, "fresh"))
     ]
-    assert {"status": 403, "error": "API key has been revoked"} == revoked.json()
+    assert ({"revoked": 1}, {"status": 403, "error": "API key has been revoked"}) == (
+        revoking.json(),
+        revoked.json(),
+    )
 
 
 def test_an_unreadable_file_gets_422_with_a_message(
