@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from stravasync.emulator import EmulatorConfig
+    from stravasync.emulator import Athlete, EmulatorConfig
 
 LARGE_ID_OFFSET = 2**32
 
@@ -25,9 +25,20 @@ def _pair(text: str, *, option: str) -> tuple[int, int]:
     return first, second
 
 
+def _household(values: tuple[str, ...]) -> tuple[Athlete, ...]:
+    from stravasync.emulator import parse_athlete
+
+    entries = [entry for value in values for entry in value.split(",") if entry.strip()]
+    try:
+        return tuple(parse_athlete(entry) for entry in entries)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--athletes") from None
+
+
 def build_config(options: dict[str, Any]) -> EmulatorConfig:
     """Turn the command's options into an `EmulatorConfig` (raises click errors)."""
     from stravasync.emulator import EmulatorConfig, Knobs, Usage
+    from stravasync.emulator.athletes import Roster
 
     limit_15, limit_day = _pair(options["limits"], option="--limits")
     read_limit_15, read_limit_day = _pair(options["read_limits"], option="--read-limits")
@@ -67,7 +78,7 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     offset = LARGE_ID_OFFSET if options["large_ids"] else 0
-    return EmulatorConfig(
+    config = EmulatorConfig(
         host=options["host"],
         port=options["port"],
         client_id=options["client_id"],
@@ -84,7 +95,13 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
             read_usage_day=read_usage_day,
         ),
         on_request=None if options["quiet"] else _print_request,
+        athletes=_household(options["athletes"]),
     )
+    try:
+        Roster(config.configured_athlete(), config.athletes)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--athletes") from None
+    return config
 
 
 def _print_request(entry: Any) -> None:
@@ -114,6 +131,14 @@ SHARE = click.FloatRange(0.0, 1.0)
 )
 @click.option(
     "--athlete-id", default=1234567, show_default=True, type=int, help="The athlete who signs in."
+)
+@click.option(
+    "--athletes",
+    multiple=True,
+    metavar="ID[:FIRST[:LAST]],...",
+    help="More athletes who can sign in (a household on one app), each with their own "
+    "activities, gear and intervals.icu key; choose one with authorize?athlete=ID "
+    "[default: only --athlete-id].",
 )
 @click.option("--seed", type=int, default=None, help="Seed for random draws [default: random].")
 @click.option(

@@ -13,11 +13,35 @@ Use it from tests::
         strava.set_knobs(error_5xx_share=0.2)
         state = strava.inspect()      # uploads, activities, counters, request log
 
-or run it: ``stravasync emulator --port 8723`` (prints the URLs and a ``[strava]``
-snippet). Over HTTP: ``GET /_emulator/state`` (``?requests=0`` omits the log),
+or run it: ``stravasync emulator --port 8723`` (prints the URLs, the intervals.icu
+URL and keys, and a ``[strava]`` snippet; ``--athletes ID[:FIRST[:LAST]],…`` adds
+athletes). Over HTTP: ``GET /_emulator/state`` (``?requests=0`` omits the log),
 ``GET|POST /_emulator/knobs`` (JSON object of knob changes), ``POST /_emulator/usage``,
-``POST /_emulator/tokens`` (JSON ``{"athlete_id":…, "scope":…}``) and
-``POST /_emulator/expire-access-tokens``.
+``POST /_emulator/tokens`` (JSON ``{"athlete_id":…, "scope":…}``),
+``POST /_emulator/expire-access-tokens``, ``POST /_emulator/sign-in`` (JSON
+``{"athlete_id":…}``), ``GET|POST /_emulator/athletes`` (the household with each
+one's activities; POST adds an `Athlete` from its JSON fields) and
+``POST /_emulator/intervals/revoke-key`` (JSON ``{"athlete": id or "i…"}``).
+
+A household (`Athlete`, see `athletes`): the configured athlete plus
+``EmulatorConfig.athletes`` (or ``add_athlete``), all on the one application. Who
+signs in at ``/oauth/authorize`` is its ``athlete`` field (query, or the approval
+page's login step), else the one ``sign_in_as`` picked (at first the configured
+one); an id outside the household is a 400. Each athlete has their own uploads,
+activities (duplicates are per athlete), gear (default ``b<id>``/``g<id>``) and
+``GET /athlete``; the rate limits and the athlete cap are the app's, shared by all.
+``activities_of(id)``, ``intervals_activities_of(id)``, ``members()`` and
+``inspect()["athletes"]`` show who holds what.
+
+intervals.icu (`intervals`) is served on the same port under ``/intervals/api/v1``
+(``Emulator.intervals_url``): every household athlete has an account ``i<id>``
+with the key ``emulator-icu-key-<id>`` (``Athlete.intervals_id``/``intervals_key``;
+``intervals_key()``, ``revoke_intervals_key()``, ``replace_intervals_key()``).
+Uploads are synchronous, and the same file sent twice makes two activities:
+intervals.icu keeps duplicates that arrive by upload (its FAQ says duplicates are
+not always merged, and public clients de-duplicate on their own), so a client must
+list by ``external_id`` before sending again. Its calls are logged with kind
+``intervals`` and never count on Strava's rate limits.
 
 Endpoints: ``GET|POST /oauth/authorize``, ``POST /oauth/token`` (authorization_code,
 refresh_token), ``POST /oauth/revoke`` (HTTP Basic client credentials, ``token=``; either
@@ -76,11 +100,18 @@ Knobs (`Knobs`; change at runtime with ``set_knobs(**kw)``), defaults in bracket
 - ``limit_15``/``limit_day`` [200/2000], ``read_limit_15``/``read_limit_day``
   [100/1000]; ``rate_limit_field`` ["rate limit"]: the 429 error's field text.
   Usage starts from ``EmulatorConfig.initial_usage``; ``set_usage()`` overwrites it.
+- intervals.icu only: ``intervals_5xx_share`` [0] (500/502/503, no effect),
+  ``intervals_drop_share`` [0] (the activity is recorded, the connection dropped),
+  ``intervals_latency_s`` [0] (``latency_s`` is Strava's only),
+  ``intervals_rate_limit`` [None] calls per ``intervals_rate_window_s`` [1] (more get
+  429, with ``Retry-After: intervals_retry_after_s`` [None] if set), and
+  ``intervals_unreadable_status`` [422] (or 400) for a file it cannot read.
 
-Fixed settings (`EmulatorConfig`): host/port, client id/secret, the signing-in
+Fixed settings (`EmulatorConfig`): host/port, client id/secret, the configured
 athlete and their ``bikes``/``shoes`` (gear ids b…/g…), extra callback domains, first
 upload/activity ids (set them above 2**32 to test 64-bit ids), seed, clock,
-``on_request`` callback, body size cap.
+``on_request`` callback, body size cap, the other ``athletes`` and the first
+intervals.icu activity number.
 
 Processing verdicts (from the content, see `content`): not FIT/GPX/TCX of the
 declared type, malformed XML, a FIT whose ``file_id.type`` is not activity, a TCX
@@ -90,14 +121,51 @@ from GPS file."; gzip that does not inflate or a truncated FIT → "The upload a
 to be malformed…"; same content (sha256 after gunzip) as one of the athlete's
 non-deleted activities → duplicate. The activity's start is read from the content
 (see `content` and `fitscan`); its ``external_id`` is the upload's echo of it.
+
+Modules:
+
+- ``activities``: Owns the activity endpoints: ``GET|PUT /activities/{id}`` and
+  ``GET /athlete/activities``.
+- ``api``: The API endpoints (under /api/v3 and path-less): uploads, the athlete,
+  activities.
+- ``app``: `EmulatorState`: the locked front of the emulator, independent of sockets.
+- ``athletes``: Owns the household: the athletes who can sign in, their gear, and who
+  signs in next.
+- ``config``: The emulator's settings: fixed ones (`EmulatorConfig`) and runtime knobs
+  (`Knobs`).
+- ``content``: What Strava's processing would say about an uploaded file's content.
+- ``core``: The emulator's shared pieces: request and reply values, the mutable core,
+  error bodies.
+- ``fitscan``: Owns the emulator's minimal walk over FIT messages: the file type and the
+  start time.
+- ``forms``: Request-body parsing: multipart/form-data, url-encoded forms and JSON.
+- ``household``: Owns the household's views over the emulator's state: who holds what,
+  on which service.
+- ``icubook``: Owns intervals.icu's records: API keys, activities per athlete, and the
+  "too fast" window.
+- ``intervals``: Owns the intervals.icu API the emulator serves under
+  ``/intervals/api/v1``.
+- ``oauth``: The OAuth endpoints: authorize, token (code and refresh grants), revoke,
+  deauthorize.
+- ``ratelimit``: Strava's application rate limits: two windows, two budgets, lazily
+  reset.
+- ``server``: The HTTP side: a `ThreadingHTTPServer` on loopback, and `Emulator`, the
+  object tests hold.
+- ``standalone``: Running the emulator as a program: the banner it prints and the
+  serve-until-stopped loop.
+- ``tokens``: Authorization codes, grants (refresh token + access tokens) and connected
+  athletes.
+- ``uploads``: Uploads, their processing, and the activities they become.
 """
 
 from stravasync.emulator.app import EmulatorState
+from stravasync.emulator.athletes import Athlete, parse_athlete
 from stravasync.emulator.config import EmulatorConfig, Knobs, ManualClock, Usage
 from stravasync.emulator.server import Emulator
 from stravasync.emulator.standalone import describe, serve_until_stopped
 
 __all__ = [
+    "Athlete",
     "Emulator",
     "EmulatorConfig",
     "EmulatorState",
@@ -105,5 +173,6 @@ __all__ = [
     "ManualClock",
     "Usage",
     "describe",
+    "parse_athlete",
     "serve_until_stopped",
 ]

@@ -18,10 +18,12 @@ import threading
 import zlib
 from typing import Any
 
-from stravasync.emulator import api, oauth
+from stravasync.emulator import api, household, intervals, oauth
+from stravasync.emulator.athletes import Athlete, Roster
 from stravasync.emulator.config import EmulatorConfig, Knobs, Usage
 from stravasync.emulator.content import is_gzip
 from stravasync.emulator.core import Core, Reply, Request, json_reply, not_found
+from stravasync.emulator.icubook import IntervalsBook
 from stravasync.emulator.ratelimit import RateCounter, usage_snapshot
 from stravasync.emulator.tokens import Issued, TokenBook
 from stravasync.emulator.uploads import UploadBook
@@ -59,7 +61,14 @@ class EmulatorState:
             fault_rng=random.Random(f"{seed}/faults"),  # noqa: S311  # same
             privacy_rng=random.Random(f"{seed}/private"),  # noqa: S311  # same
             update_rng=random.Random(f"{seed}/updates"),  # noqa: S311  # same
+            roster=Roster(config.configured_athlete(), config.athletes),
+            icu=IntervalsBook(
+                activity_id_start=config.intervals_activity_id_start,
+                rng=random.Random(f"{seed}/intervals"),  # noqa: S311  # same
+            ),
         )
+        for athlete in self._core.roster.all():
+            household.open_account(self._core, athlete)
 
     @property
     def knobs(self) -> Knobs:
@@ -73,12 +82,29 @@ class EmulatorState:
 
     # -- HTTP ---------------------------------------------------------------------------
 
+    def latency_for(self, path: str) -> float:
+        """The wall-clock delay to add before answering a request for `path`."""
+        if path.startswith(EMULATOR_PREFIX + "/"):
+            return 0.0
+        knobs = self.knobs
+        return knobs.intervals_latency_s if intervals.is_intervals_path(path) else knobs.latency_s
+
     def handle(self, request: Request) -> Reply:
         """Answer one request (the HTTP server calls this from its threads)."""
         path = request.path
         if path.startswith(EMULATOR_PREFIX + "/"):
             return self._handle_emulator(request)
-        if api.is_api_path(path):
+        if intervals.is_intervals_path(path):
+            route = intervals.route_of(request)
+            sent = None
+            if route == "POST /athlete/{id}/activities":
+                status = self.knobs.intervals_unreadable_status
+                sent = intervals.prepare_upload(request, unreadable=status)
+            with self._lock:
+                now = self._settle()
+                reply = intervals.handle(self._core, request, now=now, prepared=sent)
+                entry = self._record(request, reply, kind="intervals", route=route, now=now)
+        elif api.is_api_path(path):
             kind = api.kind_of(request)
             prepared = api.prepare_upload(request) if kind == "upload" else None
             with self._lock:
@@ -123,6 +149,11 @@ class EmulatorState:
         }
         core.log.append(entry)
         core.calls[kind] += 1
+        if kind == "intervals":
+            core.icu.by_status[status] += 1
+            if reply.note:
+                core.notes[f"intervals_{reply.note}"] += 1
+            return entry
         core.by_route[route] += 1
         if kind != "oauth":
             core.calls["api"] += 1
@@ -149,11 +180,75 @@ class EmulatorState:
                 return json_reply(200, self.issue_tokens(**args))
             if route == ("POST", "/_emulator/expire-access-tokens"):
                 return json_reply(200, {"expired": self.expire_access_tokens()})
+            if route == ("POST", "/_emulator/sign-in"):
+                athlete_id = int(_json_object(request)["athlete_id"])
+                self.sign_in_as(athlete_id)
+                return json_reply(200, {"signed_in": athlete_id})
+            if route == ("GET", "/_emulator/athletes"):
+                return json_reply(200, self.members())
+            if route == ("POST", "/_emulator/athletes"):
+                args = _json_object(request)
+                return json_reply(200, self.add_athlete(Athlete(**args)))
+            if route == ("POST", "/_emulator/intervals/revoke-key"):
+                athlete = _json_object(request)["athlete"]
+                return json_reply(200, {"revoked": self.revoke_intervals_key(athlete)})
+        except KeyError as exc:
+            return json_reply(400, {"message": "Bad Request", "error": f"missing {exc}"})
         except (TypeError, ValueError) as exc:
             return json_reply(400, {"message": "Bad Request", "error": str(exc)})
         return not_found()
 
     # -- Python conveniences ------------------------------------------------------------
+
+    def sign_in_as(self, athlete_id: int) -> None:
+        """Make the household's `athlete_id` the one the next sign-ins use (as logging in
+        to strava.com in the browser); an ``athlete`` field at authorize still wins."""
+        with self._lock:
+            self._core.roster.sign_in_as(athlete_id)
+
+    def add_athlete(self, athlete: Athlete) -> dict[str, Any]:
+        """Add a member to the household (ValueError if an id or key is taken)."""
+        with self._lock:
+            core = self._core
+            core.roster.add(athlete)
+            core.athletes.pop(athlete.id, None)  # a profile made up before is replaced
+            household.open_account(core, athlete)
+            return household.member(self._core, athlete)
+
+    def members(self) -> list[dict[str, Any]]:
+        """Every athlete with their Strava and intervals.icu activities (see `inspect`)."""
+        with self._lock:
+            self._settle()
+            return [household.member(self._core, a) for a in self._core.roster.all()]
+
+    def activities_of(self, athlete_id: int) -> list[dict[str, Any]]:
+        """The Strava athlete's live (non-deleted) activities, in the order they were made."""
+        with self._lock:
+            self._settle()
+            return household.strava_activities(self._core, athlete_id)
+
+    def intervals_activities_of(self, athlete: int | str) -> list[dict[str, Any]]:
+        """The intervals.icu activities of `athlete` (Strava id or ``i…`` id), as uploaded."""
+        with self._lock:
+            icu_id = household.icu_id_of(self._core, athlete)
+            return [a.snapshot() for a in self._core.icu.of_athlete(icu_id)]
+
+    def intervals_key(self, athlete: int | str | None = None) -> str | None:
+        """The live intervals.icu API key of `athlete` (default: the configured athlete)."""
+        with self._lock:
+            core = self._core
+            chosen = core.roster.default_id if athlete is None else athlete
+            return core.icu.key_of(household.icu_id_of(self._core, chosen))
+
+    def revoke_intervals_key(self, athlete: int | str) -> int:
+        """Revoke the athlete's intervals.icu key(s): later calls with it get 403."""
+        with self._lock:
+            return self._core.icu.revoke(household.icu_id_of(self._core, athlete))
+
+    def replace_intervals_key(self, athlete: int | str, key: str) -> None:
+        """Give the athlete a new intervals.icu key; the old one is revoked."""
+        with self._lock:
+            self._core.icu.replace_key(household.icu_id_of(self._core, athlete), key)
 
     def set_knobs(self, **changes: Any) -> Knobs:
         """Change knobs at runtime (unknown names or bad values raise ValueError)."""
@@ -266,6 +361,12 @@ class EmulatorState:
                 "activities": [a.snapshot() for a in core.uploads.activities.values()],
                 "grants": core.tokens.snapshot(),
                 "connected_athletes": list(core.tokens.connected),
+                "athletes": [household.member(self._core, a) for a in core.roster.all()],
+                "intervals": {
+                    "calls": core.calls["intervals"],
+                    "by_status": dict(core.icu.by_status),
+                    "activities": [a.snapshot() for a in core.icu.activities.values()],
+                },
             }
             if requests:
                 result["requests"] = [dict(e) for e in core.log]

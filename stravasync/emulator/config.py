@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stravasync.emulator.athletes import Athlete
+
 STATUS_PROCESSING = "Your activity is still being processed."
 STATUS_READY = "Your activity is ready."
 STATUS_ERROR = "There was an error processing your activity."
@@ -122,6 +124,21 @@ class Knobs:
     """Read daily limit."""
     rate_limit_field: str = "rate limit"
     """The `field` text of the 429 error ("rate limit" or "overall rate limit")."""
+    intervals_5xx_share: float = 0.0
+    """intervals.icu: share of calls answered 500/502/503 (nothing else happens)."""
+    intervals_drop_share: float = 0.0
+    """intervals.icu: share of upload POSTs recorded, then answered by dropping the connection."""
+    intervals_latency_s: float = 0.0
+    """intervals.icu: real (wall-clock) delay added before each answer."""
+    intervals_rate_limit: int | None = None
+    """intervals.icu: calls allowed per `intervals_rate_window_s` (None = no limit); more get
+    429 and are not counted."""
+    intervals_rate_window_s: float = 1.0
+    """intervals.icu: the sliding window of `intervals_rate_limit` (seconds of the clock)."""
+    intervals_retry_after_s: int | None = None
+    """intervals.icu: the Retry-After header of a 429 (None = no header)."""
+    intervals_unreadable_status: int = 422
+    """intervals.icu: the status (422 or 400) of an upload whose file it cannot read."""
 
     def replace(self, **changes: Any) -> Knobs:
         """Return a copy with `changes`, refusing unknown names and bad values."""
@@ -162,6 +179,21 @@ class Knobs:
             raise ValueError("latency_s and stuck_s must not be negative")
         if self.athlete_limit is not None and self.athlete_limit < 0:
             raise ValueError("athlete_limit must not be negative")
+        self._check_intervals()
+
+    def _check_intervals(self) -> None:
+        for name in ("intervals_5xx_share", "intervals_drop_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], not {value}")
+        if self.intervals_latency_s < 0 or self.intervals_rate_window_s <= 0:
+            raise ValueError("need intervals_latency_s >= 0 and intervals_rate_window_s > 0")
+        for name in ("intervals_rate_limit", "intervals_retry_after_s"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must not be negative")
+        if self.intervals_unreadable_status not in (400, 422):
+            raise ValueError("intervals_unreadable_status must be 400 or 422")
 
     def as_dict(self) -> dict[str, Any]:
         """The knobs as a JSON-ready dict."""
@@ -253,6 +285,21 @@ class EmulatorConfig:
     """Called (outside the lock) with each request-log entry, e.g. to print it."""
     max_body_bytes: int = 200 * 1024 * 1024
     """Largest request body accepted (413 above)."""
+    athletes: tuple[Athlete, ...] = ()
+    """The household besides the athlete above (each with own activities, uploads, gear
+    and intervals.icu key); all share the app's rate limits and athlete cap."""
+    intervals_activity_id_start: int = 50000001
+    """First intervals.icu activity number (ids are "i" + number)."""
+
+    def configured_athlete(self) -> Athlete:
+        """The athlete set by `athlete_id`, names and gear above: the default one."""
+        return Athlete(
+            id=self.athlete_id,
+            firstname=self.athlete_firstname,
+            lastname=self.athlete_lastname,
+            bikes=self.bikes,
+            shoes=self.shoes,
+        )
 
 
 class ManualClock:

@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from stravasync.emulator.athletes import Roster
 from stravasync.emulator.config import EmulatorConfig, Knobs
+from stravasync.emulator.icubook import IntervalsBook
 from stravasync.emulator.ratelimit import RateCounter
 from stravasync.emulator.tokens import TokenBook
 from stravasync.emulator.uploads import UploadBook
@@ -145,6 +147,10 @@ class Core:
     """Draws of `private_share` (apart, so old seeds replay the other draws unchanged)."""
     update_rng: random.Random
     """Draws of `update_5xx_share`."""
+    roster: Roster
+    """The household: who can sign in, with their gear and intervals.icu accounts."""
+    icu: IntervalsBook
+    """The intervals.icu side: keys and activities."""
     athletes: dict[int, dict[str, Any]] = field(default_factory=dict)
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     calls: Counter[str] = field(default_factory=Counter)
@@ -156,14 +162,13 @@ class Core:
     def athlete(self, athlete_id: int) -> dict[str, Any]:
         """The athlete's summary profile, made up on first sight."""
         if athlete_id not in self.athletes:
-            config = self.config
-            own = athlete_id == config.athlete_id
+            known = self.roster.get(athlete_id)
             self.athletes[athlete_id] = {
                 "id": athlete_id,
                 "username": None,
                 "resource_state": 2,
-                "firstname": config.athlete_firstname if own else "Athlete",
-                "lastname": config.athlete_lastname if own else str(athlete_id),
+                "firstname": known.firstname if known else "Athlete",
+                "lastname": known.lastname if known else str(athlete_id),
                 "bio": None,
                 "city": None,
                 "state": None,
@@ -183,8 +188,12 @@ class Core:
         return self.athletes[athlete_id]
 
     def gear(self, athlete_id: int) -> dict[str, list[dict[str, Any]]]:
-        """The athlete's bikes and shoes as SummaryGear lists (only the configured athlete's)."""
-        own = athlete_id == self.config.athlete_id
+        """The athlete's bikes and shoes as SummaryGear lists (none for a stranger)."""
+        known = self.roster.get(athlete_id)
+        kinds = (
+            ("bikes", known.gear_bikes if known else ()),
+            ("shoes", known.gear_shoes if known else ()),
+        )
         return {
             kind: [
                 {
@@ -194,9 +203,9 @@ class Core:
                     "resource_state": 2,
                     "distance": 0.0,
                 }
-                for index, (gear_id, name) in enumerate(items if own else ())
+                for index, (gear_id, name) in enumerate(items)
             ]
-            for kind, items in (("bikes", self.config.bikes), ("shoes", self.config.shoes))
+            for kind, items in kinds
         }
 
     def gear_ids(self, athlete_id: int) -> set[str]:

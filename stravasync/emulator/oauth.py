@@ -12,6 +12,7 @@ import html
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+from stravasync.emulator.athletes import Athlete
 from stravasync.emulator.config import KNOWN_SCOPES
 from stravasync.emulator.core import (
     Core,
@@ -38,8 +39,12 @@ def params_of(request: Request) -> dict[str, str]:
     return params
 
 
-def authorize(core: Core, request: Request, *, now: float) -> Reply:
-    """GET (or approval-page POST) /oauth/authorize."""
+def authorize(core: Core, request: Request, *, now: float) -> Reply:  # noqa: PLR0911  # a router
+    """GET (or approval-page POST) /oauth/authorize, for the athlete who signs in.
+
+    That is the ``athlete`` field (query, or the approval page's login step), else
+    the household's signed-in athlete (see `athletes`).
+    """
     if core.knobs.inactive:
         return inactive()
     params = dict(request.query)
@@ -51,13 +56,16 @@ def authorize(core: Core, request: Request, *, now: float) -> Reply:
     problem = _check_authorize(core, params)
     if problem is not None:
         return problem
+    athlete = core.roster.chosen(params.get("athlete"))
+    if athlete is None:
+        return bad_request("Athlete", "athlete", "invalid")
     limit, connected = core.knobs.athlete_limit, core.tokens.connected
-    if limit is not None and core.config.athlete_id not in connected and len(connected) >= limit:
+    if limit is not None and athlete.id not in connected and len(connected) >= limit:
         return _athlete_cap_page()
     redirect_uri, state = params["redirect_uri"], params.get("state", "")
     requested = [s for s in params.get("scope", "read").split(",") if s] or ["read"]
     if ticked is None and core.knobs.approval_page:
-        return _approval_page(params, requested)
+        return _approval_page(params, requested, athlete=athlete.id, roster=core.roster.all())
     if ticked is not None and params.get("approve") != "yes":
         return _redirect(redirect_uri, [("state", state), ("error", "access_denied")])
     granted = [s for s in requested if ticked is None or s in ticked]
@@ -66,7 +74,7 @@ def authorize(core: Core, request: Request, *, now: float) -> Reply:
         granted = [s for s in granted if s in allowed]
     scope = ",".join(granted)
     code = core.tokens.new_code(
-        athlete_id=core.config.athlete_id,
+        athlete_id=athlete.id,
         scope=scope,
         expires_at=now + core.knobs.code_lifetime_s,
     )
@@ -117,11 +125,18 @@ def _redirect(redirect_uri: str, pairs: list[tuple[str, str]]) -> Reply:
     return Reply(status=302, headers=(("Location", location),), content_type="text/plain")
 
 
-def _approval_page(params: dict[str, str], requested: list[str]) -> Reply:
+def _approval_page(
+    params: dict[str, str], requested: list[str], *, athlete: int, roster: list[Athlete]
+) -> Reply:
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
         for k, v in params.items()
         if k in {"client_id", "redirect_uri", "response_type", "scope", "state"}
+    )
+    login = "".join(
+        f'<option value="{a.id}"{" selected" if a.id == athlete else ""}>'
+        f"{html.escape(a.firstname)} {html.escape(a.lastname)} ({a.id})</option>"
+        for a in roster
     )
     boxes = "".join(
         f'<label><input type="checkbox" name="grant" value="{html.escape(s)}" checked> '
@@ -131,7 +146,8 @@ def _approval_page(params: dict[str, str], requested: list[str]) -> Reply:
     page = (
         "<!doctype html><html><head><title>Authorize (Strava emulator)</title></head><body>"
         "<h1>Authorize application</h1><form method=post action=/oauth/authorize>"
-        f"{hidden}{boxes}"
+        f'{hidden}<label>Signed in as <select name="athlete">{login}</select></label><br>'
+        f"{boxes}"
         '<button name="approve" value="yes">Authorize</button> '
         '<button name="approve" value="no">Cancel</button></form></body></html>'
     )

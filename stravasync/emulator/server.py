@@ -18,8 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from stravasync.emulator.app import EmulatorState
+from stravasync.emulator.athletes import Athlete
 from stravasync.emulator.config import EmulatorConfig, Knobs
 from stravasync.emulator.core import JSON_TYPE, Reply, Request
+from stravasync.emulator.intervals import PREFIX as INTERVALS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("emulator_handler_failed")
             reply = Reply(status=500, body=b'{"message":"emulator bug"}', content_type=JSON_TYPE)
-        latency = state.knobs.latency_s
-        if latency > 0 and not request.path.startswith("/_emulator/"):
+        latency = state.latency_for(request.path)
+        if latency > 0:
             time.sleep(latency)
         if reply.drop:
             self.close_connection = True
@@ -235,6 +237,11 @@ class Emulator:
         """The `oauth_url` to configure: .../oauth"""
         return self.base_url + "/oauth"
 
+    @property
+    def intervals_url(self) -> str:
+        """The intervals.icu `api_url` to configure: .../intervals/api/v1"""
+        return self.base_url + INTERVALS_PREFIX
+
     def toml_snippet(self) -> str:
         """A ready `[strava]` section pointing at this emulator."""
         return (
@@ -299,3 +306,35 @@ class Emulator:
     def delete_activity(self, activity_id: int) -> None:
         """See `EmulatorState.delete_activity`."""
         self.state.delete_activity(activity_id)
+
+    def sign_in_as(self, athlete_id: int) -> None:
+        """See `EmulatorState.sign_in_as`."""
+        self.state.sign_in_as(athlete_id)
+
+    def add_athlete(self, athlete: Athlete) -> dict[str, Any]:
+        """See `EmulatorState.add_athlete`."""
+        return self.state.add_athlete(athlete)
+
+    def members(self) -> list[dict[str, Any]]:
+        """See `EmulatorState.members`."""
+        return self.state.members()
+
+    def activities_of(self, athlete_id: int) -> list[dict[str, Any]]:
+        """See `EmulatorState.activities_of`."""
+        return self.state.activities_of(athlete_id)
+
+    def intervals_activities_of(self, athlete: int | str) -> list[dict[str, Any]]:
+        """See `EmulatorState.intervals_activities_of`."""
+        return self.state.intervals_activities_of(athlete)
+
+    def intervals_key(self, athlete: int | str | None = None) -> str | None:
+        """See `EmulatorState.intervals_key`."""
+        return self.state.intervals_key(athlete)
+
+    def revoke_intervals_key(self, athlete: int | str) -> int:
+        """See `EmulatorState.revoke_intervals_key`."""
+        return self.state.revoke_intervals_key(athlete)
+
+    def replace_intervals_key(self, athlete: int | str, key: str) -> None:
+        """See `EmulatorState.replace_intervals_key`."""
+        self.state.replace_intervals_key(athlete, key)

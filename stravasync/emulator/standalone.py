@@ -14,14 +14,26 @@ from stravasync.emulator.server import Emulator
 
 
 def describe(emulator: Emulator) -> str:
-    """The banner: URLs to configure, where to inspect, and a ready `[strava]` snippet."""
+    """The banner: URLs to configure (Strava and intervals.icu), the household with their
+    intervals.icu keys, where to inspect, and a ready `[strava]` snippet."""
     base = emulator.base_url
+    athletes = emulator.members()
+    default = athletes[0]
+    lines = [
+        f"    {a['id']} {a['firstname']} {a['lastname']}"
+        f"   (intervals.icu {a['intervals_id']}, key {a['intervals_key']})\n"
+        for a in athletes
+    ]
     return (
         f"Strava API emulator listening on {base}\n"
         f"  api_url   = {emulator.api_url}\n"
         f"  api_url   = {emulator.pathless_api_url}   (path-less, as api-v3.strava.com from 2027)\n"
         f"  oauth_url = {emulator.oauth_url}\n"
-        f"  inspect   = {base}/_emulator/state   (knobs: POST JSON to {base}/_emulator/knobs)\n"
+        f"  intervals = {emulator.intervals_url}   (intervals.icu api_url; HTTP Basic user "
+        f"API_KEY, key {default['intervals_key']})\n"
+        "  athletes  (the first signs in unless authorize?athlete=ID says otherwise):\n"
+        + "".join(lines)
+        + f"  inspect   = {base}/_emulator/state   (knobs: POST JSON to {base}/_emulator/knobs)\n"
         "\nPut this in your stravasync config:\n\n"
         f"{emulator.toml_snippet()}"
     )
