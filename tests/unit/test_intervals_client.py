@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
+from engine_rig import emulator_transport
+from fixtures import fit_bytes
 
+from stravasync.emulator import EmulatorConfig, EmulatorState, ManualClock
 from stravasync.errors import ApiError, KeyRefused, RateLimited, TransientError, UploadRejected
 from stravasync.intervals.client import (
     MAX_REPLY_BYTES,
@@ -171,3 +174,42 @@ def test_retry_after_that_makes_no_sense_is_ignored() -> None:
     """Garbage in Retry-After means no hint, not a crash."""
     assert None is retry_after_seconds("soon", now=NOW)
     assert 0.0 == retry_after_seconds("0", now=NOW)
+
+
+# Against the emulator (behind MockTransport): the client and the emulator agree.
+
+def emulated(state: EmulatorState, key: str = "emulator-icu-key-1234567") -> IntervalsClient:
+    return IntervalsClient(account="jane-icu", api_url="http://emulator.test/intervals/api/v1",
+                           athlete_id="0", api_key=key, transport=emulator_transport(state),
+                           clock=lambda: NOW)
+
+
+def test_the_client_uploads_lists_and_names_the_athlete_on_the_emulator() -> None:
+    """An upload is listed on its day with our external id; the key names its athlete."""
+    state = EmulatorState(EmulatorConfig(seed=1, clock=ManualClock(NOW)))
+    client = emulated(state)
+    start = datetime(2026, 12, 6, 7, 30, tzinfo=UTC)
+
+    made = client.upload(data=fit_bytes(start=start), filename="ride.fit",
+                         external_id="stravasync-abc", name="Morning ride")
+    listed = client.activities(oldest=date(2026, 12, 5), newest=date(2026, 12, 7))
+
+    assert [(made.id, "stravasync-abc")] == [(a.id, a.external_id) for a in listed]
+    assert "i1234567" == client.athlete().id
+
+
+def test_the_emulators_refusals_become_the_clients_errors() -> None:
+    """Unreadable file → UploadRejected; too fast → RateLimited; revoked key → KeyRefused."""
+    state = EmulatorState(EmulatorConfig(seed=1, clock=ManualClock(NOW)))
+    client = emulated(state)
+
+    with pytest.raises(UploadRejected):
+        client.upload(data=b"not a workout", filename="x.fit", external_id="e1")
+    state.set_knobs(intervals_rate_limit=0, intervals_retry_after_s=7)
+    with pytest.raises(RateLimited) as limited:
+        client.activities(oldest=date(2026, 12, 5), newest=date(2026, 12, 6))
+    assert NOW + 7 == limited.value.until
+    state.set_knobs(intervals_rate_limit=None)
+    state.revoke_intervals_key(1234567)
+    with pytest.raises(KeyRefused):
+        client.activities(oldest=date(2026, 12, 5), newest=date(2026, 12, 6))
