@@ -30,11 +30,13 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
 
         click.echo(example_config(), nl=False)
         return
+    from stravasync.fsutil import legible
+
     config = obj.config()
     if not config.watch.paths:
         click.echo("# warning: [watch] paths is empty: the daemon will watch nothing", err=True)
     for warning in folder_warnings(config):
-        click.echo(f"# warning: {warning}", err=True)
+        click.echo(f"# warning: {legible(warning)}", err=True)
     data = config.masked()
     rules = config.masked_rules()
     if as_json:

@@ -47,7 +47,7 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     too) is read again from disk and judged afresh. A running daemon takes the
     request up within seconds, no signal needed; `stravasync run --once` does too.
     """
-    from stravasync.fsutil import shown
+    from stravasync.fsutil import legible
     from stravasync.state import Store
     from stravasync.state.runlock import lock_holder
 
@@ -62,10 +62,10 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     finally:
         store.close()
     for path in done:
-        click.echo(f"queued again: {shown(path)}")
+        click.echo(f"queued again: {legible(path)}")
     left = sorted(set(named or ()) - set(done))
     for path in left:
-        click.echo(f"left as it is (uploaded, duplicate, being sent, or unknown): {shown(path)}")
+        click.echo(f"left as it is (uploaded, duplicate, being sent, or unknown): {legible(path)}")
     if not done:
         click.echo("nothing to retry")
     elif lock_holder(config.state_dir) is None:
