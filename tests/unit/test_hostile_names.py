@@ -16,6 +16,7 @@ import pytest
 import structlog
 from click.testing import CliRunner
 
+from stravasync.cli import cli
 from stravasync.cli.check_cmd import check
 from stravasync.cli.context import CliContext
 from stravasync.cli.status_cmd import retry_command
@@ -115,6 +116,20 @@ def test_retry_prints_the_name_escaped(tmp_path: Path, config: Config) -> None:
                                 obj=CliContext(config_path=tmp_path / "config.toml"))
     assert [] == raw_controls(result.output)
     assert f"queued again: {legible(path)}" == result.output.splitlines()[0]
+
+
+def test_a_config_warning_shows_its_path_escaped(tmp_path: Path) -> None:
+    """A warning that quotes the config file's name shows it escaped, on one line."""
+    folder = tmp_path / "c\x1b[2J\nx"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('[strava]\nclient_id = "1"\nclient_secret = "s3cr3t-value"\n')
+    config.chmod(0o644)
+    result = CliRunner().invoke(cli, ["--config", str(config), "check", str(config)])
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert [] == raw_controls(result.stderr)
+    assert [f"stravasync: warning: {legible(config)} holds the client secret"] == [
+        w.split(" and is readable")[0] for w in warnings]
 
 
 @pytest.mark.parametrize("name", [HOSTILE, QUIET])
