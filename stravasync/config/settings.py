@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args
 import platformdirs
 
 from stravasync.config.places import place_problems, rule_folder_problems
-from stravasync.config.rules import Rule, rules_from_toml
+from stravasync.config.rules import Rule, rule_warnings, rules_from_toml
 from stravasync.config.schema import Problems, Table, as_toml, check_url
 from stravasync.errors import ConfigError
 from stravasync.logs import register_secret
@@ -349,7 +349,8 @@ def config_from_dict(
         )
     register_secret(strava.client_secret)
     return Config(strava=strava, watch=watch, upload=upload, state_dir=state_dir, log=log,
-                  notify=notify, rules=rules, source=source)
+                  notify=notify, rules=rules, source=source,
+                  warnings=tuple(rule_warnings(rules)))
 
 
 def _strava(c: Problems, data: Mapping[str, Any], *, environ: Mapping[str, str],
