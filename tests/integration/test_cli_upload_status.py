@@ -262,7 +262,7 @@ def test_retry_requeues_rejected_files(tmp_path: Path) -> None:
     assert State.QUEUED == store.workout("a" * 64).state  # type: ignore[union-attr]
     unknown = setup.invoke(retry_command, "/w/never-seen.fit")
     assert 1 == unknown.exit_code
-    assert "left as it is" in unknown.stdout
+    assert "not found, check the path: /w/never-seen.fit" in unknown.stdout
 
 
 def test_upload_of_a_missing_file_says_not_found_and_records_nothing(tmp_path: Path) -> None:
