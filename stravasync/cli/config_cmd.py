@@ -43,7 +43,7 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
         click.echo(json.dumps({"source": str(config.source), **data, "rules": rules},
                               indent=2))
         return
-    click.echo(f"# configuration from {config.source}")
+    click.echo(f"# configuration from {legible(str(config.source))}")
     for table, values in data.items():
         click.echo(f"\n[{table}]")
         for key, value in values.items():

@@ -132,6 +132,18 @@ def test_a_config_warning_shows_its_path_escaped(tmp_path: Path) -> None:
         w.split(" and is readable")[0] for w in warnings]
 
 
+def test_config_names_its_file_escaped(tmp_path: Path) -> None:
+    """`stravasync config` names the file it read with the name escaped."""
+    folder = tmp_path / "c\x1b[2J\nx"
+    folder.mkdir()
+    config = folder / "config.toml"
+    config.write_text('[strava]\nclient_id = "1"\n')
+    result = CliRunner().invoke(cli, ["--config", str(config), "config"])
+    assert 0 == result.exit_code, result.output
+    assert [] == raw_controls(result.stdout)
+    assert f"# configuration from {legible(config)}" == result.stdout.splitlines()[0]
+
+
 @pytest.mark.parametrize("name", [HOSTILE, QUIET])
 def test_a_console_log_line_stays_one_line(name: str) -> None:
     """A console log line with the name in a value is one line with no raw controls."""
