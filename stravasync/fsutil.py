@@ -2,7 +2,8 @@
 
 Owns the one way we write a file that must survive a crash: a temporary file in the
 same folder, created with its final (private) mode, written, fsynced, renamed over the
-target, and the folder fsynced so the rename itself is durable.
+target, and the folder fsynced so the rename itself is durable. And the two ways a
+path is rendered: :func:`shown` for JSON, :func:`legible` for a person.
 """
 
 from __future__ import annotations
@@ -12,12 +13,30 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["atomic_write", "ensure_private_dir", "fsync_dir", "shown"]
+__all__ = ["atomic_write", "ensure_private_dir", "fsync_dir", "legible", "shown"]
 
 
 def shown(path: str | os.PathLike[str]) -> str:
-    """``path`` for people and JSON: bytes that are not UTF-8 appear as ``\\xe4`` escapes."""
+    """``path`` for JSON: bytes that are not UTF-8 appear as ``\\xe4`` escapes.
+
+    Anything else is kept exactly (JSON escapes control characters itself); text a
+    person reads on a terminal goes through :func:`legible`.
+    """
     return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def legible(text: str | os.PathLike[str]) -> str:
+    """``text`` for a person's terminal, notice or log line: :func:`shown`, and escaped.
+
+    Every character Python does not call printable (:meth:`str.isprintable`: C0 and C1
+    controls, DEL, bidi overrides and marks, line and paragraph separators) appears as
+    its escape, ``\\x1b``, ``\\n``, ``\\u202e``: a file name can neither clear the
+    screen, set the window title, reorder a line nor start a new one.
+    """
+    text = shown(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def fsync_dir(path: Path) -> None:

@@ -10,6 +10,10 @@ writes to, every line starts with its syslog priority (``<3>`` error and critica
 ``<4>`` warning, ``<6>`` info, ``<7>`` debug), which journald strips and stores, so
 ``journalctl -p warning`` finds warnings; the rest of the line stays JSON (or console).
 
+A value never breaks its line: JSON escapes control characters, and console lines
+show them escaped (``\\x1b``, ``\\n``, ``\\u202e``), so a file name can neither
+forge a line (nor a journal entry) nor steer the terminal.
+
 A human command (``auth``, ``upload``, ``retry``, ``config``, ``status``) calls
 :func:`configure_logging` with ``human=True``: its log events go to stderr as console
 lines (never JSON, even in a pipe), warnings and above only, so they never read like
@@ -145,6 +149,32 @@ def _render_exc_info(
     return event_dict
 
 
+def _printable(text: str) -> str:
+    """*text* with every character :meth:`str.isprintable` refuses escaped (``\\x1b``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _one_line_values(
+    _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Escape control characters in console values: a name cannot steer the terminal.
+
+    A newline, an ``ESC[2J`` or a bidi override in a value (a file name) would start a
+    forged line, clear the screen or reorder the line; JSON lines escape them anyway.
+    A rendered exception keeps its line breaks (each line gets the journal prefix).
+    """
+    for key, value in event_dict.items():
+        if not isinstance(value, str):
+            continue
+        if key == "exception":
+            event_dict[key] = "\n".join(_printable(line) for line in value.split("\n"))
+        else:
+            event_dict[key] = _printable(value)
+    return event_dict
+
+
 def _redact(
     _logger: Any, _name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -214,10 +244,12 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     use_json = not human and (fmt == "json" or (fmt == "auto" and not _is_tty(out)))
     renderer: Any
+    escape: list[Any] = []
     if use_json:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=_is_tty(out))
+        escape = [_one_line_values]
     if journal_stream_matches(out):
         renderer = _JournalPriority(renderer)
     numeric = _LEVELS.get(level.lower(), logging.INFO)
@@ -233,6 +265,7 @@ def configure_logging(
             *stamp,
             _render_exc_info,
             _redact,
+            *escape,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -75,9 +75,10 @@ _register()
 
 
 def _fail(error: StravaSyncError) -> NoReturn:
+    from stravasync.fsutil import legible
     from stravasync.logs import redact_text
 
-    lines = redact_text(str(error)).splitlines() or [""]
+    lines = [legible(line) for line in redact_text(str(error)).split("\n")] or [""]
     first, rest = lines[0], lines[1:]
     click.echo(f"stravasync: {error.title}: {first}", err=True)
     for line in rest:
@@ -100,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         error.show()
         sys.exit(error.exit_code)
     except click.ClickException as error:
-        click.echo(f"stravasync: {redact_text(error.format_message())}", err=True)
+        from stravasync.fsutil import legible
+
+        click.echo(f"stravasync: {legible(redact_text(error.format_message()))}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("stravasync: interrupted", err=True)

@@ -30,7 +30,7 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
     """
     from stravasync.config.rules import Rule, settings_for
     from stravasync.config.settings import resolve_config_path
-    from stravasync.fsutil import shown
+    from stravasync.fsutil import legible, shown
     from stravasync.validate import Verdict, validate_path
 
     rules: tuple[Rule, ...] = ()
@@ -52,6 +52,6 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
             line = f"{shown(path)}: {result.verdict.value} \u2014 {result.summary()}"
             if rules and ok:
                 line += f"; rules: {settings.describe()}"
-            click.echo(line)
+            click.echo(legible(line))
         all_ok = all_ok and ok
     click.get_current_context().exit(0 if all_ok else 1)

@@ -30,11 +30,13 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
 
         click.echo(example_config(), nl=False)
         return
+    from stravasync.fsutil import legible
+
     config = obj.config()
     if not config.watch.paths:
         click.echo("# warning: [watch] paths is empty: the daemon will watch nothing", err=True)
     for warning in folder_warnings(config):
-        click.echo(f"# warning: {warning}", err=True)
+        click.echo(f"# warning: {legible(warning)}", err=True)
     data = config.masked()
     accounts = config.masked_accounts()
     rules = config.masked_rules()
@@ -42,7 +44,7 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
         click.echo(json.dumps({"source": str(config.source), **data, "accounts": accounts,
                                "rules": rules}, indent=2))
         return
-    click.echo(f"# configuration from {config.source}")
+    click.echo(f"# configuration from {legible(str(config.source))}")
     for table, values in data.items():
         click.echo(f"\n[{table}]")
         for key, value in values.items():

@@ -28,20 +28,25 @@ class CliContext:
     def config(self, *, human: bool = True) -> Config:
         """Load (once) and return the configuration; sets up logging from it.
 
-        ``human``: the command prints for a person on stdout, so with ``[log] format =
-        "auto"`` log events stay on stderr as plain lines, warnings and errors only,
-        terminal or not. A format set explicitly (``json`` for a script) is honoured.
-        The daemon (``run``) passes False: its log is its output.
+        ``human``: the command prints for a person on stdout, so its log events go to
+        stderr as readable console lines, warnings and errors only, whatever ``[log]``
+        says (``format`` and ``level`` are the daemon's), and each configuration
+        warning is one ``stravasync: warning: ...`` line. The daemon (``run``) passes
+        False: its log is its output, and a warning is a ``config_warning`` event.
         """
         if self._config is None:
             from stravasync.config.settings import load_config
+            from stravasync.fsutil import legible
             from stravasync.logs import configure_logging, get_logger
 
             self._config = load_config(self.config_path)
             configure_logging(fmt=self._config.log.format, level=self._config.log.level,
-                              human=human and self._config.log.format == "auto")
+                              human=human)
             for warning in self._config.warnings:
-                get_logger().warning("config_warning", message=warning)
+                if human:
+                    click.echo(f"stravasync: warning: {legible(warning)}", err=True)
+                else:
+                    get_logger().warning("config_warning", message=warning)
         return self._config
 
 

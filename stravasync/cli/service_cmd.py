@@ -41,9 +41,18 @@ def install(obj: CliContext) -> None:
 def service_warnings(config: Config) -> list[str]:
     """What would make the installed service fail or do nothing, said up front."""
     from stravasync.cli.config_cmd import folder_warnings
+    from stravasync.fsutil import legible
     from stravasync.stack import open_tokens
+    from stravasync.state.runlock import lock_holder
 
     warnings: list[str] = []
+    holder = lock_holder(config.state_dir)
+    if holder is not None:
+        pid = f"pid {holder}" if holder else "another process"
+        warnings.append(f"stravasync already runs for {legible(config.state_dir)} ({pid}), "
+                        "in the foreground or by hand: stop it first (Ctrl-C where it runs); "
+                        "until it stops, the service finds the state folder taken, cannot "
+                        "start, and is tried again every 30 seconds")
     if open_tokens(config).status() is None:
         warnings.append("not signed in yet: run `stravasync auth`; until then the service "
                         "watches and queues files but uploads nothing")

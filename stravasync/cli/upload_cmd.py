@@ -36,7 +36,7 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     Prints the activity's address per file (or why not). Exit status 0 when every
     file is on Strava (uploaded or already there), 1 otherwise.
     """
-    from stravasync.fsutil import shown
+    from stravasync.fsutil import legible
     from stravasync.logs import get_logger
     from stravasync.stack import require_sign_in
 
@@ -53,7 +53,7 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
         good, outcome, reported = _upload(config, present)
     said = iter(reported)
     for path in files:
-        click.echo(f"{shown(path)}: not found" if path in missing else next(said))
+        click.echo(legible(f"{path}: not found" if path in missing else next(said)))
     log.info("upload_summary", files=len(files), on_strava=good, failed=len(files) - good,
              not_found=len(missing), outcome=outcome.status if outcome is not None else "done")
     if outcome is not None and outcome.fatal is not None:

@@ -17,10 +17,12 @@ beside ``config`` without importing the validator. Public API::
     Rule, RuleSettings, FactsLike, STRAVA_SPORT_TYPES, SPORTS
     settings_for(rules, *, path, facts, tz=None, account=None, service=None) -> RuleSettings
     rules_from_toml(raw, *, folder_path, account_names=("me",)) -> (rules, problems)
+    rule_warnings(rules) -> [warning]
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,20 +39,24 @@ __all__ = [
     "FactsLike",
     "Rule",
     "RuleSettings",
+    "rule_warnings",
     "rules_from_toml",
     "settings_for",
 ]
 
-#: Strava's ``SportType`` names, as ``PUT /activities/{id}`` takes them.
+#: Strava's ``SportType`` names, as ``PUT /activities/{id}`` takes them (with the
+#: May 2026 additions: Basketball, Cricket, Dance, Padel, PhysicalTherapy, Volleyball).
+#: Strava adds types: a name not listed here is a warning, not an error.
 STRAVA_SPORT_TYPES: tuple[str, ...] = (
-    "AlpineSki", "BackcountrySki", "Badminton", "Canoeing", "Crossfit", "EBikeRide",
-    "Elliptical", "EMountainBikeRide", "Golf", "GravelRide", "Handcycle",
-    "HighIntensityIntervalTraining", "Hike", "IceSkate", "InlineSkate", "Kayaking",
-    "Kitesurf", "MountainBikeRide", "NordicSki", "Pickleball", "Pilates", "Racquetball",
-    "Ride", "RockClimbing", "RollerSki", "Rowing", "Run", "Sail", "Skateboard",
-    "Snowboard", "Snowshoe", "Soccer", "Squash", "StairStepper", "StandUpPaddling",
-    "Surfing", "Swim", "TableTennis", "Tennis", "TrailRun", "Velomobile", "VirtualRide",
-    "VirtualRow", "VirtualRun", "Walk", "WeightTraining", "Wheelchair", "Windsurf",
+    "AlpineSki", "BackcountrySki", "Badminton", "Basketball", "Canoeing", "Cricket",
+    "Crossfit", "Dance", "EBikeRide", "Elliptical", "EMountainBikeRide", "Golf",
+    "GravelRide", "Handcycle", "HighIntensityIntervalTraining", "Hike", "IceSkate",
+    "InlineSkate", "Kayaking", "Kitesurf", "MountainBikeRide", "NordicSki", "Padel",
+    "PhysicalTherapy", "Pickleball", "Pilates", "Racquetball", "Ride", "RockClimbing",
+    "RollerSki", "Rowing", "Run", "Sail", "Skateboard", "Snowboard", "Snowshoe",
+    "Soccer", "Squash", "StairStepper", "StandUpPaddling", "Surfing", "Swim",
+    "TableTennis", "Tennis", "TrailRun", "Velomobile", "VirtualRide", "VirtualRow",
+    "VirtualRun", "Volleyball", "Walk", "WeightTraining", "Wheelchair", "Windsurf",
     "Workout", "Yoga",
 )  # fmt: skip
 
@@ -102,7 +108,8 @@ class RuleSettings:
     commute: bool | None = None
     """A commute (sent with the upload)."""
     sport_type: str | None = None
-    """One of :data:`STRAVA_SPORT_TYPES` (set by the update after the upload)."""
+    """Strava's sport type (set by the update after the upload); one of
+    :data:`STRAVA_SPORT_TYPES` in its spelling, or a newer name as the owner wrote it."""
     gear_id: str | None = None
     """``b…`` (bike), ``g…`` (shoes) or ``none`` to clear (set by the update)."""
     hide_from_home: bool | None = None
@@ -306,11 +313,7 @@ def _settings_from_toml(
     sport_type = _string(table, "sport_type", where, problems)
     if sport_type is not None:
         by_fold = {name.lower(): name for name in STRAVA_SPORT_TYPES}
-        if sport_type.lower() in by_fold:
-            values["sport_type"] = by_fold[sport_type.lower()]
-        else:
-            problems.append(f"{where}.sport_type: {sport_type!r} is not one of Strava's sport "
-                            f"types ({', '.join(STRAVA_SPORT_TYPES)})")
+        values["sport_type"] = by_fold.get(sport_type.lower(), sport_type)
     gear_id = _string(table, "gear_id", where, problems)
     if gear_id is not None:
         if _GEAR_ID.fullmatch(gear_id):
@@ -319,6 +322,27 @@ def _settings_from_toml(
             problems.append(f"{where}.gear_id: {gear_id!r} is not a gear id: b followed by "
                             "digits (a bike), g followed by digits (shoes), or none (no gear)")
     return RuleSettings(**values)
+
+
+def rule_warnings(rules: Iterable[Rule]) -> list[str]:
+    """A line per ``sport_type`` not among :data:`STRAVA_SPORT_TYPES`, naming the closest.
+
+    A warning, not an error: Strava adds sport types, the name is sent as written, and
+    Strava's own refusal of the update tells the owner if it is not one.
+    """
+    warnings = []
+    for rule in rules:
+        sport_type = rule.settings.sport_type
+        if sport_type is None or sport_type in STRAVA_SPORT_TYPES:
+            continue
+        by_fold = {name.lower(): name for name in STRAVA_SPORT_TYPES}
+        close = difflib.get_close_matches(sport_type.lower(), list(by_fold), n=1, cutoff=0.6)
+        hint = f" (did you mean {by_fold[close[0]]!r}?)" if close else ""
+        warnings.append(
+            f"rules[{rule.index}].set.sport_type: {sport_type!r} is not a sport type "
+            f"stravasync knows{hint}: it is sent as written, and Strava refuses the "
+            "update if it does not know it either")
+    return warnings
 
 
 def _unknown(table: Mapping[str, Any], where: str, known: Sequence[str],

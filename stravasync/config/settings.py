@@ -29,7 +29,7 @@ import platformdirs
 
 from stravasync.config.accounts import DEFAULT_ACCOUNT, Account, accounts_from_toml
 from stravasync.config.places import place_problems, rule_folder_problems
-from stravasync.config.rules import Rule, rules_from_toml
+from stravasync.config.rules import Rule, rule_warnings, rules_from_toml
 from stravasync.config.schema import Problems, Table, as_toml, check_url
 from stravasync.errors import ConfigError
 from stravasync.logs import register_secret
@@ -388,7 +388,7 @@ def config_from_dict(
         register_secret(account.api_key)
     return Config(strava=strava, watch=watch, upload=upload, state_dir=state_dir, log=log,
                   notify=notify, accounts=accounts, rules=rules, source=source,
-                  warnings=tuple(account_warnings))
+                  warnings=(*account_warnings, *rule_warnings(rules)))
 
 
 def _strava(c: Problems, data: Mapping[str, Any], *, environ: Mapping[str, str],

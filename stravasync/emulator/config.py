@@ -39,6 +39,7 @@ KNOWN_SCOPES = (
 SPORT_TYPES = frozenset(
     {
         "AlpineSki", "BackcountrySki", "Badminton", "Canoeing", "Crossfit", "EBikeRide",
+        "Basketball", "Cricket", "Dance", "Padel", "PhysicalTherapy", "Volleyball",
         "Elliptical", "EMountainBikeRide", "Golf", "GravelRide", "Handcycle",
         "HighIntensityIntervalTraining", "Hike", "IceSkate", "InlineSkate", "Kayaking", "Kitesurf",
         "MountainBikeRide", "NordicSki", "Pickleball", "Pilates", "Racquetball", "Ride",

@@ -313,10 +313,13 @@ def ingest_path(
     log.info("file_seen", path=real, sha256=w.sha256, format=facts.format,
              new_content=ingested.new_content)
     state, error, payload = w.state, w.error, None
+    # A copy whose original is not on Strava yet has no activity to name: none is logged
+    # (not None); it gets the original's id, and `status` shows it, once that is known.
+    known_activity = {"activity_id": w.activity_id} if w.activity_id is not None else {}
     if not (ingested.new_content or ingested.revived):
         if w.path != real and w.state not in (State.INVALID, State.SKIPPED, State.REJECTED):
             state, error = State.DUPLICATE, f"same content as {w.path}"
-            log.info("upload_duplicate", path=real, sha256=w.sha256, activity_id=w.activity_id,
+            log.info("upload_duplicate", path=real, sha256=w.sha256, **known_activity,
                      duplicate_of=w.path, reason="same_content")
     elif w.state is State.INVALID:
         log.info("file_invalid", path=real, sha256=w.sha256, error=w.error)
@@ -325,7 +328,7 @@ def ingest_path(
                  reason=w.reason_code)
     elif w.state is State.DUPLICATE:
         leader = ingested.same_workout_as
-        log.info("upload_duplicate", path=real, sha256=w.sha256, activity_id=w.activity_id,
+        log.info("upload_duplicate", path=real, sha256=w.sha256, **known_activity,
                  duplicate_of=leader.path if leader else None, reason="same_workout")
     else:
         log.info("upload_queued", path=real, sha256=w.sha256, format=facts.format,

@@ -6,7 +6,8 @@ writable, a file refused by Strava or invalid), ``uploaded`` (a new activity) an
 ``recovered`` (a problem went away). Each is sent to an HTTP(S) ``url`` as an
 ntfy-style POST (one line of plain text, headers ``Title`` and ``Priority``) and/or
 to a ``command`` (the message appended as its last argument, and given in
-``$STRAVASYNC_MESSAGE``; the kind in ``$STRAVASYNC_EVENT``).
+``$STRAVASYNC_MESSAGE``; the kind in ``$STRAVASYNC_EVENT``). A message is one line, its
+control characters escaped (:func:`one_line`).
 
 No repeats: every notice names a stable *cause* (``auth:signed_out``,
 ``folder:/abs/path``, ``file:<sha256>``; see :func:`folder_cause`, :func:`file_cause`,
@@ -49,7 +50,7 @@ from stravasync.errors import (
     StateError,
     StravaSyncError,
 )
-from stravasync.fsutil import atomic_write
+from stravasync.fsutil import atomic_write, legible
 from stravasync.logs import get_logger, redact_text, register_secret
 
 __all__ = [
@@ -163,8 +164,13 @@ def url_problem(url: str) -> str | None:
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    """*text* redacted, on one line, at most *limit* characters."""
-    flat = " ".join(redact_text(text).split())
+    """*text* redacted, on one line, at most *limit* characters.
+
+    Control characters (a file name's ``ESC``, newline or bidi override) are escaped,
+    ``\\x1b``, ``\\n``, ``\\u202e``: a notice cannot steer the terminal or the
+    desktop that shows it, nor forge a line.
+    """
+    flat = " ".join(legible(redact_text(text)).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

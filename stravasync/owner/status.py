@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stravasync.errors import AuthError, StateError
-from stravasync.fsutil import shown
+from stravasync.fsutil import legible, shown
 from stravasync.intake.folders import folder_health
 from stravasync.models import State
 from stravasync.stack import open_governor, open_tokens
@@ -239,7 +239,9 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
     lines.append(_auth_line(status.data["auth"]))
     lines.append(_mode_line(status.data["follow_mode"]))
     lines.extend(_rate_lines(status.data["rate_limit"]))
-    return lines
+    # A name (or an error quoting one) may hold ESC or a newline: it never steers the
+    # terminal nor forges a line of this table (`status --json` keeps it exact).
+    return [legible(line) for line in lines]
 
 
 def _mode_line(mode: str) -> str:

@@ -393,7 +393,8 @@ class StravaClient:
             raise ValueError("an update needs at least one field")
         self._call("PUT", f"activities/{int(activity_id)}", kind="read", update=True,
                    payload=dict(fields))
-        log.info("activity_updated", activity_id=activity_id, fields=sorted(fields))
+        # The file's own ``activity_updated`` (with its path) is the follower's to log.
+        log.debug("activity_update_sent", activity_id=activity_id, fields=sorted(fields))
 
     def get_athlete(self) -> Athlete:
         """GET /athlete: who the tokens act for."""

@@ -1,10 +1,10 @@
 """Signing in to Strava: the authorization-code flow.
 
-Owns the authorize URL, the one-shot callback listener on
-127.0.0.1 (a free port, ``redirect_uri=http://localhost:PORT/callback``), the ``state``
-check, the granted-scope check, and handing the exchanged tokens to the
-:class:`~stravasync.strava.tokens.TokenStore`. The endpoints themselves are
-:class:`~stravasync.strava.oauth.OAuthClient`'s.
+Owns the authorize URL, the one-shot callback listener on 127.0.0.1 (a free port,
+``redirect_uri=http://localhost:PORT/callback``), the ``state`` check (an answer with a
+foreign state is ignored, and the wait goes on), the granted-scope check, and handing
+the exchanged tokens to the :class:`~stravasync.strava.tokens.TokenStore`. The
+endpoints themselves are :class:`~stravasync.strava.oauth.OAuthClient`'s.
 The redirected URL (or a bare code) may also be pasted on stdin, for machines where
 the browser runs elsewhere. Nothing is stored unless ``activity:write`` was granted;
 ``activity:read_all`` is asked for too (it lets one list call settle many uploads) but
@@ -160,8 +160,10 @@ def _page(title: str, text: str) -> bytes:
 class CallbackListener:
     """A one-answer HTTP listener on loopback for Strava's redirect.
 
-    Use as a context manager. :meth:`wait` returns the first answer, from the browser
-    or from :meth:`submit` (a pasted URL), or None after the timeout.
+    Use as a context manager. :meth:`wait` returns the first answer that belongs to
+    this sign-in, from the browser or from :meth:`submit` (a pasted URL), or None
+    after the timeout. An answer with a foreign ``state`` (any local process can send
+    one) is refused, logged and otherwise ignored: the listener keeps waiting.
     """
 
     def __init__(self, *, expected_state: str, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -205,13 +207,25 @@ class CallbackListener:
         for thread in self._threads:
             thread.join(timeout=5)
 
+    @property
+    def answered(self) -> bool:
+        """Whether the sign-in has its answer (accepted, declined or refused by scope)."""
+        return self._done.is_set()
+
     def submit(self, result: CallbackResult) -> bool:
-        """Offer an answer (browser or paste); returns False if it was refused or late."""
-        return self._offer(result)[0]
+        """Offer a pasted answer; False if it was refused, ignored or late.
+
+        A bare code (no ``state``) is taken as the person's own; a pasted address whose
+        ``state`` is foreign is ignored (:attr:`answered` stays False).
+        """
+        return self._offer(result, via="paste")[0]
 
     def _offer(
-        self, result: CallbackResult
+        self, result: CallbackResult, *, via: str
     ) -> tuple[bool, CallbackResult | AuthFlowError | ScopeMissing | None]:
+        foreign = self._foreign(result, via=via)
+        if foreign is not None:
+            return False, foreign
         verdict = self._judge(result)
         with self._lock:
             if self._done.is_set():
@@ -220,15 +234,27 @@ class CallbackListener:
             self._done.set()
         return isinstance(verdict, CallbackResult), verdict
 
-    def _judge(self, result: CallbackResult) -> CallbackResult | AuthFlowError | ScopeMissing:
-        if result.state is not None and not secrets.compare_digest(
-            result.state.encode(), self.expected_state.encode()
+    def _foreign(self, result: CallbackResult, *, via: str) -> AuthFlowError | None:
+        """Why an answer is not this sign-in's (its state), or None when it is.
+
+        Over HTTP the state must match: any local process can call the listener. A
+        paste may be a bare code (no state), which only the person at the terminal has.
+        """
+        state = result.state
+        if state is None and via == "paste":
+            return None
+        if state is not None and secrets.compare_digest(
+            state.encode(), self.expected_state.encode()
         ):
-            log.warning("auth_state_mismatch")
-            return AuthFlowError(
-                "The answer from Strava does not belong to this sign-in (state mismatch). "
-                "Run `stravasync auth` again and use the link it prints."
-            )
+            return None
+        log.warning("auth_callback_ignored", via=via,
+                    reason="state missing" if state is None else "state mismatch")
+        return AuthFlowError(
+            "This answer does not belong to the sign-in waiting here (state mismatch), "
+            "so it was ignored. Use the link `stravasync auth` printed, or run it again."
+        )
+
+    def _judge(self, result: CallbackResult) -> CallbackResult | AuthFlowError | ScopeMissing:
         if result.error is not None or result.code is None:
             return AuthFlowError(
                 "Strava access was not granted"
@@ -264,7 +290,7 @@ class CallbackListener:
                 if result is None:
                     self._send(400, _page("No answer", "This address expects Strava's reply."))
                     return
-                accepted, verdict = listener._offer(result)
+                accepted, verdict = listener._offer(result, via="http")
                 if accepted:
                     self._send(200, _page(
                         "stravasync received Strava's answer",
@@ -273,7 +299,8 @@ class CallbackListener:
                 else:
                     text = "This sign-in has already finished." if verdict is None else str(
                         verdict)
-                    self._send(400, _page("Sign-in failed", text))
+                    title = "Sign-in failed" if listener.answered else "Not this sign-in"
+                    self._send(400, _page(title, text))
 
             def _send(self, status: int, body: bytes) -> None:
                 self.send_response(status)
@@ -303,8 +330,10 @@ def _read_pastes(stream: TextIO, listener: CallbackListener,
             if line.strip():
                 echo("That is not a redirected URL or a code; paste the whole address.")
             continue
-        listener.submit(result)
-        return
+        if listener.submit(result) or listener.answered:
+            return
+        echo("That address belongs to another sign-in (its state does not match); "
+             "paste the address this sign-in's link led to.")
     ended.set()
     echo("Input is closed: nothing can be pasted here; still waiting for the browser "
          "to come back to this machine.")

@@ -217,7 +217,7 @@ class Follower:
             return False
         wait = self._governor.decide("read", now=self._clock())
         if wait is not None:
-            self._gates.close("read", wait, sha=sha, why="rate_limit")
+            self._gates.close("read", wait, sha=sha, why="rate_limit", path=w.path)
             return False
         if not self._store.claim_poll(sha, owner=self._owner):
             return False
@@ -228,7 +228,7 @@ class Follower:
                 self._store.forget_upload(sha, owner=self._owner, error=exc.message)
                 log.warning("upload_lost", path=w.path, sha256=sha, upload_id=w.upload_id,
                             error=exc.message)
-            elif not self._gates.met(exc, kind="read", sha=sha):
+            elif not self._gates.met(exc, kind="read", sha=sha, path=w.path):
                 self._poll_failed(w, exc)
             return False
         self._outcomes.apply(w, upload, now=self._clock(), learn=not w.parked)
@@ -254,7 +254,7 @@ class Follower:
         fields = w.update_fields or {}
         wait = self._governor.decide("read", now=self._clock())
         if wait is not None:
-            self._gates.close("read", wait, sha=sha, why="rate_limit")
+            self._gates.close("read", wait, sha=sha, why="rate_limit", path=w.path)
             return
         claimed = self._store.claim_update(sha, owner=self._owner)
         if claimed is None:
@@ -281,7 +281,7 @@ class Follower:
         now = self._clock()
         failures = w.failures + 1
         at = exc.wait_until(now) or now + backoff_delay(failures, self._timing, self._rng)
-        self._gates.met(exc, kind="read", sha=w.sha256)
+        self._gates.met(exc, kind="read", sha=w.sha256, path=w.path)
         self._store.retry_update(w.sha256, owner=self._owner, next_attempt_at=at,
                                  error=exc.message, failures=failures)
         log.warning("activity_update_failed", path=w.path, sha256=w.sha256,

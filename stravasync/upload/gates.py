@@ -18,6 +18,7 @@ reads the store or sleeps.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from stravasync.errors import StravaSyncError
@@ -53,8 +54,13 @@ class Gates:
         """Whether a call of ``kind`` may go at ``now``."""
         return self.open_at(kind) <= now
 
-    def close(self, kind: RequestKind, until: float, *, sha: str, why: str) -> None:
-        """Send no call of ``kind`` before ``until`` (at least ``min_wait_s`` from now)."""
+    def close(self, kind: RequestKind, until: float, *, sha: str, why: str,
+              path: str | None = None) -> None:
+        """Send no call of ``kind`` before ``until`` (at least ``min_wait_s`` from now).
+
+        Logged once per wait as ``upload_deferred``, with the file's ``path`` when a
+        file's call met the gate, and ``until`` in ISO 8601 UTC as the log's own times.
+        """
         now = self._clock()
         until = max(until, now + self._min_wait_s)
         with self.cond:
@@ -63,12 +69,15 @@ class Gates:
             self._logged.add((kind, until))
         if first:
             # A wait of a second or two (the rate-limit probe, a short gate) is routine.
+            about = {"path": path} if path is not None else {}
             (log.debug if until - now < 3.0 else log.info)(
-                "upload_deferred", kind=kind, until=until, sha256=sha, reason=why)
+                "upload_deferred", kind=kind, until=_iso_utc(until), **about, sha256=sha,
+                reason=why)
 
     # -- what an error means ---------------------------------------------------------------
 
-    def met(self, exc: StravaSyncError, *, kind: RequestKind, sha: str) -> bool:
+    def met(self, exc: StravaSyncError, *, kind: RequestKind, sha: str,
+            path: str | None = None) -> bool:
         """Act on an error a call of ``kind`` met; False when the caller should back off.
 
         An error that needs a person halts everything; one with a time closes the gate
@@ -81,11 +90,11 @@ class Gates:
         if until is None:
             return False
         if exc.stops_every_call:
-            self.close("upload", until, sha=sha, why="dead_end")
-            self.close("read", until, sha=sha, why="dead_end")
+            self.close("upload", until, sha=sha, why="dead_end", path=path)
+            self.close("read", until, sha=sha, why="dead_end", path=path)
             log.error("engine_paused", until=until, error=exc.message, title=exc.title)
         else:
-            self.close(kind, until, sha=sha, why="rate_limit")
+            self.close(kind, until, sha=sha, why="rate_limit", path=path)
         return True
 
     # -- the halt ------------------------------------------------------------------------
@@ -125,3 +134,8 @@ class Gates:
         with self.cond:
             woken, self._woken = self._woken, False
             return woken
+
+
+def _iso_utc(when: float) -> str:
+    """``when`` as the log's own timestamps read: ISO 8601, UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))

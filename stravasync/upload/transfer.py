@@ -78,7 +78,7 @@ class Transfer:
         in_flight = self._reserve()  # reads kept back to follow the uploads in flight
         wait = self._governor.decide("upload", now=self._clock(), reserve=in_flight)
         if wait is not None:
-            self._gates.close("upload", wait, sha=sha, why="rate_limit")
+            self._gates.close("upload", wait, sha=sha, why="rate_limit", path=w.path)
             return None
         payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
         if payload.data is None or payload.format is None:
@@ -123,7 +123,7 @@ class Transfer:
 
     def _post_failed(self, w: Workout, exc: StravaSyncError) -> None:
         """A POST that got no answer about the file: wait, halt, or back off."""
-        if self._gates.met(exc, kind="upload", sha=w.sha256):
+        if self._gates.met(exc, kind="upload", sha=w.sha256, path=w.path):
             # A wait or a halt is decided before sending (the governor, the token
             # store), or is Strava refusing every call: the file was not taken.
             self._release_post(w, State.QUEUED, sent=False)

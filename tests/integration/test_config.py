@@ -409,7 +409,7 @@ def test_rule_mistakes_are_reported_with_the_rest() -> None:
         "watch": {"paths": ["~/Garmin/Activity"]},
         "upload": {"after": "shred"},
         "rules": [
-            {"set": {"sport_type": "Zwift"}},
+            {"set": {"sport_type": 42}},
             {"set": {"name": "{sport} with {weather}"}},
             {"set": {"gear_id": "my-bike"}},
             {"folder": "~/Documents/Zwift/Activities", "set": {"trainer": True}},
