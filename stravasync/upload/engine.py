@@ -61,6 +61,7 @@ from stravasync.state.rows import status_at
 from stravasync.upload.archive import carry_out_after
 from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
+from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
 from stravasync.upload.ports import RateGovernor, UploadClient
@@ -152,13 +153,18 @@ class Engine:
         self._running: set[str] = set()
         self._unclaimed: set[str] = set()
         self._payloads = PayloadCache()
-        outcomes = Outcomes(config=config, store=store, clock=clock, timing=self._timing,
-                            owner=self._owner, gates=self._gates, payloads=self._payloads)
-        self._outcomes = outcomes
-        self._follower = Follower(outcomes=outcomes, client=client, governor=governor,
+        self._times = ProcessingTimes(store=store, timing=self._timing)
+        self._outcomes = Outcomes(config=config, store=store, timing=self._timing,
+                                  owner=self._owner, gates=self._gates, payloads=self._payloads,
+                                  times=self._times)
+        self._follower = Follower(store=store, clock=clock, timing=self._timing,
+                                  owner=self._owner, gates=self._gates, outcomes=self._outcomes,
+                                  times=self._times, client=client, governor=governor,
                                   rng=self._rng)
-        self._transfer = Transfer(outcomes=outcomes, client=client, governor=governor,
-                                  validator=self._validator, rng=self._rng,
+        self._transfer = Transfer(config=config, store=store, clock=clock, timing=self._timing,
+                                  owner=self._owner, gates=self._gates, payloads=self._payloads,
+                                  outcomes=self._outcomes, times=self._times, client=client,
+                                  governor=governor, validator=self._validator, rng=self._rng,
                                   reserve=self._follower.reads_to_keep)
         self._batching = False
         self._store_failures = 0
@@ -185,7 +191,7 @@ class Engine:
     @property
     def processing_estimate(self) -> float:
         """The learned expected processing time (seconds) the first poll waits for."""
-        return self._outcomes.estimate
+        return self._times.estimate
 
     def halt(self, exc: StravaSyncError) -> None:
         """Stop every call until :meth:`clear_fatal` (a dead end met outside an upload)."""

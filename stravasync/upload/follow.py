@@ -37,9 +37,14 @@ from stravasync.upload.batch import (
     relook_delay,
     settle,
 )
-from stravasync.upload.polling import backoff_delay
+from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stravasync.state import Store
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
     from stravasync.upload.outcomes import Outcomes
     from stravasync.upload.ports import RateGovernor, UploadClient
 
@@ -54,15 +59,17 @@ class Follower:
     """Polls, lists and updates, for one engine (thread-safe)."""
 
     def __init__(
-        self, *, outcomes: Outcomes, client: UploadClient, governor: RateGovernor,
-        rng: random.Random, settings: BatchSettings | None = None,
+        self, *, store: Store, clock: Callable[[], float], timing: Pacing, owner: str,
+        gates: Gates, outcomes: Outcomes, times: ProcessingTimes, client: UploadClient,
+        governor: RateGovernor, rng: random.Random, settings: BatchSettings | None = None,
     ) -> None:
+        self._store = store
+        self._clock = clock
+        self._timing = timing
+        self._owner = owner
+        self._gates = gates
         self._outcomes = outcomes
-        self._store = outcomes.store
-        self._clock = outcomes.clock
-        self._timing = outcomes.timing
-        self._owner = outcomes.owner
-        self._gates = outcomes.gates
+        self._times = times
         self._client = client
         self._governor = governor
         self._rng = rng
@@ -98,7 +105,7 @@ class Follower:
             found.append(InFlight(
                 upload_id=w.upload_id, posted_at=w.posted_at, start_time=w.start_time,
                 polls=w.polls, due_at=w.next_attempt_at or 0.0,
-                expected_s=self._outcomes.expected(w), parked=w.parked))
+                expected_s=self._times.expected(w), parked=w.parked))
         return found
 
     def batching(self) -> bool:
@@ -204,7 +211,7 @@ class Follower:
             return
         elapsed = now - (fresh.posted_at or now)
         delay, parked = relook_delay(elapsed=elapsed, polls=fresh.polls + 1,
-                                     expected_s=self._outcomes.expected(fresh),
+                                     expected_s=self._times.expected(fresh),
                                      timing=self._timing, settings=self._settings)
         self._outcomes.processing(fresh, now=now, seen_by="list", delay=delay, parked=parked)
 

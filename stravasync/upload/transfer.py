@@ -29,10 +29,15 @@ from stravasync.errors import (
 from stravasync.intake.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
 from stravasync.state import State, Workout
-from stravasync.upload.polling import backoff_delay
+from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
+    from stravasync.config.settings import Config
+    from stravasync.intake.ingest import PayloadCache
+    from stravasync.state import Store
     from stravasync.strava.client import Upload
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
     from stravasync.upload.outcomes import Outcomes
     from stravasync.upload.ports import RateGovernor, UploadClient
 
@@ -44,17 +49,20 @@ class Transfer:
     """The POST step of uploads, for one engine."""
 
     def __init__(
-        self, *, outcomes: Outcomes, client: UploadClient, governor: RateGovernor,
+        self, *, config: Config, store: Store, clock: Callable[[], float], timing: Pacing,
+        owner: str, gates: Gates, payloads: PayloadCache, outcomes: Outcomes,
+        times: ProcessingTimes, client: UploadClient, governor: RateGovernor,
         validator: Validator, rng: random.Random, reserve: Callable[[], int],
     ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._timing = timing
+        self._owner = owner
+        self._gates = gates
+        self._payloads = payloads
         self._outcomes = outcomes
-        self._store = outcomes.store
-        self._config = outcomes.config
-        self._clock = outcomes.clock
-        self._timing = outcomes.timing
-        self._owner = outcomes.owner
-        self._gates = outcomes.gates
-        self._payloads = outcomes.payloads
+        self._times = times
         self._client = client
         self._governor = governor
         self._validator = validator
@@ -164,7 +172,7 @@ class Transfer:
         now = self._clock()
         self._store.record_upload(w.sha256, owner=self._owner, upload_id=upload.id,
                                   posted_at=now,
-                                  next_attempt_at=self._outcomes.first_look_at(w, now))
+                                  next_attempt_at=self._times.first_look_at(w, now))
         log.info("upload_created", path=w.path, sha256=w.sha256, upload_id=upload.id)
         if not upload.processing:
             fresh = self._store.workout(w.sha256)
