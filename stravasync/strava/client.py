@@ -70,6 +70,7 @@ __all__ = [
     "ActivitySummary",
     "StravaClient",
     "Upload",
+    "echo_agrees",
     "scope_allows_listing",
 ]
 
@@ -148,6 +149,23 @@ class Upload:
         if self.status == STATUS_ERROR or self.deleted:
             return self.status
         return None
+
+
+_ECHO_SUFFIXES = tuple(f".{kind}{gz}" for kind in ("fit", "gpx", "tcx") for gz in ("", ".gz"))
+"""What Strava may append to our ``external_id`` in its echo: the file's extension."""
+
+
+def echo_agrees(sent: str, echoed: str) -> bool:
+    """Whether Strava's echo of an ``external_id`` is the one we ``sent``.
+
+    It agrees when it is ours, or ours with a workout file's extension appended
+    (``.fit``, ``.gpx``, ``.tcx``, each maybe with ``.gz``), as Strava may echo it.
+    Anything else describes another file. (A missing echo is the caller's to judge.)
+    """
+    if echoed == sent:
+        return True
+    tail = echoed[len(sent):] if echoed.startswith(sent) else None
+    return tail is not None and tail.lower() in _ECHO_SUFFIXES
 
 
 def scope_allows_listing(scope: str | None) -> bool:

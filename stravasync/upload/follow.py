@@ -25,9 +25,16 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from stravasync.errors import ApiError, ListScopeMissing, StravaSyncError, UpdateRefused
+from stravasync.errors import (
+    ApiError,
+    ForeignAnswer,
+    ListScopeMissing,
+    StravaSyncError,
+    UpdateRefused,
+)
 from stravasync.logs import get_logger
 from stravasync.state import State, Workout
+from stravasync.strava.client import echo_agrees
 from stravasync.upload.batch import (
     BatchSettings,
     InFlight,
@@ -37,12 +44,14 @@ from stravasync.upload.batch import (
     relook_delay,
     settle,
 )
+from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from stravasync.state import Store
+    from stravasync.strava.client import ActivitySummary
     from stravasync.upload.gates import Gates
     from stravasync.upload.learning import ProcessingTimes
     from stravasync.upload.outcomes import Outcomes
@@ -182,7 +191,7 @@ class Follower:
                 if not self._gates.met(exc, kind="read", sha=""):
                     log.warning("activity_list_failed", error=exc.message)
                 return settled
-            summaries = [{"id": a.id, "upload_id_str": a.upload_id,
+            summaries = [{"id": a.id, "upload_id_str": self._ours(a, by_id),
                           "start_date": datetime.fromtimestamp(a.start_time, UTC).isoformat()}
                          for a in found]
             answer = settle(call=page, summaries=summaries, uploads=uploads)
@@ -203,6 +212,23 @@ class Follower:
                      settled=len(answer.found), missing=len(answer.absent))
             page = answer.next_page
         return settled
+
+    @staticmethod
+    def _ours(a: ActivitySummary, by_id: dict[str, Workout]) -> str | None:
+        """``a``'s upload id, unless it is one of ours whose ``external_id`` disagrees.
+
+        List entries always carry the ``external_id`` of an uploaded activity, so a
+        missing one disagrees too. Such an entry settles nothing: the upload is missed
+        by this list, and its own poll (which checks the answer again) tells.
+        """
+        w = by_id.get(a.upload_id) if a.upload_id is not None else None
+        if w is None or w.external_id is None:
+            return a.upload_id
+        if a.external_id is not None and echo_agrees(w.external_id, a.external_id):
+            return a.upload_id
+        log.warning("upload_answer_foreign", path=w.path, sha256=w.sha256, at="list",
+                    upload_id=a.upload_id, external_id=a.external_id, ours=w.external_id)
+        return None
 
     def _missed(self, w: Workout, *, now: float) -> None:
         """A complete list lacked ``w``: a look that found it still processing."""
@@ -238,8 +264,22 @@ class Follower:
             elif not self._gates.met(exc, kind="read", sha=sha):
                 self._poll_failed(w, exc)
             return False
+        foreign = self._outcomes.foreign(w, upload, asked=w.upload_id)
+        if foreign is not None:
+            self._foreign(w, foreign)
+            return False
         self._outcomes.apply(w, upload, now=self._clock(), learn=not w.parked)
         return not upload.processing
+
+    def _foreign(self, w: Workout, reason: str) -> None:
+        """A poll's answer describes another file: record nothing, look again later."""
+        if w.failures + 1 >= FOREIGN_ANSWER_LIMIT:
+            self._outcomes.give_up_foreign(w, reason)
+            return
+        log.warning("upload_answer_foreign", path=w.path, sha256=w.sha256, error=reason,
+                    at="poll")
+        self._poll_failed(w, ForeignAnswer(
+            f"{reason}; nothing was recorded, and the upload is looked at again later."))
 
     def _poll_failed(self, w: Workout, exc: StravaSyncError) -> None:
         """A poll that may work later: look again after a backoff."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from stravasync.logs import get_logger
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import is_own_upload
+from stravasync.strava.client import echo_agrees
 from stravasync.strava.wire import plain_text
 from stravasync.upload.archive import carry_out_after
 from stravasync.upload.polling import Pacing, next_poll_delay
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
     from stravasync.upload.gates import Gates
     from stravasync.upload.learning import ProcessingTimes
 
-__all__ = ["Outcomes"]
+__all__ = ["FOREIGN_ANSWER_LIMIT", "Outcomes"]
+
+FOREIGN_ANSWER_LIMIT = 5
+"""Failures in a row, the last an answer about another file, after which a file needs you."""
 
 log = get_logger(__name__)
 
@@ -51,6 +55,47 @@ class Outcomes:
         self._times = times
 
     # -- answers ---------------------------------------------------------------------------
+
+    def foreign(self, w: Workout, upload: Upload, *, asked: str | None = None) -> str | None:
+        """Why Strava's ``upload`` answer describes another file than ``w``, or None.
+
+        It does when it names another upload than the one ``asked`` for (a poll), when
+        its upload id is already another file's of ours (a POST's answer), or when its
+        ``external_id`` echo disagrees with ours (:func:`echo_agrees`). A missing echo
+        is not held against it: the upload ids are checked anyway.
+        """
+        if asked is not None and upload.id != asked:
+            return f"Strava answered about upload {upload.id} when asked about {asked}"
+        holder = self._store.upload_holder(upload.id)
+        if holder is not None and holder != w.sha256:
+            return f"Strava answered with upload {upload.id}, which is another file's"
+        if (upload.external_id is not None and w.external_id is not None
+                and not echo_agrees(w.external_id, upload.external_id)):
+            return (f"Strava answered about external id {upload.external_id!r}, "
+                    f"not this file's {w.external_id!r}")
+        return None
+
+    def give_up_foreign(self, w: Workout, reason: str) -> None:
+        """Strava keeps answering about another file: stop, keep the file, ask the owner.
+
+        Final as ``rejected`` with a readable error (``stravasync retry`` sends it again).
+        Nothing is recorded of the answer and nothing happens to the file; a POST that
+        may have gone through is remembered (``maybe_posted``), so that a later
+        "duplicate" answer to a retry counts as our own.
+        """
+        error = (f"Strava's answers about this file kept describing another file ({reason}). "
+                 "Nothing was recorded or deleted. Check the activity on Strava, then "
+                 "`stravasync retry` the file.")
+        if w.upload_id is None:
+            self._store.reschedule(w.sha256, state=State.REJECTED, next_attempt_at=None,
+                                   error=error, reason_code="foreign_answer")
+        else:
+            self._store.finish(w.sha256, owner=self._owner, state=State.REJECTED, error=error,
+                               reason_code="foreign_answer", promote_copy=False)
+        log.error("upload_answer_foreign", path=w.path, sha256=w.sha256, error=error,
+                  final=True)
+        self._payloads.take(w.sha256)
+        self._gates.wake()
 
     def apply(self, w: Workout, upload: Upload, *, now: float, learn: bool) -> None:
         """Act on what Strava says of an upload (from a poll, or the POST's answer)."""

@@ -23,12 +23,14 @@ from stravasync.config.rules import RuleSettings, settings_for
 from stravasync.errors import (
     ApiError,
     DuplicateActivity,
+    ForeignAnswer,
     StravaSyncError,
     UploadRejected,
 )
 from stravasync.intake.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
 from stravasync.state import State, Workout
+from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
@@ -168,7 +170,21 @@ class Transfer:
         log.warning("upload_retrying", path=w.path, sha256=w.sha256, error=exc.message,
                     attempt=w.attempts, next_attempt_at=at)
 
+    def _foreign(self, w: Workout, reason: str) -> None:
+        """The POST's answer describes another file: record nothing, try again later."""
+        if w.failures + 1 >= FOREIGN_ANSWER_LIMIT:
+            self._outcomes.give_up_foreign(w, reason)
+            return
+        log.warning("upload_answer_foreign", path=w.path, sha256=w.sha256, error=reason,
+                    at="post")
+        self._retry_post(w, ForeignAnswer(
+            f"{reason}; nothing was recorded, and the file is sent again later."))
+
     def _posted(self, w: Workout, upload: Upload) -> None:
+        foreign = self._outcomes.foreign(w, upload)
+        if foreign is not None:
+            self._foreign(w, foreign)
+            return
         now = self._clock()
         self._store.record_upload(w.sha256, owner=self._owner, upload_id=upload.id,
                                   posted_at=now,
