@@ -18,7 +18,9 @@ relative to it.
 Tokens travel only in the ``Authorization: Bearer`` header, never in a URL or a form.
 Every call has a timeout, asks the :class:`~stravasync.strava.governor.Governor` first (and
 raises :class:`RateLimited` without sending when told to wait), and feeds the response
-headers back to it. Nothing here sleeps. The client is built by the composition root
+headers back to it. A reply is read as a stream and at most :data:`MAX_REPLY_BYTES` of it
+(more is :class:`~stravasync.errors.ReplyTooLarge`, a transient fault). Nothing here sleeps.
+The client is built by the composition root
 (:mod:`stravasync.stack`), which also builds the token store and the governor.
 """
 
@@ -38,6 +40,7 @@ from stravasync.errors import (
     DuplicateActivity,
     ListScopeMissing,
     RateLimited,
+    ReplyTooLarge,
     ScopeMissing,
     TransientError,
 )
@@ -63,6 +66,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIST_PER_PAGE_MAX",
+    "MAX_REPLY_BYTES",
     "STATUS_DELETED",
     "STATUS_ERROR",
     "STATUS_PROCESSING",
@@ -82,6 +86,11 @@ STATUS_ERROR = "There was an error processing your activity."
 STATUS_DELETED = "The created activity has been deleted."
 LIST_PER_PAGE_MAX = 200
 """The most activities Strava returns in one list call."""
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+"""The most of one reply that is read: a list page of 200 activities is about 1 MB of JSON;
+anything larger is not an answer of Strava's (:class:`~stravasync.errors.ReplyTooLarge`)."""
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers that describe the body as sent, not as decoded and held."""
 _LIST_SCOPE = "activity:read_all"
 
 
@@ -500,13 +509,42 @@ class StravaClient:
         response: httpx.Response | None = None
         try:
             with translate_errors(f"{method} /{path.split('/', maxsplit=1)[0]}"):
-                response = self._http.request(
+                request = self._http.build_request(
                     method, path, headers=headers, data=content.data, files=content.files,
                     params=content.params, json=content.payload)
-                response.read()
+                response = self._http.send(request, stream=True)
+                try:
+                    body = _read_capped(response, MAX_REPLY_BYTES)
+                finally:
+                    response.close()
         finally:
             self._governor.complete(response.headers if response is not None else None)
+        if body is None:
+            log.warning("strava_reply_too_large", method=method, path=path,
+                        status=response.status_code, limit=MAX_REPLY_BYTES)
+            raise ReplyTooLarge(
+                f"Strava's answer to {method} /{path.split('/', maxsplit=1)[0]} was larger "
+                f"than {MAX_REPLY_BYTES // (1024 * 1024)} MiB, more than any real answer; it "
+                "was not read. It will be retried later.")
         log.debug("strava_call", method=method, path=path, status=response.status_code)
-        return response
+        return _with_body(response, body)
 
 
+def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The reply's body (decoded), read piece by piece; None as soon as it passes ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A closed streamed ``response`` again, holding its already decoded ``body``."""
+    headers = [(k, v) for k, v in response.headers.multi_items()
+               if k.lower() not in _BODY_HEADERS]
+    return httpx.Response(response.status_code, headers=headers, content=body,
+                          request=response.request)
