@@ -21,6 +21,7 @@ from stravasync.upload.batch import BatchSettings
 from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
+from stravasync.upload.listing import Listing
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.transfer import Transfer
 
@@ -38,6 +39,11 @@ class Spy:
 
     def can_list(self) -> bool:
         return self.real.can_list() if self.listing is None else self.listing
+
+    def list_access(self) -> str:
+        if self.listing is None:
+            return str(self.real.list_access())
+        return "granted" if self.listing else "missing"
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
@@ -99,7 +105,9 @@ class Pieces:
                             gates=gates, payloads=payloads, times=times)
         follower = Follower(store=world.store, clock=world.clock, timing=timing, owner=OWNER,
                             gates=gates, outcomes=outcomes, times=times, client=spy,
-                            governor=gov, rng=random.Random(1), settings=settings)
+                            governor=gov, rng=random.Random(1), settings=settings,
+                            listing=Listing(client=spy, store=world.store, clock=world.clock,
+                                            timing=timing, rng=random.Random(1)))
         transfer = Transfer(config=world.config, store=world.store, clock=world.clock,
                             timing=timing, owner=OWNER, gates=gates, payloads=payloads,
                             outcomes=outcomes, times=times, client=spy, governor=gov,

@@ -373,6 +373,19 @@ class StravaClient:
             return False
         return scope_allows_listing(status.scope)
 
+    def list_access(self) -> str:
+        """What the sign-in allows for lists: ``granted`` (:meth:`can_list`), ``unknown``
+        (no scope stored: a sign-in by bare code), ``refused`` (Strava refused a list for
+        these tokens) or ``missing``."""
+        status = self._tokens.status()
+        if status is None or status.problem is not None:
+            return "missing"
+        if status == self._list_refused_for:
+            return "refused"
+        if not status.scope:
+            return "unknown"
+        return "granted" if scope_allows_listing(status.scope) else "missing"
+
     def list_activities(
         self, *, after: int | None, before: int | None, page: int = 1,
         per_page: int = LIST_PER_PAGE_MAX,

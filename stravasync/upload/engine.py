@@ -62,6 +62,7 @@ from stravasync.upload.archive import carry_out_after
 from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
+from stravasync.upload.listing import Listing
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
 from stravasync.upload.ports import RateGovernor, UploadClient
@@ -157,10 +158,12 @@ class Engine:
         self._outcomes = Outcomes(config=config, store=store, timing=self._timing,
                                   owner=self._owner, gates=self._gates, payloads=self._payloads,
                                   times=self._times)
+        listing = Listing(client=client, store=store, clock=clock, timing=self._timing,
+                          rng=self._rng)
         self._follower = Follower(store=store, clock=clock, timing=self._timing,
                                   owner=self._owner, gates=self._gates, outcomes=self._outcomes,
                                   times=self._times, client=client, governor=governor,
-                                  rng=self._rng)
+                                  rng=self._rng, listing=listing)
         self._transfer = Transfer(config=config, store=store, clock=clock, timing=self._timing,
                                   owner=self._owner, gates=self._gates, payloads=self._payloads,
                                   outcomes=self._outcomes, times=self._times, client=client,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -54,14 +53,13 @@ if TYPE_CHECKING:
     from stravasync.strava.client import ActivitySummary
     from stravasync.upload.gates import Gates
     from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.listing import Listing
     from stravasync.upload.outcomes import Outcomes
     from stravasync.upload.ports import RateGovernor, UploadClient
 
 __all__ = ["Follower"]
 
 log = get_logger(__name__)
-
-_SCOPE_RECHECK_S = 10.0
 
 
 class Follower:
@@ -70,7 +68,8 @@ class Follower:
     def __init__(
         self, *, store: Store, clock: Callable[[], float], timing: Pacing, owner: str,
         gates: Gates, outcomes: Outcomes, times: ProcessingTimes, client: UploadClient,
-        governor: RateGovernor, rng: random.Random, settings: BatchSettings | None = None,
+        governor: RateGovernor, rng: random.Random, listing: Listing,
+        settings: BatchSettings | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
@@ -87,21 +86,13 @@ class Follower:
         self._last_list_at: float | None = None
         self._probe_settled = False
         self._next_look_at = float("-inf")
-        self._can_list: tuple[float, bool] = (float("-inf"), False)
+        self._listing = listing
 
     # -- which way ---------------------------------------------------------------------------
 
     def can_list(self) -> bool:
-        """Whether lists may settle uploads now (asked of the sign-in every few seconds)."""
-        checked, value = self._can_list
-        now = time.monotonic()
-        if now - checked >= _SCOPE_RECHECK_S:
-            try:
-                value = self._client.can_list()
-            except StravaSyncError:
-                value = False
-            self._can_list = (now, value)
-        return value
+        """Whether lists may settle uploads now (:class:`~stravasync.upload.listing.Listing`)."""
+        return self._listing.can_list()
 
     def in_flight(self) -> list[InFlight]:
         """The uploads posted and not settled that this engine may look at."""
@@ -167,6 +158,7 @@ class Follower:
             if upload_id in decided.probes:
                 with self._lock:
                     self._probe_settled = final
+        self._listing.publish()
         self._gates.wake()
 
     def _list(
@@ -185,12 +177,13 @@ class Follower:
             try:
                 found = self._client.list_activities(**page.params())
             except ListScopeMissing:
-                self._can_list = (time.monotonic(), False)  # poll each upload instead
+                self._listing.refused()  # poll each upload instead
                 return settled
             except StravaSyncError as exc:
                 if not self._gates.met(exc, kind="read", sha=""):
-                    log.warning("activity_list_failed", error=exc.message)
+                    self._listing.failed(exc.message)  # poll them until lists work again
                 return settled
+            self._listing.answered()
             summaries = [{"id": a.id, "upload_id_str": self._ours(a, by_id),
                           "start_date": datetime.fromtimestamp(a.start_time, UTC).isoformat()}
                          for a in found]
@@ -235,6 +228,8 @@ class Follower:
         fresh = self._store.workout(w.sha256)
         if fresh is None or fresh.state is not State.UPLOADING:
             return
+        if fresh.upload_id is not None:
+            self._listing.missed(fresh.upload_id)
         elapsed = now - (fresh.posted_at or now)
         delay, parked = relook_delay(elapsed=elapsed, polls=fresh.polls + 1,
                                      expected_s=self._times.expected(fresh),
@@ -269,6 +264,8 @@ class Follower:
             self._foreign(w, foreign)
             return False
         self._outcomes.apply(w, upload, now=self._clock(), learn=not w.parked)
+        if not upload.processing:
+            self._listing.polled(w.upload_id, activity=upload.activity_id is not None)
         return not upload.processing
 
     def _foreign(self, w: Workout, reason: str) -> None:

@@ -47,6 +47,10 @@ class UploadClient(Protocol):
         """Whether the sign-in may list private activities (activity:read_all)."""
         ...
 
+    def list_access(self) -> str:
+        """``granted``, ``unknown`` (scope not known), ``refused`` or ``missing``."""
+        ...
+
 
 class RateGovernor(Protocol):
     """What the engine needs of :class:`stravasync.strava.governor.Governor`."""

@@ -508,6 +508,9 @@ def test_an_unexpected_failure_is_retried_with_growing_backoff(world: World) -> 
         def can_list(self) -> bool:
             return False
 
+        def list_access(self) -> str:
+            return "missing"
+
     path = workout_file(world.watch, "a.fit", start=world.start())
     engine = world.engine(client=Broken())
     engine.submit(path)
