@@ -64,3 +64,7 @@ class RateGovernor(Protocol):
     def reads_left(self, *, now: float | None = None) -> int:
         """Reads that fit in every window now."""
         ...
+
+    def hold_uploads(self, *, until: float, reserve: int, now: float | None = None) -> None:
+        """No upload goes before ``until``: say so (``status``, the log)."""
+        ...

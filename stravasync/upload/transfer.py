@@ -86,8 +86,10 @@ class Transfer:
         )):
             return None
         in_flight = self._reserve()  # reads kept back to follow the uploads in flight
-        wait = self._governor.decide("upload", now=self._clock(), reserve=in_flight)
+        now = self._clock()
+        wait = self._governor.decide("upload", now=now, reserve=in_flight)
         if wait is not None:
+            self._governor.hold_uploads(until=wait, reserve=in_flight, now=now)
             self._gates.close("upload", wait, sha=sha, why="rate_limit")
             return None
         payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
