@@ -18,10 +18,11 @@ relative to it.
 Tokens travel only in the ``Authorization: Bearer`` header, never in a URL or a form.
 Every call has a timeout, asks the :class:`~stravasync.strava.governor.Governor` first (and
 raises :class:`RateLimited` without sending when told to wait), and feeds the response
-headers back to it. A reply is read as a stream and at most :data:`MAX_REPLY_BYTES` of it
-(more is :class:`~stravasync.errors.ReplyTooLarge`, a transient fault). Nothing here sleeps.
-The client is built by the composition root
-(:mod:`stravasync.stack`), which also builds the token store and the governor.
+headers back to it. A reply is read as a stream, and at most
+:data:`~stravasync.strava.wire.MAX_REPLY_BYTES` of it (more is
+:class:`~stravasync.errors.ReplyTooLarge`, a transient fault). Nothing here sleeps. The
+client is built by the composition root (:mod:`stravasync.stack`), which also builds the
+token store and the governor.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from stravasync.strava.wire import (
     DEAD_END_CLASSES,
     DEAD_END_MESSAGES,
     DEAD_END_REASONS,
+    MAX_REPLY_BYTES,
     USER_AGENT,
     athlete_from,
     is_scope_missing,
@@ -56,7 +58,9 @@ from stravasync.strava.wire import (
     make_timeout,
     parse_duplicate,
     raise_for_response,
+    read_capped,
     translate_errors,
+    with_body,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +70,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIST_PER_PAGE_MAX",
-    "MAX_REPLY_BYTES",
     "STATUS_DELETED",
     "STATUS_ERROR",
     "STATUS_PROCESSING",
@@ -74,7 +77,6 @@ __all__ = [
     "ActivitySummary",
     "StravaClient",
     "Upload",
-    "echo_agrees",
     "scope_allows_listing",
 ]
 
@@ -86,11 +88,6 @@ STATUS_ERROR = "There was an error processing your activity."
 STATUS_DELETED = "The created activity has been deleted."
 LIST_PER_PAGE_MAX = 200
 """The most activities Strava returns in one list call."""
-MAX_REPLY_BYTES = 4 * 1024 * 1024
-"""The most of one reply that is read: a list page of 200 activities is about 1 MB of JSON;
-anything larger is not an answer of Strava's (:class:`~stravasync.errors.ReplyTooLarge`)."""
-_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
-"""Headers that describe the body as sent, not as decoded and held."""
 _LIST_SCOPE = "activity:read_all"
 
 
@@ -158,23 +155,6 @@ class Upload:
         if self.status == STATUS_ERROR or self.deleted:
             return self.status
         return None
-
-
-_ECHO_SUFFIXES = tuple(f".{kind}{gz}" for kind in ("fit", "gpx", "tcx") for gz in ("", ".gz"))
-"""What Strava may append to our ``external_id`` in its echo: the file's extension."""
-
-
-def echo_agrees(sent: str, echoed: str) -> bool:
-    """Whether Strava's echo of an ``external_id`` is the one we ``sent``.
-
-    It agrees when it is ours, or ours with a workout file's extension appended
-    (``.fit``, ``.gpx``, ``.tcx``, each maybe with ``.gz``), as Strava may echo it.
-    Anything else describes another file. (A missing echo is the caller's to judge.)
-    """
-    if echoed == sent:
-        return True
-    tail = echoed[len(sent):] if echoed.startswith(sent) else None
-    return tail is not None and tail.lower() in _ECHO_SUFFIXES
 
 
 def scope_allows_listing(scope: str | None) -> bool:
@@ -527,7 +507,7 @@ class StravaClient:
                     params=content.params, json=content.payload)
                 response = self._http.send(request, stream=True)
                 try:
-                    body = _read_capped(response, MAX_REPLY_BYTES)
+                    body = read_capped(response, MAX_REPLY_BYTES)
                 finally:
                     response.close()
         finally:
@@ -540,24 +520,5 @@ class StravaClient:
                 f"than {MAX_REPLY_BYTES // (1024 * 1024)} MiB, more than any real answer; it "
                 "was not read. It will be retried later.")
         log.debug("strava_call", method=method, path=path, status=response.status_code)
-        return _with_body(response, body)
+        return with_body(response, body)
 
-
-def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
-    """The reply's body (decoded), read piece by piece; None as soon as it passes ``limit``."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
-    """A closed streamed ``response`` again, holding its already decoded ``body``."""
-    headers = [(k, v) for k, v in response.headers.multi_items()
-               if k.lower() not in _BODY_HEADERS]
-    return httpx.Response(response.status_code, headers=headers, content=body,
-                          request=response.request)

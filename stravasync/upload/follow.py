@@ -33,7 +33,7 @@ from stravasync.errors import (
 )
 from stravasync.logs import get_logger
 from stravasync.state import State, Workout
-from stravasync.strava.client import echo_agrees
+from stravasync.strava.wire import echo_agrees
 from stravasync.upload.batch import (
     BatchSettings,
     InFlight,

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING
 from stravasync.logs import get_logger
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import is_own_upload
-from stravasync.strava.client import echo_agrees
-from stravasync.strava.wire import plain_text
+from stravasync.strava.wire import echo_agrees, plain_text
 from stravasync.upload.archive import carry_out_after
 from stravasync.upload.polling import Pacing, next_poll_delay
 

@@ -12,7 +12,8 @@ from pieces_rig import Pieces
 
 from stravasync.owner.status import gather_status, status_table
 from stravasync.state import State
-from stravasync.strava.client import STATUS_READY, Upload, echo_agrees
+from stravasync.strava.client import STATUS_READY, Upload
+from stravasync.strava.wire import echo_agrees
 from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 
 READ_ALL = "read,activity:write,activity:read_all"

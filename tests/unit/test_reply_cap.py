@@ -13,9 +13,10 @@ import pytest
 
 from stravasync.config.settings import StravaConfig
 from stravasync.errors import ReplyTooLarge, TransientError
-from stravasync.strava.client import MAX_REPLY_BYTES, StravaClient
+from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
 from stravasync.strava.tokens import TokenSet, TokenStore
+from stravasync.strava.wire import MAX_REPLY_BYTES
 
 CONFIG = StravaConfig(client_id="4242", client_secret="client-secret-xyz-123",
                       api_url="http://strava.test/api/v3", oauth_url="http://strava.test/oauth")
