@@ -26,6 +26,7 @@ from stravasync.state import DB_NAME, FINAL_STATES, Store
 from stravasync.state.runlock import lock_holder, read_info
 from stravasync.strava.tokens import problem_text
 from stravasync.upload.listing import FOLLOW_MODE_KEY, mode_for_scope, read_follow_mode
+from stravasync.upload.outcomes import FOREIGN_ANSWER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,11 +101,16 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     now = clock()
     files: list[FileStatus] = []
     follow_raw: str | None = None
+    foreign: list[str] = []
     if (config.state_dir / DB_NAME).exists():
         store = Store.open(config.state_dir, read_only=True)
         try:
             files = store.files()
             follow_raw = store.get_meta(FOLLOW_MODE_KEY)
+            # Strava kept answering about another file: only the owner can sort it out.
+            foreign = [f"{shown(w.path)}: {w.error}"
+                       for w in store.workouts(states=(State.REJECTED,))
+                       if w.reason_code == FOREIGN_ANSWER]
         finally:
             store.close()
     auth: dict[str, Any] | None
@@ -125,7 +131,7 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     watch = (info or {}).get("watch") or [
         folder_health(p, recursive=config.watch.recursive).to_json()
         for p in config.watch.paths]
-    problems = list(((info or {}).get("problems") or {}).values())
+    problems = list(((info or {}).get("problems") or {}).values()) + foreign
     unwritable = state_dir_problem(config.state_dir)
     if unwritable is not None:
         problems.insert(0, f"the state folder {shown(config.state_dir)} cannot be written: "

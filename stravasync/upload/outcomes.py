@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from stravasync.upload.gates import Gates
     from stravasync.upload.learning import ProcessingTimes
 
-__all__ = ["FOREIGN_ANSWER_LIMIT", "Outcomes"]
+__all__ = ["FOREIGN_ANSWER", "FOREIGN_ANSWER_LIMIT", "Outcomes"]
+
+FOREIGN_ANSWER = "foreign_answer"
+"""The reason code of a file given up on because Strava kept answering about another."""
 
 FOREIGN_ANSWER_LIMIT = 5
 """Failures in a row, the last an answer about another file, after which a file needs you."""
@@ -87,10 +90,10 @@ class Outcomes:
                  "`stravasync retry` the file.")
         if w.upload_id is None:
             self._store.reschedule(w.sha256, state=State.REJECTED, next_attempt_at=None,
-                                   error=error, reason_code="foreign_answer")
+                                   error=error, reason_code=FOREIGN_ANSWER)
         else:
             self._store.finish(w.sha256, owner=self._owner, state=State.REJECTED, error=error,
-                               reason_code="foreign_answer", promote_copy=False)
+                               reason_code=FOREIGN_ANSWER, promote_copy=False)
         log.error("upload_answer_foreign", path=w.path, sha256=w.sha256, error=error,
                   final=True)
         self._payloads.take(w.sha256)
