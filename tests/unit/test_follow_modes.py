@@ -9,7 +9,9 @@ from engine_rig import World, workout_file
 from pieces_rig import Spy
 
 from stravasync.errors import ApiError
+from stravasync.owner.status import gather_status, status_table
 from stravasync.state import State
+from stravasync.state.runlock import DaemonLock
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.engine import Engine
 from stravasync.upload.listing import FOLLOW_MODE_KEY, read_follow_mode
@@ -83,6 +85,28 @@ def test_an_unusable_list_answer_falls_back_to_polls_and_backs_off(tmp_path: Pat
     assert mode is not None
     assert "single" == mode[0]
     assert "could not be used" in mode[1]
+
+
+def test_status_says_how_uploads_are_followed_and_why(tmp_path: Path) -> None:
+    """While the daemon runs, status (and --json) names the way in use and the reason for it."""
+    world = World(tmp_path)
+    world.sign_in(READ_ALL)
+    spy = Spy(world.client)
+    spy.fail["list_activities"] = UNREADABLE
+    engine = world.engine(client=spy)
+    engine.scan(queue(world, 4))
+    run_for(world, engine, 30.0)
+    lock = DaemonLock(world.state_dir)
+    lock.acquire()
+    try:
+        status = gather_status(world.config, clock=world.clock)
+    finally:
+        lock.release()
+    assert "single" == status.data["follow_mode"]
+    assert "could not be used" in status.data["follow_reason"]
+    [line] = [x for x in status_table(status) if x.startswith("Following uploads")]
+    assert "one poll per upload" in line
+    assert "could not be used" in line
 
 
 def test_every_list_counts_on_the_read_budget(tmp_path: Path) -> None:
