@@ -44,6 +44,7 @@ from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit
 from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualClock
 from stravasync.emulator.core import Request as EmuRequest
+from stravasync.stack import build_engine
 from stravasync.state import State, Store
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
@@ -143,8 +144,8 @@ class Rig:
                    store=Store.open(state_dir, clock=clock), client=client, watch=watch)
 
     def engine(self) -> Engine:
-        return Engine(config=self.config, store=self.store, client=self.client,
-                      governor=self.client.governor, clock=self.clock)
+        return build_engine(config=self.config, store=self.store, client=self.client,
+                            governor=self.client.governor, clock=self.clock)
 
     def upload(self, paths: Sequence[Path], *, horizon: float = 4 * 3600.0) -> Engine:
         """Scan ``paths`` and run a fresh engine until nothing is due within ``horizon``."""

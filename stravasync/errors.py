@@ -36,6 +36,8 @@ The tree::
         │   └── AthleteLimitReached 403 Limit of connected athletes exceeded (the cap)
         ├── RateLimited             over (or predicted over) a rate limit; ``until``
         ├── TransientError          5xx, timeouts, connection errors: try later
+        │   ├── ForeignAnswer       an answer that describes another file (never trusted)
+        │   └── ReplyTooLarge       a reply larger than any real answer (not read whole)
         ├── UploadRejected          the service refused the file; ``reason`` verbatim
         ├── DuplicateActivity       Strava already has it; ``activity_id``
         ├── UpdateRefused           Strava refused an activity update; ``reason``
@@ -57,11 +59,13 @@ __all__ = [
     "ConfigError",
     "DeadEnd",
     "DuplicateActivity",
+    "ForeignAnswer",
     "KeyRefused",
     "ListScopeMissing",
     "NotSignedIn",
     "RateLimited",
     "ReauthRequired",
+    "ReplyTooLarge",
     "ScopeMissing",
     "ServiceError",
     "StateError",
@@ -253,6 +257,22 @@ class TransientError(ApiError):
     """A failure that may pass by itself: 5xx, timeout, connection refused or dropped."""
 
     title = "Strava unreachable"
+
+
+class ForeignAnswer(TransientError):
+    """Strava's answer describes another file (its external_id or upload id is not ours).
+
+    Nothing is recorded or deleted on it: the file is tried again after a backoff,
+    and after a few such answers in a row it needs the owner.
+    """
+
+    title = "Strava answered about another file"
+
+
+class ReplyTooLarge(TransientError):
+    """A reply larger than any real answer: not read whole, tried again later."""
+
+    title = "Strava's reply is too large"
 
 
 class UploadRejected(ApiError):

@@ -2,9 +2,12 @@
 
 Owns how the pieces are wired: the OAuth client the token store refreshes through,
 the token store and the rate-limit governor (both kept in ``state_dir``), the API
-client that uses them, the state store and the engine. The daemon, the one-shot
-commands and the demo all build through here, so no piece builds another and no
-module below this one knows how the others are made. Nothing is started here.
+client that uses them, the state store, and the engine with its pieces (the gates,
+the payload cache, the learned processing times, the outcomes, the way of following,
+the follower and the transfer), each given the parts it uses (:func:`build_engine`).
+The daemon, the one-shot commands and the demo all build through here, so no piece
+builds another and no module below this one knows how the others are made. Nothing is
+started here.
 """
 
 from __future__ import annotations
@@ -23,17 +26,23 @@ from stravasync.strava.oauth import OAuthClient
 from stravasync.strava.tokens import TokenStore
 
 if TYPE_CHECKING:
+    import random
+
     import httpx
 
     from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
+    from stravasync.intake.ingest import Validator
     from stravasync.state import Store
     from stravasync.upload.engine import Engine
+    from stravasync.upload.polling import Pacing
+    from stravasync.upload.ports import RateGovernor, UploadClient
 
 __all__ = [
     "RATELIMIT_FILE",
     "Api",
     "Stack",
+    "build_engine",
     "only_account",
     "open_api",
     "open_engine",
@@ -114,6 +123,54 @@ def open_api(
     return Api(oauth=oauth, tokens=tokens, governor=governor, client=client)
 
 
+def build_engine(
+    *,
+    config: Config,
+    store: Store,
+    client: UploadClient,
+    governor: RateGovernor,
+    clock: Callable[[], float] = time.time,
+    validator: Validator | None = None,
+    timing: Pacing | None = None,
+    rng: random.Random | None = None,
+) -> Engine:
+    """The upload engine over ``store``, its pieces wired (nothing is started)."""
+    import random
+
+    from stravasync.intake.ingest import PayloadCache, default_validator
+    from stravasync.state.owners import owner_tag
+    from stravasync.upload.engine import Engine, EngineParts
+    from stravasync.upload.follow import Follower
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.listing import Listing
+    from stravasync.upload.outcomes import Outcomes
+    from stravasync.upload.polling import Pacing
+    from stravasync.upload.transfer import Transfer
+
+    pacing = timing or Pacing()
+    jitter = rng or random.Random()  # noqa: S311 - backoff jitter
+    judge = validator or default_validator
+    owner = owner_tag()
+    gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
+    payloads = PayloadCache()
+    times = ProcessingTimes(store=store, timing=pacing)
+    outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
+                        payloads=payloads, times=times)
+    listing = Listing(client=client, store=store, clock=clock, timing=pacing, rng=jitter)
+    follower = Follower(store=store, clock=clock, timing=pacing, owner=owner, gates=gates,
+                        outcomes=outcomes, times=times, client=client, governor=governor,
+                        rng=jitter, listing=listing)
+    transfer = Transfer(config=config, store=store, clock=clock, timing=pacing, owner=owner,
+                        gates=gates, payloads=payloads, outcomes=outcomes, times=times,
+                        client=client, governor=governor, validator=judge, rng=jitter,
+                        reserve=follower.reads_to_keep)
+    parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
+                        outcomes=outcomes, follower=follower, transfer=transfer)
+    return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,
+                  timing=pacing, rng=jitter)
+
+
 @dataclass
 class Stack:
     """The state store, the Strava side and the engine built from one configuration."""
@@ -152,13 +209,12 @@ def open_stack(
 ) -> Stack:
     """Build store, Strava side and engine for ``config`` (nothing is started)."""
     from stravasync.state import Store
-    from stravasync.upload.engine import Engine
 
     ensure_private_dir(config.state_dir)
     store = Store.open(config.state_dir, clock=clock)
     api = open_api(config, transport=transport, clock=clock)
-    engine = Engine(config=config, store=store, client=api.client, governor=api.governor,
-                    clock=clock)
+    engine = build_engine(config=config, store=store, client=api.client,
+                          governor=api.governor, clock=clock)
     return Stack(config=config, store=store, api=api, engine=engine)
 
 

@@ -20,6 +20,7 @@ from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualClock
 from stravasync.emulator.core import Request as EmuRequest
+from stravasync.stack import build_engine
 from stravasync.state import State, Store
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
@@ -124,9 +125,9 @@ class World:
 
     def engine(self, *, client: Any = None, store: Store | None = None) -> Engine:
         """A new engine over this world (as after a restart)."""
-        return Engine(config=self.config, store=store or self.store,
-                      client=client or self.client, governor=self.governor, clock=self.clock,
-                      timing=self.timing)
+        return build_engine(config=self.config, store=store or self.store,
+                            client=client or self.client, governor=self.governor,
+                            clock=self.clock, timing=self.timing)
 
     def start(self, days_ago: float = 1.0, hours: float = 0.0) -> datetime:
         """A workout start time relative to the world's clock."""

@@ -1,4 +1,4 @@
-"""The engine's pieces (Outcomes, Follower, Transfer) built by hand over an engine_rig World.
+"""The engine's pieces (Outcomes, Follower, Transfer…) built by hand over an engine_rig World.
 
 A :class:`Spy` client stands between them and the emulator: it records every call and
 can make one method fail, so each piece is tested on its own. (No tests here.)
@@ -20,6 +20,8 @@ from stravasync.state.owners import owner_tag
 from stravasync.upload.batch import BatchSettings
 from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
+from stravasync.upload.learning import ProcessingTimes
+from stravasync.upload.listing import Listing
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.transfer import Transfer
 
@@ -37,6 +39,11 @@ class Spy:
 
     def can_list(self) -> bool:
         return self.real.can_list() if self.listing is None else self.listing
+
+    def list_access(self) -> str:
+        if self.listing is None:
+            return str(self.real.list_access())
+        return "granted" if self.listing else "missing"
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.real, name)
@@ -80,6 +87,7 @@ class Pieces:
     world: World
     spy: Spy
     gates: Gates
+    times: ProcessingTimes
     outcomes: Outcomes
     follower: Follower
     transfer: Transfer
@@ -90,16 +98,23 @@ class Pieces:
         spy = Spy(world.client)
         gov = governor or world.governor
         gates = Gates(clock=world.clock, min_wait_s=world.timing.min_poll_s)
-        outcomes = Outcomes(config=world.config, store=world.store, clock=world.clock,
-                            timing=world.timing, owner=OWNER, gates=gates,
-                            payloads=PayloadCache())
-        follower = Follower(outcomes=outcomes, client=spy, governor=gov,
-                            rng=random.Random(1), settings=settings)
-        transfer = Transfer(outcomes=outcomes, client=spy, governor=gov,
+        timing = world.timing
+        payloads = PayloadCache()
+        times = ProcessingTimes(store=world.store, timing=timing)
+        outcomes = Outcomes(config=world.config, store=world.store, timing=timing, owner=OWNER,
+                            gates=gates, payloads=payloads, times=times)
+        follower = Follower(store=world.store, clock=world.clock, timing=timing, owner=OWNER,
+                            gates=gates, outcomes=outcomes, times=times, client=spy,
+                            governor=gov, rng=random.Random(1), settings=settings,
+                            listing=Listing(client=spy, store=world.store, clock=world.clock,
+                                            timing=timing, rng=random.Random(1)))
+        transfer = Transfer(config=world.config, store=world.store, clock=world.clock,
+                            timing=timing, owner=OWNER, gates=gates, payloads=payloads,
+                            outcomes=outcomes, times=times, client=spy, governor=gov,
                             validator=default_validator, rng=random.Random(1),
                             reserve=follower.reads_to_keep)
-        return cls(world=world, spy=spy, gates=gates, outcomes=outcomes, follower=follower,
-                   transfer=transfer)
+        return cls(world=world, spy=spy, gates=gates, times=times, outcomes=outcomes,
+                   follower=follower, transfer=transfer)
 
     def queue(self, *names: str, fmt: str = "fit") -> list[str]:
         """Write and read workouts (queued rows); return their sha256s in name order."""

@@ -76,6 +76,8 @@ Knobs (`Knobs`; change at runtime with ``set_knobs(**kw)``), defaults in bracket
   ``duplicate_at_post`` [False]: refuse a duplicate of an existing activity at POST
   (400 with the Upload object whose error says ``duplicate of activity N``).
 - ``alter_external_id`` [True]: echo ``external_id`` with the extension appended.
+  ``answer_first_upload`` [False]: answer every later upload POST with the athlete's
+  first upload object (its id and external_id), keeping nothing of the new file.
 - ``error_5xx_share`` [0]: share of API calls answered 500, 502 or 503 (no effect).
   ``update_5xx_share`` [0]: share of activity PUTs answered 500/502/503, not applied
   (recorded in the activity's ``updates``). ``private_share`` [0]: share of new

@@ -217,6 +217,9 @@ def _create_upload(core: Core, grant: Grant, prepared: PreparedUpload, *, now: f
         upload.ready_at = now
         core.uploads.add(upload)
         return json_reply(400, upload.public(), note="duplicate_at_post")
+    first = core.uploads.first_of(grant.athlete_id)
+    if knobs.answer_first_upload and first is not None:
+        return json_reply(201, first.public(), note="answer_first_upload")
     core.uploads.add(upload)
     if r_drop < knobs.drop_upload_share:
         upload.dropped = True

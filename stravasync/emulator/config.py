@@ -85,6 +85,9 @@ class Knobs:
     """Refuse a duplicate of an existing activity already at POST time (400)."""
     alter_external_id: bool = True
     """Echo external_id with the file extension appended, as Strava may do."""
+    answer_first_upload: bool = False
+    """Answer every later upload POST with the athlete's first upload (a server that lies
+    about which file it took): the new file is not kept."""
     error_5xx_share: float = 0.0
     """Share of API calls answered 500/502/503 (nothing else happens)."""
     update_5xx_share: float = 0.0

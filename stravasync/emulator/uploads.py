@@ -168,6 +168,11 @@ class UploadBook:
         self._next_upload += 1
         return upload_id
 
+    def first_of(self, athlete_id: int) -> Upload | None:
+        """The athlete's first upload, or None."""
+        mine = [u for u in self.uploads.values() if u.athlete_id == athlete_id]
+        return min(mine, key=lambda u: u.id) if mine else None
+
     def add(self, upload: Upload) -> None:
         """Record a new upload."""
         self.uploads[upload.id] = upload

@@ -18,7 +18,8 @@ Answers become :mod:`stravasync.errors` here, and nowhere else::
     429                                             -> RateLimited(until = now +
                                                        Retry-After, if it says)
     400, 413, 415, 422 with a message on the POST   -> UploadRejected(its message)
-    a reply over MAX_REPLY_BYTES, or not JSON       -> TransientError
+    a reply over MAX_REPLY_BYTES (wire's cap)       -> ReplyTooLarge (transient)
+    not JSON                                        -> TransientError
     other                                           -> ApiError
 
 How long to wait after a 429 or a fault (exponential, from ``Retry-After``) is the
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -42,19 +43,24 @@ from stravasync.errors import (
     ApiError,
     KeyRefused,
     RateLimited,
+    ReplyTooLarge,
     TransientError,
     UploadRejected,
 )
 from stravasync.logs import redact_text
-from stravasync.strava.wire import USER_AGENT, make_timeout, translate_errors
+from stravasync.strava.wire import (
+    MAX_REPLY_BYTES,
+    USER_AGENT,
+    make_timeout,
+    read_capped,
+    translate_errors,
+)
 
-__all__ = ["MAX_REPLY_BYTES", "SERVICE", "IntervalsActivity", "IntervalsAthlete",
+__all__ = ["SERVICE", "IntervalsActivity", "IntervalsAthlete",
            "IntervalsClient", "retry_after_seconds"]
 
 #: How the service is named to people.
 SERVICE = "intervals.icu"
-#: No answer an uploader meets is larger (a year's list is well under 1 MiB).
-MAX_REPLY_BYTES = 4 * 1024 * 1024
 #: Where a person makes a new key.
 KEY_PAGE = "https://intervals.icu/settings (Developer Settings → API key)"
 _REJECTED = frozenset({400, 413, 415, 422})
@@ -137,9 +143,9 @@ class IntervalsClient:
               **kwargs: Any) -> Any:
         with translate_errors(f"{what} on {SERVICE}"), \
                 self._http.stream(method, path, **kwargs) as response:
-            raw = _read_capped(response.iter_bytes(), cap=MAX_REPLY_BYTES)
+            raw = read_capped(response, MAX_REPLY_BYTES)
         if raw is None:
-            raise TransientError(f"{SERVICE} sent a reply larger than {MAX_REPLY_BYTES} bytes "
+            raise ReplyTooLarge(f"{SERVICE} sent a reply larger than {MAX_REPLY_BYTES} bytes "
                                  "while " + what + ": not read; will try again later")
         self._raise_for(response, raw, upload=upload)
         try:
@@ -185,16 +191,6 @@ def retry_after_seconds(value: str | None, *, now: float) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - now)
-
-
-def _read_capped(chunks: Iterable[bytes], *, cap: int) -> bytes | None:
-    """The whole body, or None as soon as it grows past *cap* (the rest is never read)."""
-    body = bytearray()
-    for chunk in chunks:
-        body += chunk
-        if len(body) > cap:
-            return None
-    return bytes(body)
 
 
 def _message(raw: bytes) -> str:

@@ -25,6 +25,8 @@ from stravasync.stack import open_governor, open_tokens
 from stravasync.state import DB_NAME, FINAL_STATES, Store
 from stravasync.state.runlock import lock_holder, read_info
 from stravasync.strava.tokens import problem_text
+from stravasync.upload.listing import FOLLOW_MODE_KEY, mode_for_scope, read_follow_mode
+from stravasync.upload.outcomes import FOREIGN_ANSWER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,10 +100,17 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
 
     now = clock()
     files: list[FileStatus] = []
+    follow_raw: str | None = None
+    foreign: list[str] = []
     if (config.state_dir / DB_NAME).exists():
         store = Store.open(config.state_dir, read_only=True)
         try:
             files = store.files()
+            follow_raw = store.get_meta(FOLLOW_MODE_KEY)
+            # Strava kept answering about another file: only the owner can sort it out.
+            foreign = [f"{shown(w.path)}: {w.error}"
+                       for w in store.workouts(states=(State.REJECTED,))
+                       if w.reason_code == FOREIGN_ANSWER]
         finally:
             store.close()
     auth: dict[str, Any] | None
@@ -122,7 +131,7 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     watch = (info or {}).get("watch") or [
         folder_health(p, recursive=config.watch.recursive).to_json()
         for p in config.watch.paths]
-    problems = list(((info or {}).get("problems") or {}).values())
+    problems = list(((info or {}).get("problems") or {}).values()) + foreign
     unwritable = state_dir_problem(config.state_dir)
     if unwritable is not None:
         problems.insert(0, f"the state folder {shown(config.state_dir)} cannot be written: "
@@ -136,15 +145,18 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
             due = max(f.next_attempt_at or 0.0, float(str(paused or 0.0)), now)
             entry["next_attempt_at"] = due
         entries.append(entry)
-    scope = (auth or {}).get("scope") or ""
+    # The daemon's own account of how it follows uploads; else what the sign-in allows.
+    granted = (auth or {}).get("scope")
+    follow = (read_follow_mode(follow_raw) if daemon["running"] else None) or mode_for_scope(
+        granted if isinstance(granted, str) else None)
     data: dict[str, Any] = {
         "daemon": daemon,
         "watch": watch,
         "files": entries,
         "auth": auth,
         "rate_limit": rate,
-        "follow_mode": (info or {}).get("list_mode")
-        or ("list" if LIST_SCOPE in str(scope).split(",") else "single"),
+        "follow_mode": follow.mode,
+        "follow_reason": follow.why,
     }
     return Status(files=files, data=data, problems=problems)
 
@@ -237,18 +249,16 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
         limit=_LIST_LIMIT, hint="`stravasync status --all`"))
     lines.append("")
     lines.append(_auth_line(status.data["auth"]))
-    lines.append(_mode_line(status.data["follow_mode"]))
+    lines.append(_mode_line(status.data["follow_mode"], status.data.get("follow_reason")))
     lines.extend(_rate_lines(status.data["rate_limit"]))
     # A name (or an error quoting one) may hold ESC or a newline: it never steers the
     # terminal nor forges a line of this table (`status --json` keeps it exact).
     return [legible(line) for line in lines]
 
 
-def _mode_line(mode: str) -> str:
-    if mode == "list":
-        return "Following uploads: one activity list call settles many (activity:read_all)"
-    return ("Following uploads: one poll per upload (sign in again with `stravasync auth` "
-            "and allow private activities to be read, for fewer calls)")
+def _mode_line(mode: str, why: str | None) -> str:
+    way = "activity lists" if mode == "list" else "one poll per upload"
+    return f"Following uploads: {way}" + (f" ({why})" if why else "")
 
 
 def _auth_line(auth: dict[str, Any] | None) -> str:

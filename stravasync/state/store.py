@@ -257,6 +257,11 @@ class Store(StoreBase):
              State.UPLOADING.value, owner),
         )
 
+    def upload_holder(self, upload_id: str) -> str | None:
+        """The sha256 of the workout that holds Strava upload ``upload_id``, or None."""
+        row = self._row("SELECT sha256 FROM workouts WHERE upload_id = ? LIMIT 1", (upload_id,))
+        return None if row is None else str(row["sha256"])
+
     def claim_poll(self, sha256: str, *, owner: str) -> bool:
         """Take (or keep) the row for polling; False if another live process holds it."""
         return self._update(

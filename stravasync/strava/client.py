@@ -18,8 +18,11 @@ relative to it.
 Tokens travel only in the ``Authorization: Bearer`` header, never in a URL or a form.
 Every call has a timeout, asks the :class:`~stravasync.strava.governor.Governor` first (and
 raises :class:`RateLimited` without sending when told to wait), and feeds the response
-headers back to it. Nothing here sleeps. The client is built by the composition root
-(:mod:`stravasync.stack`), which also builds the token store and the governor.
+headers back to it. A reply is read as a stream, and at most
+:data:`~stravasync.strava.wire.MAX_REPLY_BYTES` of it (more is
+:class:`~stravasync.errors.ReplyTooLarge`, a transient fault). Nothing here sleeps. The
+client is built by the composition root (:mod:`stravasync.stack`), which also builds the
+token store and the governor.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from stravasync.errors import (
     DuplicateActivity,
     ListScopeMissing,
     RateLimited,
+    ReplyTooLarge,
     ScopeMissing,
     TransientError,
 )
@@ -46,6 +50,7 @@ from stravasync.strava.wire import (
     DEAD_END_CLASSES,
     DEAD_END_MESSAGES,
     DEAD_END_REASONS,
+    MAX_REPLY_BYTES,
     USER_AGENT,
     athlete_from,
     is_scope_missing,
@@ -53,7 +58,9 @@ from stravasync.strava.wire import (
     make_timeout,
     parse_duplicate,
     raise_for_response,
+    read_capped,
     translate_errors,
+    with_body,
 )
 
 if TYPE_CHECKING:
@@ -346,6 +353,19 @@ class StravaClient:
             return False
         return scope_allows_listing(status.scope)
 
+    def list_access(self) -> str:
+        """What the sign-in allows for lists: ``granted`` (:meth:`can_list`), ``unknown``
+        (no scope stored: a sign-in by bare code), ``refused`` (Strava refused a list for
+        these tokens) or ``missing``."""
+        status = self._tokens.status()
+        if status is None or status.problem is not None:
+            return "missing"
+        if status == self._list_refused_for:
+            return "refused"
+        if not status.scope:
+            return "unknown"
+        return "granted" if scope_allows_listing(status.scope) else "missing"
+
     def list_activities(
         self, *, after: int | None, before: int | None, page: int = 1,
         per_page: int = LIST_PER_PAGE_MAX,
@@ -483,13 +503,23 @@ class StravaClient:
         response: httpx.Response | None = None
         try:
             with translate_errors(f"{method} /{path.split('/', maxsplit=1)[0]}"):
-                response = self._http.request(
+                request = self._http.build_request(
                     method, path, headers=headers, data=content.data, files=content.files,
                     params=content.params, json=content.payload)
-                response.read()
+                response = self._http.send(request, stream=True)
+                try:
+                    body = read_capped(response, MAX_REPLY_BYTES)
+                finally:
+                    response.close()
         finally:
             self._governor.complete(response.headers if response is not None else None)
+        if body is None:
+            log.warning("strava_reply_too_large", method=method, path=path,
+                        status=response.status_code, limit=MAX_REPLY_BYTES)
+            raise ReplyTooLarge(
+                f"Strava's answer to {method} /{path.split('/', maxsplit=1)[0]} was larger "
+                f"than {MAX_REPLY_BYTES // (1024 * 1024)} MiB, more than any real answer; it "
+                "was not read. It will be retried later.")
         log.debug("strava_call", method=method, path=path, status=response.status_code)
-        return response
-
+        return with_body(response, body)
 

@@ -89,6 +89,8 @@ class _State:
     limits: Limits | None = None
     usage: Usage = field(default_factory=Usage)
     pauses: list[Pause] = field(default_factory=list)
+    held: Pause | None = None
+    """Uploads held back by the engine: a window's budget is spent once reads are kept."""
 
 
 def _state_to_json(state: _State) -> bytes:
@@ -97,6 +99,7 @@ def _state_to_json(state: _State) -> bytes:
         "limits": asdict(state.limits) if state.limits else None,
         "usage": asdict(state.usage),
         "pauses": [asdict(p) for p in state.pauses],
+        "held": asdict(state.held) if state.held is not None else None,
     }
     return json.dumps(data, indent=1, sort_keys=True).encode()
 
@@ -108,7 +111,8 @@ def _state_from_json(raw: bytes) -> _State:
     limits = Limits(**data["limits"]) if data.get("limits") else None
     usage = Usage(**data.get("usage") or {})
     pauses = [Pause(**p) for p in data.get("pauses") or []]
-    return _State(limits=limits, usage=usage, pauses=pauses)
+    held = Pause(**data["held"]) if data.get("held") else None
+    return _State(limits=limits, usage=usage, pauses=pauses, held=held)
 
 
 class Governor:
@@ -264,6 +268,9 @@ class Governor:
             wait = self._decide(kind, at, reserve)
             if wait is None:
                 self._usage_now(at)  # roll pending counts into the current window
+                if kind == "upload" and self._state.held is not None:
+                    self._state.held = None  # uploads go again
+                    self._save()
                 self._in_flight += 1
                 self._pending_overall += 1
                 self._pending_read += 1 if kind == "read" else 0
@@ -277,6 +284,30 @@ class Governor:
             self._in_flight = max(0, self._in_flight - 1)
             if headers is not None and self._observe(headers, self._now(now)):
                 self._save()
+
+    def hold_uploads(self, *, until: float, reserve: int, now: float | None = None) -> None:
+        """The engine sends no upload before ``until`` (:meth:`decide` with ``reserve``).
+
+        When that is a spent budget (:meth:`paused_until` with ``reserve`` reads kept
+        for the uploads in flight; not the probe's short wait), it is kept (and saved)
+        so that ``status`` shows it as ``paused_until`` even where the window alone
+        would not say so, and logged at once (``uploads_paused``), once per hold.
+        """
+        with self._lock:
+            at = self._now(now)
+            if self._paused_until("upload", at, reserve) is None:
+                return  # the probe's wait: routine, and over in a second or two
+            held = self._state.held
+            if held is not None and held.until == until:
+                return
+            reason = "rate_limit_day" if until >= next_utc_midnight(at) else "rate_limit_15"
+            self._state.held = Pause(until=until, scope="all", reason=reason)
+            usage = self._usage_now(at)
+            limits = effective_limits(self._state.limits)
+            self._save()
+        log.info("uploads_paused", until=until, reason=reason, reserve=reserve,
+                 usage_15=usage.usage_15, limit_15=limits.limit_15,
+                 usage_day=usage.usage_day, limit_day=limits.limit_day)
 
     def observe(self, headers: Mapping[str, str], *, now: float | None = None) -> None:
         """Learn limits and usage from one response's headers (ignored if absent)."""
@@ -385,6 +416,10 @@ class Governor:
             limits = self._state.limits or DEFAULT_LIMITS
             usage = self._usage_now(at)
             paused_until = self._paused_until("upload", at, 0)
+            held = self._state.held if (
+                self._state.held is not None and self._state.held.until > at) else None
+            if held is not None and held.until > (paused_until or 0.0):
+                paused_until = held.until  # the engine keeps reads for uploads in flight
             read_paused_until = self._paused_until("read", at, 0)
             pause = self._active_pause("read", at)
             if pause is not None and pause.until == read_paused_until:
@@ -395,6 +430,8 @@ class Governor:
                 reason = "rate_limit_day"
             else:
                 reason = "rate_limit_15"
+            if reason is None and held is not None:
+                reason = held.reason
             return {
                 "limit_15": limits.limit_15,
                 "usage_15": usage.usage_15,

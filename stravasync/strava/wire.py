@@ -4,7 +4,8 @@ Owns the one place, used by both :mod:`stravasync.strava.oauth` and :mod:`strava
 that turns a transport failure (:func:`translate_errors`) or an HTTP answer
 (:func:`raise_for_response`) into the :mod:`stravasync.errors` tree, and the small
 readers of Strava's bodies (:func:`json_body`, :func:`has_error`,
-:func:`parse_duplicate`, :func:`plain_text`, :func:`athlete_from`)::
+:func:`parse_duplicate`, :func:`plain_text`, :func:`athlete_from`, :func:`echo_agrees`),
+and reading a reply whole only up to :data:`MAX_REPLY_BYTES` (:func:`read_capped`)::
 
     httpx.TimeoutException, httpx.TransportError   -> TransientError
     5xx, 408                                        -> TransientError
@@ -65,11 +66,13 @@ __all__ = [
     "DEAD_END_MESSAGES",
     "DEAD_END_REASONS",
     "DEAD_END_RETRY",
+    "MAX_REPLY_BYTES",
     "RETRY_LATER",
     "SETTINGS_API_URL",
     "USER_AGENT",
     "athlete_from",
     "dead_end",
+    "echo_agrees",
     "has_error",
     "is_athlete_limit",
     "is_scope_missing",
@@ -79,10 +82,18 @@ __all__ = [
     "parse_duplicate",
     "plain_text",
     "raise_for_response",
+    "read_capped",
     "translate_errors",
+    "with_body",
 ]
 
 USER_AGENT = "stravasync"
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+"""The most of one reply that is read: a list page of 200 activities is about 1 MB of JSON;
+anything larger is not an answer of Strava's (the client raises
+:class:`~stravasync.errors.ReplyTooLarge`)."""
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+"""Headers that describe the body as sent, not as decoded and held."""
 _TAG_RE = re.compile(r"<[^>]*>")
 _DUPLICATE_RE = re.compile(
     r"duplicate\s+of\s+(?:<a\b[^>]*?/activities/(\d+)[^>]*>\s*)?activity\s+(\d+)",
@@ -358,6 +369,43 @@ def _raise_for_upload(response: httpx.Response) -> None:
         raise DuplicateActivity(reason, activity_id=activity_id, status_code=status)
     if status in (400, 409, 413, 415, 422):
         raise UploadRejected(reason, status_code=status)
+
+
+_ECHO_SUFFIXES = tuple(f".{kind}{gz}" for kind in ("fit", "gpx", "tcx") for gz in ("", ".gz"))
+"""What Strava may append to our ``external_id`` in its echo: the file's extension."""
+
+
+def echo_agrees(sent: str, echoed: str) -> bool:
+    """Whether Strava's echo of an ``external_id`` is the one we ``sent``.
+
+    It agrees when it is ours, or ours with a workout file's extension appended
+    (``.fit``, ``.gpx``, ``.tcx``, each maybe with ``.gz``), as Strava may echo it.
+    Anything else describes another file. (A missing echo is the caller's to judge.)
+    """
+    if echoed == sent:
+        return True
+    tail = echoed[len(sent):] if echoed.startswith(sent) else None
+    return tail is not None and tail.lower() in _ECHO_SUFFIXES
+
+
+def read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The reply's body (decoded), read piece by piece; None as soon as it passes ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A closed streamed ``response`` again, holding its already decoded ``body``."""
+    headers = [(k, v) for k, v in response.headers.multi_items()
+               if k.lower() not in _BODY_HEADERS]
+    return httpx.Response(response.status_code, headers=headers, content=body,
+                          request=response.request)
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:

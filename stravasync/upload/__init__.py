@@ -10,6 +10,10 @@
   them.
 - ``gates``: What the engine and its transfers share while uploads run: the gates and the
   halt.
+- ``learning``: Learning how long Strava takes to process an upload, per format and size
+  band.
+- ``listing``: Whether uploads in flight are followed by activity lists or by single polls,
+  and why.
 - ``outcomes``: What Strava's answers mean for the store: one place that records every
   upload's end.
 - ``polling``: When to look at an upload again, and how long to back off: pure timing

@@ -15,8 +15,8 @@ flight), the POST, adaptive polling, backoff, rate-limit and dead-end handling, 
 
 API for the daemon (all methods thread-safe)::
 
-    engine = Engine(config=config, store=store, client=client, governor=governor,
-                    clock=time.time, validator=None, timing=Pacing())
+    engine = build_engine(config=config, store=store, client=client, governor=governor,
+                          clock=time.time, validator=None, timing=Pacing())  # (stack)
     engine.scan(paths)             # startup reconciliation; returns a ScanReport
     engine.submit(path)            # a file looks complete (watcher callback); Submitted
     engine.start()                 # dispatcher thread + worker pool
@@ -56,20 +56,20 @@ from stravasync.intake.ingest import (
 from stravasync.logs import get_logger, redact_text
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S
-from stravasync.state.owners import owner_alive, owner_tag
+from stravasync.state.owners import owner_alive
 from stravasync.state.rows import status_at
 from stravasync.upload.archive import carry_out_after
 from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
+from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
-from stravasync.upload.ports import RateGovernor, UploadClient
 from stravasync.upload.transfer import Transfer
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
 
-__all__ = ["Engine", "Outcome", "ScanReport"]
+__all__ = ["Engine", "EngineParts", "Outcome", "ScanReport"]
 
 _FOLLOW = "(follow)"
 """The running-set key of the one batch look (it concerns many workouts)."""
@@ -122,6 +122,30 @@ def _next_times(
     return found.get("poll"), found.get("post"), found.get("others")
 
 
+@dataclass(frozen=True)
+class EngineParts:
+    """The pieces of one engine, each built with the parts it uses.
+
+    Wired by the composition root (:func:`stravasync.stack.build_engine`); the engine
+    dispatches to them and shares their gates and payload cache.
+    """
+
+    owner: str
+    """This process's tag on the rows it works on (:func:`~stravasync.state.owners.owner_tag`)."""
+    gates: Gates
+    """The gates, the halt and the wake-up, shared by every piece."""
+    payloads: PayloadCache
+    """Workout bytes read at ingest, kept for their POST."""
+    times: ProcessingTimes
+    """The learned processing times."""
+    outcomes: Outcomes
+    """What Strava's answers mean for the store."""
+    follower: Follower
+    """Polls, lists and updates."""
+    transfer: Transfer
+    """The POST."""
+
+
 class Engine:
     """The upload engine (see the module docstring for its API and guarantees)."""
 
@@ -130,36 +154,29 @@ class Engine:
         *,
         config: Config,
         store: Store,
-        client: UploadClient,
-        governor: RateGovernor,
+        parts: EngineParts,
         clock: Callable[[], float] = time.time,
-        validator: Validator | None = None,
-        timing: Pacing | None = None,
-        rng: random.Random | None = None,
+        validator: Validator = default_validator,
+        timing: Pacing,
+        rng: random.Random,
     ) -> None:
         self._config = config
         self._store = store
-        self._client = client
-        self._governor = governor
         self._clock = clock
-        self._validator: Validator = validator or default_validator
-        self._timing = timing or Pacing()
-        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter
-        self._owner = owner_tag()
-        self._gates = Gates(clock=clock, min_wait_s=self._timing.min_poll_s)
+        self._validator = validator
+        self._timing = timing
+        self._rng = rng
+        self._owner = parts.owner
+        self._gates = parts.gates
         self._cond = self._gates.cond  # one lock and wake-up for the engine and its gates
         self._lock = self._cond
         self._running: set[str] = set()
         self._unclaimed: set[str] = set()
-        self._payloads = PayloadCache()
-        outcomes = Outcomes(config=config, store=store, clock=clock, timing=self._timing,
-                            owner=self._owner, gates=self._gates, payloads=self._payloads)
-        self._outcomes = outcomes
-        self._follower = Follower(outcomes=outcomes, client=client, governor=governor,
-                                  rng=self._rng)
-        self._transfer = Transfer(outcomes=outcomes, client=client, governor=governor,
-                                  validator=self._validator, rng=self._rng,
-                                  reserve=self._follower.reads_to_keep)
+        self._payloads = parts.payloads
+        self._times = parts.times
+        self._outcomes = parts.outcomes
+        self._follower = parts.follower
+        self._transfer = parts.transfer
         self._batching = False
         self._store_failures = 0
         self._last_recheck = float("-inf")
@@ -185,7 +202,7 @@ class Engine:
     @property
     def processing_estimate(self) -> float:
         """The learned expected processing time (seconds) the first poll waits for."""
-        return self._outcomes.estimate
+        return self._times.estimate
 
     def halt(self, exc: StravaSyncError) -> None:
         """Stop every call until :meth:`clear_fatal` (a dead end met outside an upload)."""

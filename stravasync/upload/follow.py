@@ -21,13 +21,19 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from stravasync.errors import ApiError, ListScopeMissing, StravaSyncError, UpdateRefused
+from stravasync.errors import (
+    ApiError,
+    ForeignAnswer,
+    ListScopeMissing,
+    StravaSyncError,
+    UpdateRefused,
+)
 from stravasync.logs import get_logger
 from stravasync.state import State, Workout
+from stravasync.strava.wire import echo_agrees
 from stravasync.upload.batch import (
     BatchSettings,
     InFlight,
@@ -37,9 +43,17 @@ from stravasync.upload.batch import (
     relook_delay,
     settle,
 )
-from stravasync.upload.polling import backoff_delay
+from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
+from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from stravasync.state import Store
+    from stravasync.strava.client import ActivitySummary
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.listing import Listing
     from stravasync.upload.outcomes import Outcomes
     from stravasync.upload.ports import RateGovernor, UploadClient
 
@@ -47,22 +61,23 @@ __all__ = ["Follower"]
 
 log = get_logger(__name__)
 
-_SCOPE_RECHECK_S = 10.0
-
 
 class Follower:
     """Polls, lists and updates, for one engine (thread-safe)."""
 
     def __init__(
-        self, *, outcomes: Outcomes, client: UploadClient, governor: RateGovernor,
-        rng: random.Random, settings: BatchSettings | None = None,
+        self, *, store: Store, clock: Callable[[], float], timing: Pacing, owner: str,
+        gates: Gates, outcomes: Outcomes, times: ProcessingTimes, client: UploadClient,
+        governor: RateGovernor, rng: random.Random, listing: Listing,
+        settings: BatchSettings | None = None,
     ) -> None:
+        self._store = store
+        self._clock = clock
+        self._timing = timing
+        self._owner = owner
+        self._gates = gates
         self._outcomes = outcomes
-        self._store = outcomes.store
-        self._clock = outcomes.clock
-        self._timing = outcomes.timing
-        self._owner = outcomes.owner
-        self._gates = outcomes.gates
+        self._times = times
         self._client = client
         self._governor = governor
         self._rng = rng
@@ -71,21 +86,13 @@ class Follower:
         self._last_list_at: float | None = None
         self._probe_settled = False
         self._next_look_at = float("-inf")
-        self._can_list: tuple[float, bool] = (float("-inf"), False)
+        self._listing = listing
 
     # -- which way ---------------------------------------------------------------------------
 
     def can_list(self) -> bool:
-        """Whether lists may settle uploads now (asked of the sign-in every few seconds)."""
-        checked, value = self._can_list
-        now = time.monotonic()
-        if now - checked >= _SCOPE_RECHECK_S:
-            try:
-                value = self._client.can_list()
-            except StravaSyncError:
-                value = False
-            self._can_list = (now, value)
-        return value
+        """Whether lists may settle uploads now (:class:`~stravasync.upload.listing.Listing`)."""
+        return self._listing.can_list()
 
     def in_flight(self) -> list[InFlight]:
         """The uploads posted and not settled that this engine may look at."""
@@ -98,7 +105,7 @@ class Follower:
             found.append(InFlight(
                 upload_id=w.upload_id, posted_at=w.posted_at, start_time=w.start_time,
                 polls=w.polls, due_at=w.next_attempt_at or 0.0,
-                expected_s=self._outcomes.expected(w), parked=w.parked))
+                expected_s=self._times.expected(w), parked=w.parked))
         return found
 
     def batching(self) -> bool:
@@ -151,6 +158,7 @@ class Follower:
             if upload_id in decided.probes:
                 with self._lock:
                     self._probe_settled = final
+        self._listing.publish()
         self._gates.wake()
 
     def _list(
@@ -169,13 +177,14 @@ class Follower:
             try:
                 found = self._client.list_activities(**page.params())
             except ListScopeMissing:
-                self._can_list = (time.monotonic(), False)  # poll each upload instead
+                self._listing.refused()  # poll each upload instead
                 return settled
             except StravaSyncError as exc:
                 if not self._gates.met(exc, kind="read", sha=""):
-                    log.warning("activity_list_failed", error=exc.message)
+                    self._listing.failed(exc.message)  # poll them until lists work again
                 return settled
-            summaries = [{"id": a.id, "upload_id_str": a.upload_id,
+            self._listing.answered()
+            summaries = [{"id": a.id, "upload_id_str": self._ours(a, by_id),
                           "start_date": datetime.fromtimestamp(a.start_time, UTC).isoformat()}
                          for a in found]
             answer = settle(call=page, summaries=summaries, uploads=uploads)
@@ -197,14 +206,33 @@ class Follower:
             page = answer.next_page
         return settled
 
+    @staticmethod
+    def _ours(a: ActivitySummary, by_id: dict[str, Workout]) -> str | None:
+        """``a``'s upload id, unless it is one of ours whose ``external_id`` disagrees.
+
+        List entries always carry the ``external_id`` of an uploaded activity, so a
+        missing one disagrees too. Such an entry settles nothing: the upload is missed
+        by this list, and its own poll (which checks the answer again) tells.
+        """
+        w = by_id.get(a.upload_id) if a.upload_id is not None else None
+        if w is None or w.external_id is None:
+            return a.upload_id
+        if a.external_id is not None and echo_agrees(w.external_id, a.external_id):
+            return a.upload_id
+        log.warning("upload_answer_foreign", path=w.path, sha256=w.sha256, at="list",
+                    upload_id=a.upload_id, external_id=a.external_id, ours=w.external_id)
+        return None
+
     def _missed(self, w: Workout, *, now: float) -> None:
         """A complete list lacked ``w``: a look that found it still processing."""
         fresh = self._store.workout(w.sha256)
         if fresh is None or fresh.state is not State.UPLOADING:
             return
+        if fresh.upload_id is not None:
+            self._listing.missed(fresh.upload_id)
         elapsed = now - (fresh.posted_at or now)
         delay, parked = relook_delay(elapsed=elapsed, polls=fresh.polls + 1,
-                                     expected_s=self._outcomes.expected(fresh),
+                                     expected_s=self._times.expected(fresh),
                                      timing=self._timing, settings=self._settings)
         self._outcomes.processing(fresh, now=now, seen_by="list", delay=delay, parked=parked)
 
@@ -231,8 +259,24 @@ class Follower:
             elif not self._gates.met(exc, kind="read", sha=sha, path=w.path):
                 self._poll_failed(w, exc)
             return False
+        foreign = self._outcomes.foreign(w, upload, asked=w.upload_id)
+        if foreign is not None:
+            self._foreign(w, foreign)
+            return False
         self._outcomes.apply(w, upload, now=self._clock(), learn=not w.parked)
+        if not upload.processing:
+            self._listing.polled(w.upload_id, activity=upload.activity_id is not None)
         return not upload.processing
+
+    def _foreign(self, w: Workout, reason: str) -> None:
+        """A poll's answer describes another file: record nothing, look again later."""
+        if w.failures + 1 >= FOREIGN_ANSWER_LIMIT:
+            self._outcomes.give_up_foreign(w, reason)
+            return
+        log.warning("upload_answer_foreign", path=w.path, sha256=w.sha256, error=reason,
+                    at="poll")
+        self._poll_failed(w, ForeignAnswer(
+            f"{reason}; nothing was recorded, and the upload is looked at again later."))
 
     def _poll_failed(self, w: Workout, exc: StravaSyncError) -> None:
         """A poll that may work later: look again after a backoff."""

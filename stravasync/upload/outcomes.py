@@ -5,9 +5,8 @@ depends on it: the activity id before ``upload.after`` touches the file; a
 "duplicate" answer when an earlier POST of ours may have gone through
 (``maybe_posted``) is our own activity (:func:`~stravasync.state.dedupe.is_own_upload`);
 an upload still processing gets its next look (growing intervals, parked after
-minutes). It also learns how long Strava takes, per format and size band
-(:class:`~stravasync.upload.polling.Estimates`, kept in the store's meta), from every
-upload followed to its end, whether by a poll, a list or the POST's own answer.
+minutes). What is learned of how long Strava takes is told to
+:class:`~stravasync.upload.learning.ProcessingTimes` at every upload's end.
 
 The POST (:mod:`stravasync.upload.transfer`), the polls and lists (:mod:`stravasync.upload.follow`)
 and the updates all record through here; nothing here calls Strava.
@@ -15,31 +14,29 @@ and the updates all record through here; nothing here calls Strava.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from stravasync.logs import get_logger
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import is_own_upload
-from stravasync.strava.wire import plain_text
+from stravasync.strava.wire import echo_agrees, plain_text
 from stravasync.upload.archive import carry_out_after
-from stravasync.upload.polling import (
-    Estimates,
-    Pacing,
-    first_poll_delay,
-    load_estimates,
-    next_poll_delay,
-    save_estimates,
-)
+from stravasync.upload.polling import Pacing, next_poll_delay
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
     from stravasync.intake.ingest import PayloadCache
     from stravasync.strava.client import Upload
     from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
 
-__all__ = ["Outcomes"]
+__all__ = ["FOREIGN_ANSWER", "FOREIGN_ANSWER_LIMIT", "Outcomes"]
+
+FOREIGN_ANSWER = "foreign_answer"
+"""The reason code of a file given up on because Strava kept answering about another."""
+
+FOREIGN_ANSWER_LIMIT = 5
+"""Failures in a row, the last an answer about another file, after which a file needs you."""
 
 log = get_logger(__name__)
 
@@ -48,72 +45,59 @@ class Outcomes:
     """Records what Strava said of uploads, for one engine (thread-safe)."""
 
     def __init__(
-        self, *, config: Config, store: Store, clock: Callable[[], float], timing: Pacing,
-        owner: str, gates: Gates, payloads: PayloadCache,
+        self, *, config: Config, store: Store, timing: Pacing, owner: str, gates: Gates,
+        payloads: PayloadCache, times: ProcessingTimes,
     ) -> None:
-        self.config = config
-        self.store = store
-        self.clock = clock
-        self.timing = timing
-        self.owner = owner
-        self.gates = gates
-        self.payloads = payloads
-        self._lock = threading.Lock()
-        self._estimates = load_estimates(store.get_meta, timing=timing)
-
-    # -- how long Strava takes -------------------------------------------------------------
-
-    def _kind(self, w: Workout) -> tuple[str, int]:
-        """The estimate's key parts for ``w``: its format and the size of its file."""
-        record = self.store.path_record(w.path)
-        return (w.format or "fit"), (record.size if record is not None else 0)
-
-    def expected(self, w: Workout) -> float:
-        """Seconds Strava is expected to take with ``w`` (its format and size)."""
-        data_type, size = self._kind(w)
-        with self._lock:
-            return self._estimates.for_file(data_type=data_type, size=size, timing=self.timing)
-
-    @property
-    def estimate(self) -> float:
-        """The overall expected processing time (seconds), for status and tests."""
-        with self._lock:
-            overall = self._estimates.overall
-        return overall if overall is not None else self.timing.initial_estimate_s
-
-    def first_look_at(self, w: Workout, now: float) -> float:
-        """When to look first at ``w`` just posted: after its expected processing time."""
-        return now + first_poll_delay(self.expected(w), self.timing)
-
-    def _learn(self, w: Workout, *, done_s: float) -> None:
-        if w.posted_at is None:
-            return
-        data_type, size = self._kind(w)
-        with self._lock:
-            self._estimates = self._estimates.learned(
-                data_type=data_type, size=size, done_at_first_poll=w.polls == 0,
-                last_processing_s=w.last_processing_s, done_s=done_s, timing=self.timing)
-            estimates = self._estimates
-        save_estimates(self.store.set_meta, estimates)
-
-    def slower(self, w: Workout, *, elapsed: float) -> None:
-        """A look past the expected time found ``w`` still processing: expect more."""
-        data_type, size = self._kind(w)
-        with self._lock:
-            before = self._estimates
-            self._estimates = before.slower(data_type=data_type, size=size, elapsed=elapsed,
-                                            timing=self.timing)
-            estimates = self._estimates
-        if estimates is not before:
-            save_estimates(self.store.set_meta, estimates)
-
-    @property
-    def estimates(self) -> Estimates:
-        """The learned estimates as they stand."""
-        with self._lock:
-            return self._estimates
+        self._config = config
+        self._store = store
+        self._timing = timing
+        self._owner = owner
+        self._gates = gates
+        self._payloads = payloads
+        self._times = times
 
     # -- answers ---------------------------------------------------------------------------
+
+    def foreign(self, w: Workout, upload: Upload, *, asked: str | None = None) -> str | None:
+        """Why Strava's ``upload`` answer describes another file than ``w``, or None.
+
+        It does when it names another upload than the one ``asked`` for (a poll), when
+        its upload id is already another file's of ours (a POST's answer), or when its
+        ``external_id`` echo disagrees with ours (:func:`echo_agrees`). A missing echo
+        is not held against it: the upload ids are checked anyway.
+        """
+        if asked is not None and upload.id != asked:
+            return f"Strava answered about upload {upload.id} when asked about {asked}"
+        holder = self._store.upload_holder(upload.id)
+        if holder is not None and holder != w.sha256:
+            return f"Strava answered with upload {upload.id}, which is another file's"
+        if (upload.external_id is not None and w.external_id is not None
+                and not echo_agrees(w.external_id, upload.external_id)):
+            return (f"Strava answered about external id {upload.external_id!r}, "
+                    f"not this file's {w.external_id!r}")
+        return None
+
+    def give_up_foreign(self, w: Workout, reason: str) -> None:
+        """Strava keeps answering about another file: stop, keep the file, ask the owner.
+
+        Final as ``rejected`` with a readable error (``stravasync retry`` sends it again).
+        Nothing is recorded of the answer and nothing happens to the file; a POST that
+        may have gone through is remembered (``maybe_posted``), so that a later
+        "duplicate" answer to a retry counts as our own.
+        """
+        error = (f"Strava's answers about this file kept describing another file ({reason}). "
+                 "Nothing was recorded or deleted. Check the activity on Strava, then "
+                 "`stravasync retry` the file.")
+        if w.upload_id is None:
+            self._store.reschedule(w.sha256, state=State.REJECTED, next_attempt_at=None,
+                                   error=error, reason_code=FOREIGN_ANSWER)
+        else:
+            self._store.finish(w.sha256, owner=self._owner, state=State.REJECTED, error=error,
+                               reason_code=FOREIGN_ANSWER, promote_copy=False)
+        log.error("upload_answer_foreign", path=w.path, sha256=w.sha256, error=error,
+                  final=True)
+        self._payloads.take(w.sha256)
+        self._gates.wake()
 
     def apply(self, w: Workout, upload: Upload, *, now: float, learn: bool) -> None:
         """Act on what Strava says of an upload (from a poll, or the POST's answer)."""
@@ -124,7 +108,7 @@ class Outcomes:
         duplicate = upload.duplicate_of()
         if duplicate is not None:
             if learn:
-                self._learn(w, done_s=elapsed)
+                self._times.learn(w, done_s=elapsed)
             self.finish_duplicate(w, duplicate, upload.error or "", at="poll",
                                   upload_id=upload.id)
             return
@@ -141,7 +125,7 @@ class Outcomes:
     ) -> None:
         """Strava made activity ``activity_id`` of ``w``'s upload."""
         if learn and not w.parked:
-            self._learn(w, done_s=now - (w.posted_at or now))
+            self._times.learn(w, done_s=now - (w.posted_at or now))
         self.finish(w, State.UPLOADED, activity_id=activity_id, event="upload_done",
                     upload_id=upload_id, via=via)
 
@@ -158,14 +142,14 @@ class Outcomes:
         """
         elapsed = now - (w.posted_at if w.posted_at is not None else now)
         polls = w.polls + 1
-        expected = self.expected(w)
+        expected = self._times.expected(w)
         if elapsed > expected and not w.parked and (seen_by != "list" or w.polls == 0):
-            self.slower(w, elapsed=elapsed)
-            expected = self.expected(w)
+            self._times.slower(w, elapsed=elapsed)
+            expected = self._times.expected(w)
         if delay is None or parked is None:
             delay, parked = next_poll_delay(elapsed=elapsed, polls=polls, estimate=expected,
-                                            timing=self.timing)
-        self.store.record_poll(w.sha256, owner=self.owner, last_processing_s=elapsed,
+                                            timing=self._timing)
+        self._store.record_poll(w.sha256, owner=self._owner, last_processing_s=elapsed,
                                next_attempt_at=now + delay, parked=parked)
         log.info("upload_polled", path=w.path, sha256=w.sha256, upload_id=w.upload_id,
                  elapsed=round(elapsed, 3), polls=polls, next_in=round(delay, 3), by=seen_by)
@@ -194,17 +178,17 @@ class Outcomes:
         **extra: object,
     ) -> None:
         """Record the end of ``w``'s upload, then carry out ``upload.after``."""
-        promoted = self.store.finish(w.sha256, owner=self.owner, state=state,
+        promoted = self._store.finish(w.sha256, owner=self._owner, state=state,
                                      activity_id=activity_id, error=error,
                                      promote_copy=promote_copy)
         log.info(event, path=w.path, sha256=w.sha256, upload_id=upload_id or w.upload_id,
                  activity_id=activity_id, error=error, attempts=w.attempts, **extra)
-        self.payloads.take(w.sha256)
+        self._payloads.take(w.sha256)
         if promoted is not None:
             log.info("upload_queued", path=promoted.path, sha256=promoted.sha256,
                      reason="the same workout in a richer format was rejected")
-        if activity_id is not None and self.config.upload.after != "keep":
-            done = self.store.workout(w.sha256)
+        if activity_id is not None and self._config.upload.after != "keep":
+            done = self._store.workout(w.sha256)
             if done is not None and done.activity_id is not None:
-                carry_out_after(self.config, self.store, done)
-        self.gates.wake()
+                carry_out_after(self._config, self._store, done)
+        self._gates.wake()

@@ -47,6 +47,10 @@ class UploadClient(Protocol):
         """Whether the sign-in may list private activities (activity:read_all)."""
         ...
 
+    def list_access(self) -> str:
+        """``granted``, ``unknown`` (scope not known), ``refused`` or ``missing``."""
+        ...
+
 
 class RateGovernor(Protocol):
     """What the engine needs of :class:`stravasync.strava.governor.Governor`."""
@@ -59,4 +63,8 @@ class RateGovernor(Protocol):
 
     def reads_left(self, *, now: float | None = None) -> int:
         """Reads that fit in every window now."""
+        ...
+
+    def hold_uploads(self, *, until: float, reserve: int, now: float | None = None) -> None:
+        """No upload goes before ``until``: say so (``status``, the log)."""
         ...

@@ -23,16 +23,23 @@ from stravasync.config.rules import RuleSettings, settings_for
 from stravasync.errors import (
     ApiError,
     DuplicateActivity,
+    ForeignAnswer,
     StravaSyncError,
     UploadRejected,
 )
 from stravasync.intake.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
 from stravasync.state import State, Workout
-from stravasync.upload.polling import backoff_delay
+from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
+from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
+    from stravasync.config.settings import Config
+    from stravasync.intake.ingest import PayloadCache
+    from stravasync.state import Store
     from stravasync.strava.client import Upload
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
     from stravasync.upload.outcomes import Outcomes
     from stravasync.upload.ports import RateGovernor, UploadClient
 
@@ -44,17 +51,20 @@ class Transfer:
     """The POST step of uploads, for one engine."""
 
     def __init__(
-        self, *, outcomes: Outcomes, client: UploadClient, governor: RateGovernor,
+        self, *, config: Config, store: Store, clock: Callable[[], float], timing: Pacing,
+        owner: str, gates: Gates, payloads: PayloadCache, outcomes: Outcomes,
+        times: ProcessingTimes, client: UploadClient, governor: RateGovernor,
         validator: Validator, rng: random.Random, reserve: Callable[[], int],
     ) -> None:
+        self._config = config
+        self._store = store
+        self._clock = clock
+        self._timing = timing
+        self._owner = owner
+        self._gates = gates
+        self._payloads = payloads
         self._outcomes = outcomes
-        self._store = outcomes.store
-        self._config = outcomes.config
-        self._clock = outcomes.clock
-        self._timing = outcomes.timing
-        self._owner = outcomes.owner
-        self._gates = outcomes.gates
-        self._payloads = outcomes.payloads
+        self._times = times
         self._client = client
         self._governor = governor
         self._validator = validator
@@ -76,8 +86,10 @@ class Transfer:
         )):
             return None
         in_flight = self._reserve()  # reads kept back to follow the uploads in flight
-        wait = self._governor.decide("upload", now=self._clock(), reserve=in_flight)
+        now = self._clock()
+        wait = self._governor.decide("upload", now=now, reserve=in_flight)
         if wait is not None:
+            self._governor.hold_uploads(until=wait, reserve=in_flight, now=now)
             self._gates.close("upload", wait, sha=sha, why="rate_limit", path=w.path)
             return None
         payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
@@ -162,11 +174,25 @@ class Transfer:
         log.warning("upload_retrying", path=w.path, sha256=w.sha256, error=exc.message,
                     attempt=w.attempts, next_attempt_at=at)
 
+    def _foreign(self, w: Workout, reason: str) -> None:
+        """The POST's answer describes another file: record nothing, try again later."""
+        if w.failures + 1 >= FOREIGN_ANSWER_LIMIT:
+            self._outcomes.give_up_foreign(w, reason)
+            return
+        log.warning("upload_answer_foreign", path=w.path, sha256=w.sha256, error=reason,
+                    at="post")
+        self._retry_post(w, ForeignAnswer(
+            f"{reason}; nothing was recorded, and the file is sent again later."))
+
     def _posted(self, w: Workout, upload: Upload) -> None:
+        foreign = self._outcomes.foreign(w, upload)
+        if foreign is not None:
+            self._foreign(w, foreign)
+            return
         now = self._clock()
         self._store.record_upload(w.sha256, owner=self._owner, upload_id=upload.id,
                                   posted_at=now,
-                                  next_attempt_at=self._outcomes.first_look_at(w, now))
+                                  next_attempt_at=self._times.first_look_at(w, now))
         log.info("upload_created", path=w.path, sha256=w.sha256, upload_id=upload.id)
         if not upload.processing:
             fresh = self._store.workout(w.sha256)

@@ -12,10 +12,9 @@ import pytest
 from stravasync.config.settings import config_from_dict
 from stravasync.demo.samples import sample_broken, sample_fit, sample_gpx
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
-from stravasync.stack import open_api
+from stravasync.stack import build_engine, open_api
 from stravasync.state import State, Store
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
-from stravasync.upload.engine import Engine
 from stravasync.upload.polling import Pacing
 
 pytestmark = pytest.mark.integration
@@ -63,8 +62,8 @@ def test_every_distinct_workout_ends_as_exactly_one_activity(
     store = Store.open(state_dir)
     api = open_api(config)
     client = api.client
-    engine = Engine(config=config, store=store, client=client, governor=client.governor,
-                    timing=QUICK)
+    engine = build_engine(config=config, store=store, client=client, governor=client.governor,
+                          timing=QUICK)
     engine.scan(sorted(watch.iterdir()))
     engine.start()
     outcome = engine.wait_idle(timeout=90)
@@ -111,16 +110,15 @@ _SECOND_PROCESS = """
 import sys
 from pathlib import Path
 from stravasync.config.settings import load_config
-from stravasync.upload.engine import Engine
 from stravasync.upload.polling import Pacing
 from stravasync.state import Store
-from stravasync.stack import open_api
+from stravasync.stack import build_engine, open_api
 config = load_config(Path(sys.argv[1]))
 store = Store.open(config.state_dir)
 api = open_api(config)
 client = api.client
-engine = Engine(config=config, store=store, client=client, governor=client.governor,
-                timing=Pacing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
+engine = build_engine(config=config, store=store, client=client, governor=client.governor,
+                      timing=Pacing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
 engine.scan(sorted(p for p in config.watch.paths[0].iterdir()))
 engine.start()
 print(engine.wait_idle(timeout=60).status)
@@ -159,8 +157,8 @@ def test_two_processes_on_one_store_send_each_workout_once(tmp_path: Path) -> No
         store = Store.open(state_dir)
         api = open_api(config)
         client = api.client
-        engine = Engine(config=config, store=store, client=client, governor=client.governor,
-                        timing=QUICK)
+        engine = build_engine(config=config, store=store, client=client,
+                              governor=client.governor, timing=QUICK)
         engine.scan(sorted(watch.iterdir()))
         engine.start()
         mine = engine.wait_idle(timeout=60)

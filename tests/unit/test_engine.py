@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_broken, sample_fit
 from stravasync.state import State, Store
-from stravasync.upload.engine import Engine
 from stravasync.upload.polling import Pacing, backoff_delay
 
 
@@ -415,8 +414,7 @@ def test_a_transport_failure_on_poll_keeps_the_upload_id(world: World) -> None:
     engine.submit(path)
     engine.tick()
     flaky = Flaky(world.client)
-    engine2 = Engine(config=world.config, store=world.store, client=flaky,
-                     governor=world.governor, clock=world.clock, timing=world.timing)
+    engine2 = world.engine(client=flaky)
     world.drive(engine2)
     uploads = world.emulator.inspect(requests=False)["uploads"]
     assert (1, 1, "uploaded") == (len(uploads), flaky.failed, world.states()["a.fit"])
@@ -507,6 +505,9 @@ def test_an_unexpected_failure_is_retried_with_growing_backoff(world: World) -> 
 
         def can_list(self) -> bool:
             return False
+
+        def list_access(self) -> str:
+            return "missing"
 
     path = workout_file(world.watch, "a.fit", start=world.start())
     engine = world.engine(client=Broken())

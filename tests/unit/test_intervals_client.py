@@ -14,12 +14,12 @@ from fixtures import fit_bytes
 from stravasync.emulator import EmulatorConfig, EmulatorState, ManualClock
 from stravasync.errors import ApiError, KeyRefused, RateLimited, TransientError, UploadRejected
 from stravasync.intervals.client import (
-    MAX_REPLY_BYTES,
     IntervalsActivity,
     IntervalsAthlete,
     IntervalsClient,
     retry_after_seconds,
 )
+from stravasync.strava.wire import MAX_REPLY_BYTES
 
 KEY = "s3cr3t-1nterval5-k3y"
 NOW = 1_800_000_000.0

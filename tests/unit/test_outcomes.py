@@ -38,10 +38,10 @@ def test_before_anything_is_learned_the_first_look_follows_format_and_size(
     gpx = workout_file(pieces.world.watch, "b.gpx", start=pieces.world.start(hours=5), fmt="gpx")
     pieces.world.engine().scan([gpx])
     w_fit, w_gpx = pieces.row(fit), pieces.row_at(gpx)
-    assert pieces.outcomes.expected(w_fit) < pieces.outcomes.expected(w_gpx)
+    assert pieces.times.expected(w_fit) < pieces.times.expected(w_gpx)
     size = gpx.stat().st_size
     assert prior_estimate(data_type="gpx", size=size, timing=pieces.world.timing) == (
-        pieces.outcomes.expected(w_gpx))
+        pieces.times.expected(w_gpx))
 
 
 def test_what_is_learned_is_kept_per_kind_of_file_across_a_restart(tmp_path: Path) -> None:
@@ -49,17 +49,17 @@ def test_what_is_learned_is_kept_per_kind_of_file_across_a_restart(tmp_path: Pat
     pieces = make(tmp_path)
     [sha] = pieces.posted("a.fit")
     w = pieces.row(sha)
-    before = pieces.outcomes.expected(w)
+    before = pieces.times.expected(w)
     pieces.world.clock.advance(before)
     pieces.outcomes.found(w, 77, now=pieces.world.clock(), learn=True)
-    learned = pieces.outcomes.expected(pieces.row(sha))
+    learned = pieces.times.expected(pieces.row(sha))
     assert learned < before  # done at its first look: a little less next time
     raw = pieces.world.store.get_meta(ESTIMATES_KEY)
     assert raw is not None
     assert "fit:s" in Estimates.loads(raw, timing=pieces.world.timing).by_key
     pieces.world.store = Store.open(pieces.world.state_dir, clock=pieces.world.clock)
     again = Pieces.over(pieces.world)
-    assert learned == pytest.approx(again.outcomes.expected(pieces.row(sha)), abs=1e-3)
+    assert learned == pytest.approx(again.times.expected(pieces.row(sha)), abs=1e-3)
 
 
 def test_a_poll_past_the_expected_time_raises_the_estimate(tmp_path: Path) -> None:
@@ -67,12 +67,12 @@ def test_a_poll_past_the_expected_time_raises_the_estimate(tmp_path: Path) -> No
     pieces = make(tmp_path)
     [sha] = pieces.posted("a.fit")
     w = pieces.row(sha)
-    expected = pieces.outcomes.expected(w)
+    expected = pieces.times.expected(w)
     pieces.world.clock.advance(2 * expected)
     now = pieces.world.clock()
     pieces.outcomes.processing(w, now=now, seen_by="poll")
     after = pieces.row(sha)
-    assert pieces.outcomes.expected(after) > expected
+    assert pieces.times.expected(after) > expected
     assert 1 == after.polls
     assert 2 * expected == pytest.approx(after.last_processing_s)
     assert after.next_attempt_at is not None
@@ -83,15 +83,15 @@ def test_a_list_miss_raises_the_estimate_at_the_first_look_only(tmp_path: Path) 
     """Absent from lists again and again (an error lists never show) does not push the estimate out."""
     pieces = make(tmp_path)
     [sha] = pieces.posted("a.fit")
-    expected = pieces.outcomes.expected(pieces.row(sha))
+    expected = pieces.times.expected(pieces.row(sha))
     pieces.world.clock.advance(1.5 * expected)
     pieces.outcomes.processing(pieces.row(sha), now=pieces.world.clock(), seen_by="list")
-    raised = pieces.outcomes.expected(pieces.row(sha))
+    raised = pieces.times.expected(pieces.row(sha))
     assert raised > expected
     for _ in range(5):
         pieces.world.clock.advance(2 * raised)
         pieces.outcomes.processing(pieces.row(sha), now=pieces.world.clock(), seen_by="list")
-    assert raised == pieces.outcomes.expected(pieces.row(sha))
+    assert raised == pieces.times.expected(pieces.row(sha))
     assert 6 == pieces.row(sha).polls
 
 
@@ -101,16 +101,16 @@ def test_an_upload_a_miss_already_accounted_for_does_not_raise_the_estimate_agai
     """A slow upload raises the estimate once: when it was missed, not again when it is found."""
     pieces = make(tmp_path)
     shas = pieces.posted("a.fit", "b.fit")
-    expected = pieces.outcomes.expected(pieces.row(shas[0]))
+    expected = pieces.times.expected(pieces.row(shas[0]))
     pieces.world.clock.advance(1.2 * expected)
     for sha in shas:  # one list missed both
         pieces.outcomes.processing(pieces.row(sha), now=pieces.world.clock(), seen_by="list")
-    raised = pieces.outcomes.expected(pieces.row(shas[0]))
+    raised = pieces.times.expected(pieces.row(shas[0]))
     pieces.world.clock.advance(0.1 * expected)
     for sha in shas:  # the next list found both
         pieces.outcomes.found(pieces.row(sha), 70 + len(sha), now=pieces.world.clock(),
                               learn=True)
-    assert raised == pieces.outcomes.expected(pieces.row(shas[0]))
+    assert raised == pieces.times.expected(pieces.row(shas[0]))
 
 
 def test_an_activity_with_update_fields_becomes_updating_due_now(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_the_answer_is_recorded_and_the_first_look_waits_for_the_expected_time(
     now = pieces.world.clock()
     pieces.transfer.post(sha)
     w = pieces.row(sha)
-    expected = pieces.outcomes.expected(w)
+    expected = pieces.times.expected(w)
     assert (State.UPLOADING, now) == (w.state, w.posted_at)
     assert now + first_poll_delay(expected, pieces.world.timing) == w.next_attempt_at
     assert ["create_upload"] == pieces.spy.names()
