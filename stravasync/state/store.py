@@ -435,6 +435,14 @@ class Store(StoreBase):
                        (new_key, size, mtime_ns, old_key))
             db.execute("UPDATE workouts SET path = ? WHERE path = ?", (new_key, old_key))
 
+    def keep_sent_content(self, path: str, *, size: int, mtime_ns: int, note: str) -> bool:
+        """The file at ``path`` changed into something that is no new workout (emptied):
+        it keeps showing the content it held, with ``note``; False if it held none."""
+        return self._update(
+            "UPDATE paths SET size = ?, mtime_ns = ?, error = ?, seen_at = ? "
+            "WHERE path = ? AND sha256 IS NOT NULL",
+            (size, mtime_ns, db_text(note), self._now(), db_path(path))) > 0
+
     def forget_path(self, path: str) -> None:
         """A file is gone (deleted after upload): drop its path row, keep the workout."""
         self._update("DELETE FROM paths WHERE path = ?", (db_path(path),))
