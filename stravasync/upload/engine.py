@@ -200,13 +200,17 @@ class Engine:
         self._gates.wake()
 
     def submit(
-        self, path: Path | str, *, ignore_age: bool = False, retry: bool = False
+        self, path: Path | str, *, ignore_age: bool = False, retry: bool = False,
+        writer_done: bool = False,
     ) -> Submitted:
         """Take a file that looks complete: validate it unless path+size+mtime are known.
 
         ``ignore_age`` (``stravasync upload``) sends workouts older than
         ``watch.max_age_days`` too. ``retry`` (``stravasync retry``): read it again
         whatever is known, and judge a known content that was not sent afresh.
+        ``writer_done``: its writer closed it, or a person named it: a file that looks
+        cut short is judged at once (else it is ``pending`` while recently written, and
+        ``Submitted.recheck_at`` says when to submit it again).
         """
         real = os.path.realpath(path)
         try:
@@ -228,7 +232,7 @@ class Engine:
                                  known=True, error=entry.error)
             # Too old for the daemon, wanted now: read it again without the age rule; the
             # store revives the known row in place (no path that shares it is lost).
-        return self._ingest(real, ignore_age=ignore_age, retry=retry)
+        return self._ingest(real, ignore_age=ignore_age, retry=retry, writer_done=writer_done)
 
     def scan(self, paths: Iterable[Path | str]) -> ScanReport:
         """Startup reconciliation: submit every path not already known as it is on disk.
@@ -532,11 +536,14 @@ class Engine:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def _ingest(self, real: str, *, ignore_age: bool, retry: bool = False) -> Submitted:
+    def _ingest(
+        self, real: str, *, ignore_age: bool, retry: bool = False, writer_done: bool = False
+    ) -> Submitted:
         max_age = 0 if ignore_age else self._config.watch.max_age_days
         read = ingest_path(real, store=self._store, validator=self._validator,
                            now=self._clock(), max_age_days=max_age,
-                           tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry)
+                           tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry,
+                           writer_done=writer_done)
         if read.was_read:
             self.files_read += 1
         if read.payload is not None and read.submitted.sha256 is not None:
