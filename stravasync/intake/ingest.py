@@ -309,7 +309,7 @@ def _emptied_after_sending(real: str, stable: Stable, *, store: Store) -> Ingest
 
 def ingest_path(
     real: str, *, store: Store, validator: Validator, now: float, max_age_days: int,
-    tolerance_s: float, retry: bool = False, writer_done: bool = False,
+    tolerance_s: float, retry: bool = False, writer_done: bool = False, hold_s: float = 0.0,
 ) -> Ingest:
     """Read, judge and record one file; a file that changes while read stays ``pending``.
 
@@ -317,7 +317,8 @@ def ingest_path(
     judged afresh (a skipped file after ``max_age_days`` was raised is queued).
     ``writer_done``: its writer closed it (or a person named it): a file that looks
     cut short is judged as it is, without waiting for the rest (see
-    :data:`CUT_SHORT_QUIET_S`).
+    :data:`CUT_SHORT_QUIET_S`). ``hold_s``: a new queued workout is not sent for this
+    long (``dedupe.SIBLING_HOLD_S``).
     """
     path = Path(real)
     try:
@@ -360,7 +361,8 @@ def ingest_path(
             return _wait_for_the_rest(real, stable, store=store, why=facts.error,
                                       recheck_at=recheck_at)
     ingested = store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
-                                 same_workout_tolerance_s=tolerance_s, retry=retry)
+                                 same_workout_tolerance_s=tolerance_s, retry=retry,
+                                 hold_until=now + hold_s if hold_s > 0 else None)
     return _recorded(real, ingested, facts=facts, result=result)
 
 

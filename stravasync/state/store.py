@@ -103,6 +103,7 @@ class Store(StoreBase):
     def record_file(
         self, path: str, *, size: int, mtime_ns: int, facts: FileFacts,
         same_workout_tolerance_s: float = SAME_WORKOUT_TOLERANCE_S, retry: bool = False,
+        hold_until: float | None = None,
     ) -> Ingested:
         """Attach ``facts`` (one read of the file at ``path``) to the store.
 
@@ -117,6 +118,9 @@ class Store(StoreBase):
         ``retry`` (``stravasync retry`` asked for this path): a known content that did
         not reach Strava (invalid, skipped, rejected, retrying) is judged again in place
         the same way, and the path's retry request is cleared.
+
+        ``hold_until``: a new workout that is queued is not due before then (Unix
+        seconds; see ``dedupe.SIBLING_HOLD_S``).
         """
         now = self._now()
         with self.transaction() as db:
@@ -145,6 +149,7 @@ class Store(StoreBase):
                     error = db_text(same_workout_error(leader.path, leader.format))
                     reason = "same_workout"
             finished = now if state in FINAL_STATES else None
+            held = hold_until if state is State.QUEUED else None
             if known is not None:  # revived: the same judgement, on the existing row
                 db.execute(
                     "UPDATE workouts SET state = ?, path = ?, format = ?, gzipped = ?, "
@@ -164,11 +169,12 @@ class Store(StoreBase):
                     "INSERT INTO workouts (sha256, state, path, format, gzipped, start_time, "
                     "sport, sub_sport, duration_s, distance_m, points, device, error, "
                     "reason_code, duplicate_of, activity_id, first_seen_at, updated_at, "
-                    "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "finished_at, next_attempt_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (facts.sha256, state.value, db_path(path), facts.format, int(facts.gzipped),
                      facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
                      facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
-                     activity_id, now, now, finished),
+                     activity_id, now, now, finished, held),
                 )
             for other in displaced:
                 db.execute(

@@ -55,7 +55,7 @@ from stravasync.intake.ingest import (
 )
 from stravasync.logs import get_logger, redact_text
 from stravasync.state import State, Store, Workout
-from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S
+from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
 from stravasync.state.owners import owner_alive, owner_tag
 from stravasync.state.rows import status_at
 from stravasync.upload.archive import carry_out_after
@@ -543,7 +543,7 @@ class Engine:
         read = ingest_path(real, store=self._store, validator=self._validator,
                            now=self._clock(), max_age_days=max_age,
                            tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry,
-                           writer_done=writer_done)
+                           writer_done=writer_done, hold_s=self._sibling_hold())
         if read.was_read:
             self.files_read += 1
         if read.payload is not None and read.submitted.sha256 is not None:
@@ -552,6 +552,15 @@ class Engine:
             self._payloads.take(other)
         self._gates.wake()
         return read.submitted
+
+    def _sibling_hold(self) -> float:
+        """How long a fresh workout waits before its first POST (``SIBLING_HOLD_S``).
+
+        Only while the dispatcher runs: it could send the first-read copy of a workout
+        before its siblings are read. Files submitted before ``start()`` (``upload``,
+        ``run --once``) are all read before any is sent, so they wait for nothing.
+        """
+        return SIBLING_HOLD_S if self._thread is not None else 0.0
 
     def _counts(self, only: Collection[str] | None) -> dict[str, int]:
         counts: dict[str, int] = {}
