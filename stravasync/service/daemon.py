@@ -344,7 +344,9 @@ class Daemon:
                 else:
                     watcher = self._watcher
                     if watcher is not None:
-                        stack.engine.scan(watcher.scan())
+                        report = stack.engine.scan(watcher.scan())
+                        for path, at in report.recheck.items():
+                            self._rechecks.add(Path(path), at)
             except Exception as error:  # noqa: BLE001 - kept and retried, never lost
                 self._ingest_failed(item, error)
             else:

@@ -88,6 +88,8 @@ class ScanReport:
     """Of those, already known by path, size and mtime (not read)."""
     read: int
     """Of those, read and hashed."""
+    recheck: dict[str, float] = field(default_factory=dict)
+    """Files that looked cut short, and when to submit each again (``Submitted.recheck_at``)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,7 @@ class Engine:
         index = self._store.path_index()
         seen = known = read = 0
         looked: set[str] = set()
+        recheck: dict[str, float] = {}
         for path in paths:
             real = os.path.realpath(path)
             looked.add(real)
@@ -257,14 +260,16 @@ class Engine:
                     known += 1
                     continue
             before = self.files_read
-            self.submit(real)
+            done = self.submit(real)
             read += self.files_read - before
+            if done.recheck_at is not None:
+                recheck[real] = done.recheck_at
         for real, record in index.items():
             if record.sha256 is None and real not in looked and os.path.exists(real):
                 self.submit(real)  # pending from before a restart
         self.recover()
         log.info("scan_done", seen=seen, known=known, read=read)
-        return ScanReport(seen=seen, known=known, read=read)
+        return ScanReport(seen=seen, known=known, read=read, recheck=recheck)
 
     def recover(self) -> None:
         """Free rows of dead processes; finish ``upload.after`` a crash interrupted."""

@@ -107,3 +107,20 @@ def test_a_cut_short_file_left_open_becomes_invalid_once_quiet(
                    "the problem notice")
     assert first is not None
     assert "pending" == first[0], first
+
+
+def test_a_cut_short_file_found_at_start_is_judged_once_quiet(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the start-up scan while fresh: pending, then invalid once quiet (here 2 s)."""
+    monkeypatch.setattr("stravasync.intake.ingest.CUT_SHORT_QUIET_S", 2.0)
+    data = sample_fit(start=START, points=400)
+    target = rig.watch / "found.fit"
+    target.write_bytes(data[: len(data) // 2])
+    with running(rig.config()):
+        wait_until(lambda: judged(rig, target), 15, "the scan judges the half copy")
+        first = entry(rig, target)
+        wait_until(lambda: (entry(rig, target) or ("",))[0] == "invalid", 15,
+                   "the half copy is judged as it is")
+    assert first is not None
+    assert "pending" == first[0], first
