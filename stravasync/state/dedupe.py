@@ -33,6 +33,7 @@ __all__ = [
     "SIBLING_HOLD_S",
     "Copy",
     "is_own_upload",
+    "may_be_outranked",
     "next_copy",
     "pick_leader",
     "same_content_error",
@@ -47,7 +48,8 @@ SAME_WORKOUT_TOLERANCE_S = 120.0
 SIBLING_HOLD_S = 3.0
 """A fresh workout waits this long (seconds) before its first POST while uploads are
 being dispatched, so that copies of it in other formats arriving together (a GPX, TCX
-and FIT of one ride) are read first and the richest is sent (:func:`pick_leader`)."""
+and FIT of one ride) are read first and the richest is sent (:func:`pick_leader`).
+A FIT never waits (:func:`may_be_outranked`): no copy could take its place."""
 
 #: Richer formats first: FIT carries the most (sensors, laps), then TCX, then GPX.
 FORMAT_RANK = {"fit": 0, "tcx": 1, "gpx": 2}
@@ -86,6 +88,11 @@ def same_workout_window(
 ) -> tuple[float, float]:
     """The start times (Unix seconds) of recordings that are the same workout."""
     return start_time - tolerance, start_time + tolerance
+
+
+def may_be_outranked(fmt: str | None) -> bool:
+    """Whether a copy in another format could lead instead of one in ``fmt`` (not a FIT)."""
+    return _rank(fmt) > min(FORMAT_RANK.values())
 
 
 def pick_leader(fmt: str | None, siblings: Sequence[C]) -> tuple[C | None, list[str]]:

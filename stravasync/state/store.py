@@ -24,6 +24,7 @@ from typing import Any
 from stravasync.state.base import DB_NAME, StoreBase
 from stravasync.state.dedupe import (
     SAME_WORKOUT_TOLERANCE_S,
+    may_be_outranked,
     next_copy,
     pick_leader,
     same_workout_error,
@@ -120,7 +121,8 @@ class Store(StoreBase):
         the same way, and the path's retry request is cleared.
 
         ``hold_until``: a new workout that is queued is not due before then (Unix
-        seconds; see ``dedupe.SIBLING_HOLD_S``).
+        seconds; see ``dedupe.SIBLING_HOLD_S``), unless no other format could lead
+        it (a FIT).
         """
         now = self._now()
         with self.transaction() as db:
@@ -149,7 +151,8 @@ class Store(StoreBase):
                     error = db_text(same_workout_error(leader.path, leader.format))
                     reason = "same_workout"
             finished = now if state in FINAL_STATES else None
-            held = hold_until if state is State.QUEUED else None
+            held = hold_until if state is State.QUEUED and may_be_outranked(facts.format) \
+                else None
             if known is not None:  # revived: the same judgement, on the existing row
                 db.execute(
                     "UPDATE workouts SET state = ?, path = ?, format = ?, gzipped = ?, "

@@ -559,11 +559,12 @@ class Engine:
         return read.submitted
 
     def _sibling_hold(self) -> float:
-        """How long a fresh workout waits before its first POST (``SIBLING_HOLD_S``).
+        """How long a fresh GPX/TCX waits before its first POST (``SIBLING_HOLD_S``).
 
         Only while the dispatcher runs: it could send the first-read copy of a workout
         before its siblings are read. Files submitted before ``start()`` (``upload``,
-        ``run --once``) are all read before any is sent, so they wait for nothing.
+        ``run --once``) are all read before any is sent, so they wait for nothing; nor
+        does a FIT (``dedupe.may_be_outranked``).
         """
         return SIBLING_HOLD_S if self._thread is not None else 0.0
 
