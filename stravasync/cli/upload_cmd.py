@@ -72,7 +72,7 @@ def _upload(config: Config, files: list[Path]) -> tuple[int, Outcome | None, lis
     good = 0
     lines: list[str] = []
     with open_engine(config) as engine:
-        submitted = [engine.submit(path, ignore_age=True) for path in files]
+        submitted = [engine.submit(path, ignore_age=True, writer_done=True) for path in files]
         waiting = [s.sha256 for s in submitted if s.sha256 and s.state in ACTIVE_STATES]
         engine.focus(waiting)
         outcome = None

@@ -43,6 +43,7 @@ __all__ = [
     "can_read",
     "fit_is_complete",
     "gzip_is_complete",
+    "looks_cut_short",
     "proves_complete",
     "stat_signature",
     "xml_is_complete",
@@ -152,6 +153,62 @@ def gzip_is_complete(path: str | os.PathLike[str]) -> bool:
                 else:
                     saw_end = False
                     chunk = decomp.unconsumed_tail
+
+
+def looks_cut_short(data: bytes) -> bool:
+    """Whether ``data`` ends before its own structure says it should: a copy cut short.
+
+    Empty; a FIT whose header announces more bytes than there are; XML without its
+    closing root tag; gzip whose stream stops before its trailer. A wrong CRC or
+    unknown content is not "cut short": more bytes would not mend it.
+    """
+    if not data:
+        return True
+    if data.startswith(_GZIP_MAGIC):
+        return _gzip_cut_short(data)
+    if len(data) >= 12 and data[8:12] == b".FIT":
+        return _fit_cut_short(data)
+    if len(data) < 12 and data[0] in (12, 14):  # a FIT header's first bytes
+        return True
+    if data.lstrip(b"\xef\xbb\xbf" + _XML_WHITESPACE).startswith(b"<"):
+        return not xml_is_complete(data[-_TAIL_BYTES:])
+    return False
+
+
+def _fit_cut_short(data: bytes) -> bool:
+    offset, size = 0, len(data)
+    while offset < size:
+        if size - offset < 12:
+            return True
+        header_size = data[offset]
+        if header_size not in (12, 14) or data[offset + 8 : offset + 12] != b".FIT":
+            return False
+        end = offset + header_size + int.from_bytes(data[offset + 4 : offset + 8], "little") + 2
+        if end > size:
+            return True
+        offset = end
+    return False
+
+
+def _gzip_cut_short(data: bytes) -> bool:
+    decomp = zlib.decompressobj(wbits=31)
+    rest = data
+    while rest:
+        try:
+            while rest and not decomp.eof:
+                decomp.decompress(rest, _CHUNK)  # output dropped: only the end matters
+                rest = decomp.unconsumed_tail
+        except zlib.error:
+            return False
+        if not decomp.eof:
+            return True
+        rest = decomp.unused_data
+        if rest and not rest.startswith(_GZIP_MAGIC[: len(rest)]):
+            return False
+        decomp = zlib.decompressobj(wbits=31)
+        if len(rest) < len(_GZIP_MAGIC):
+            return bool(rest)
+    return False
 
 
 def proves_complete(path: str | os.PathLike[str]) -> bool:

@@ -8,7 +8,13 @@ Owns what the engine does with a file's bytes:
   (including the ``watch.max_age_days`` rule), and :func:`load_payload` finds the
   bytes to upload again when they are needed (checked against the stored sha256);
 - :func:`ingest_path` reads, judges and records one path; :class:`PayloadCache` keeps
-  the bytes of newly queued workouts so that their POST need not read them again.
+  the bytes of newly queued workouts so that their POST need not read them again;
+- a file that looks cut short (``completeness.looks_cut_short``) and was written in
+  the last :data:`CUT_SHORT_QUIET_S` seconds by a writer that has not closed it is a
+  copy paused halfway: ``pending``, read again when the quiet time is up
+  (:func:`cut_short_recheck_at`), never ``invalid`` meanwhile;
+- a file emptied (0 bytes) after its workout was sent is no new content: the path
+  keeps showing the activity, with a note (:data:`EMPTIED_NOTE`).
 
 What happens to a file after Strava has it is :mod:`stravasync.upload.archive`'s.
 """
@@ -28,14 +34,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stravasync.intake.completeness import looks_cut_short
 from stravasync.logs import get_logger
-from stravasync.state import FileFacts, State, Store, Workout
+from stravasync.state import FileFacts, Ingested, State, Store, Workout
+from stravasync.state.dedupe import SENT_STATES
+from stravasync.state.rows import status_at
 from stravasync.validate.sniff import DEFAULT_MAX_BYTES
 
 if TYPE_CHECKING:
     from stravasync.validate.result import Facts, ValidationResult
 
 __all__ = [
+    "CUT_SHORT_QUIET_S",
     "MAX_FILE_BYTES",
     "FileTooLarge",
     "Ingest",
@@ -43,6 +53,7 @@ __all__ = [
     "PayloadCache",
     "Submitted",
     "Validator",
+    "cut_short_recheck_at",
     "default_validator",
     "facts_of",
     "ingest_path",
@@ -59,6 +70,14 @@ Validator = Callable[[bytes, str], "ValidationResult"]
 """Judges a file's bytes (``data``, ``name``); ``stravasync.validate.validate_bytes``."""
 
 _DAY = 86400.0
+
+CUT_SHORT_QUIET_S = 60.0
+"""A file that looks cut short stays ``pending`` until it was unchanged this long (or its
+writer closed it): a copy paused halfway is no ``invalid`` file and no problem notice."""
+
+EMPTIED_NOTE = ("the file was emptied (0 bytes) after it was sent: nothing more is sent, "
+                "and the activity on Strava stays as it is")
+"""What ``status`` notes at a path whose sent workout file became empty."""
 
 
 def default_validator(data: bytes, name: str) -> ValidationResult:
@@ -249,6 +268,8 @@ class Submitted:
     """Path, size and mtime were already known: nothing was read."""
     error: str | None = None
     """Why it is invalid/skipped/pending, if so."""
+    recheck_at: float | None = None
+    """Pending because it looks cut short: when to read it again (Unix seconds)."""
 
 
 @dataclass(frozen=True)
@@ -265,14 +286,39 @@ class Ingest:
     """Queued poorer-format copies this file replaces (their cached bytes can go)."""
 
 
+def _emptied_after_sending(real: str, stable: Stable, *, store: Store) -> Ingest | None:
+    """A file emptied after its workout was sent keeps showing it, with a note.
+
+    An empty file is no new content (SPEC: a path shows its latest content): a tool
+    that truncates what it handed over must not hide the activity. None when the path
+    held nothing that was sent: the empty file is then judged like any other.
+    """
+    known = store.path_record(real)
+    workout = store.workout(known.sha256) if known is not None and known.sha256 else None
+    if workout is None or workout.state not in SENT_STATES:
+        return None
+    if not store.keep_sent_content(real, size=stable.size, mtime_ns=stable.mtime_ns,
+                                   note=EMPTIED_NOTE):
+        return None
+    log.info("file_emptied_after_upload", path=real, sha256=workout.sha256,
+             activity_id=workout.activity_id)
+    entry = status_at(workout, real)
+    return Ingest(Submitted(path=real, sha256=workout.sha256, state=entry.state, known=False,
+                            error=entry.error), was_read=True)
+
+
 def ingest_path(
     real: str, *, store: Store, validator: Validator, now: float, max_age_days: int,
-    tolerance_s: float, retry: bool = False,
+    tolerance_s: float, retry: bool = False, writer_done: bool = False, hold_s: float = 0.0,
 ) -> Ingest:
     """Read, judge and record one file; a file that changes while read stays ``pending``.
 
     ``retry``: a person asked for it again: a known content that was not sent is
     judged afresh (a skipped file after ``max_age_days`` was raised is queued).
+    ``writer_done``: its writer closed it (or a person named it): a file that looks
+    cut short is judged as it is, without waiting for the rest (see
+    :data:`CUT_SHORT_QUIET_S`). ``hold_s``: a new queued workout is not sent for this
+    long (``dedupe.SIBLING_HOLD_S``).
     """
     path = Path(real)
     try:
@@ -305,10 +351,48 @@ def ingest_path(
         log.info("file_changing", path=real)
         return Ingest(Submitted(path=real, sha256=None, state=State.PENDING, known=False,
                                 error="still being written"), was_read=True)
+    if not stable.data and (kept := _emptied_after_sending(real, stable, store=store)):
+        return kept
     result = validator(stable.data, path.name)
     facts = facts_of(result, raw=stable.data, now=now, max_age_days=max_age_days)
+    if facts.state is State.INVALID and not (writer_done or retry):
+        recheck_at = cut_short_recheck_at(stable.data, mtime_ns=stable.mtime_ns, now=now)
+        if recheck_at is not None:
+            return _wait_for_the_rest(real, stable, store=store, why=facts.error,
+                                      recheck_at=recheck_at)
     ingested = store.record_file(real, size=stable.size, mtime_ns=stable.mtime_ns, facts=facts,
-                                 same_workout_tolerance_s=tolerance_s, retry=retry)
+                                 same_workout_tolerance_s=tolerance_s, retry=retry,
+                                 hold_until=now + hold_s if hold_s > 0 else None)
+    return _recorded(real, ingested, facts=facts, result=result)
+
+
+def cut_short_recheck_at(data: bytes, *, mtime_ns: int, now: float) -> float | None:
+    """When a file that looks cut short is judged as it is: None for now (pure).
+
+    A copy paused halfway looks cut short; it is waited for while it was written in
+    the last :data:`CUT_SHORT_QUIET_S` seconds, and then judged as it is.
+    """
+    quiet_at = mtime_ns / 1e9 + CUT_SHORT_QUIET_S
+    if now >= quiet_at or not looks_cut_short(data):
+        return None
+    return quiet_at
+
+
+def _wait_for_the_rest(
+    real: str, stable: Stable, *, store: Store, why: str | None, recheck_at: float
+) -> Ingest:
+    error = (f"looks cut short ({why or 'incomplete'}): waiting for the copy to finish; "
+             f"judged as it is if it stays unchanged for {CUT_SHORT_QUIET_S:.0f} s")
+    store.mark_pending(real, size=stable.size, mtime_ns=stable.mtime_ns, error=error)
+    log.info("file_cut_short", path=real, error=why, recheck_at=recheck_at)
+    return Ingest(Submitted(path=real, sha256=None, state=State.PENDING, known=False,
+                            error=error, recheck_at=recheck_at), was_read=True)
+
+
+def _recorded(
+    real: str, ingested: Ingested, *, facts: FileFacts, result: ValidationResult
+) -> Ingest:
+    """Log what recording one read made of the file, and say it."""
     w = ingested.workout
     log.info("file_seen", path=real, sha256=w.sha256, format=facts.format,
              new_content=ingested.new_content)

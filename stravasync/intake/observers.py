@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -36,10 +37,12 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver, ObservedWatch
 from watchdog.observers.polling import PollingObserver
 
+from stravasync.intake.completeness import StatSignature, stat_signature
 from stravasync.intake.folders import Mount, WatchMode, mount_for
 
 __all__ = [
     "Backoff",
+    "ClosedWrites",
     "DirAttrib",
     "EventFilter",
     "FileEvent",
@@ -126,6 +129,37 @@ class Backoff:
         """Schedule the next look: twice the last wait, at most ``cap`` seconds."""
         self.delay = min(self.delay * 2, cap)
         self.due = now + self.delay
+
+
+class ClosedWrites:
+    """Which files their writer has closed since the last write (thread-safe).
+
+    Fed from ``FileClosedEvent`` (inotify ``IN_CLOSE_WRITE``); a file system without
+    close events leaves it empty, and a file changed since its close no longer counts.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed: dict[str, StatSignature] = {}
+
+    def note(self, path: str, sig: StatSignature | None) -> None:
+        """``path`` was closed as ``sig`` (None: written to, or gone: not closed)."""
+        with self._lock:
+            if sig is None:
+                self._closed.pop(path, None)
+            else:
+                self._closed[path] = sig
+
+    def still_closed(self, path: str) -> bool:
+        """Whether ``path`` was closed and has not changed since."""
+        with self._lock:
+            closed = self._closed.get(path)
+        if closed is None:
+            return False
+        try:
+            return stat_signature(path) == closed
+        except OSError:
+            return False
 
 
 def is_ancestor_or_self(ancestor: str, path: str) -> bool:

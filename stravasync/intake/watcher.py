@@ -8,7 +8,7 @@ nothing of Strava, validation or the state store.
 Threads, as in maestral: watchdog's threads only filter events and put them on a
 queue; one consumer thread owns all mutable state, debounces and decides. A file that
 proves itself complete (``completeness.proves_complete``) is handed over at once;
-anything else after ``settle_seconds`` of quiet (no events, same size and mtime).
+anything else after ``settle_seconds`` of quiet, and again when its writer closes it.
 ``on_ready`` and ``on_health`` run on the consumer thread (``on_health`` also on the
 thread calling ``scan()``): keep them short (enqueue and return).
 
@@ -53,6 +53,7 @@ from stravasync.intake.folders import (
 )
 from stravasync.intake.observers import (
     Backoff,
+    ClosedWrites,
     DirAttrib,
     EventFilter,
     FileEvent,
@@ -165,6 +166,8 @@ class Watcher:
         self._queue: queue.SimpleQueue[Message | Stop] = queue.SimpleQueue()
         self._pending: dict[str, _Pending] = {}
         self._fired: dict[str, StatSignature] = {}
+        self._how: dict[str, str] = {}  # how each was handed over: "quiet" awaits its close
+        self.closes = ClosedWrites()  # public: which files their writer closed (thread-safe)
         self._unreadable: dict[str, tuple[StatSignature, Backoff]] = {}
         self._blocked: dict[str, Backoff] = {}
         self._board = HealthBoard(on_change=on_health)
@@ -217,7 +220,7 @@ class Watcher:
         self._watches.stop()
         self._started = False
         self._consumer = self._mount_thread = None
-        for table in (self._pending, self._unreadable, self._blocked):
+        for table in (self._pending, self._unreadable, self._blocked, self._how):
             table.clear()
         for slot in self._slots:
             slot.main, slot.identity, slot.recheck = None, None, None
@@ -365,8 +368,9 @@ class Watcher:
     def _file_event(self, message: FileEvent) -> None:
         path = message.path
         if message.kind == "gone":
-            for table in (self._pending, self._fired, self._unreadable):
+            for table in (self._pending, self._fired, self._unreadable, self._how):
                 table.pop(path, None)
+            self.closes.note(path, None)
             return
         try:
             sig = stat_signature(path)
@@ -375,11 +379,15 @@ class Watcher:
             return
         if not os.path.isfile(path):
             return  # a FIFO, device or folder named like a workout: never read it
+        if message.kind in ("closed", "write", "arrived"):
+            self.closes.note(path, sig if message.kind == "closed" else None)
         pending = self._pending.get(path)
         if (pending is None and message.kind != "scan" and self._fired.get(path) == sig
                 and path not in self._unreadable):
             if message.kind == "attrib" and not can_read(path):  # locked after we reported it
                 self._unreadable[path] = (sig, self._first_backoff())
+            elif message.kind == "closed" and self._how.pop(path, None) == "quiet":
+                self._on_ready(Path(path))  # handed over in a pause: now its writer is done
             return  # nothing new since we reported it (e.g. the close after the last write)
         now = self._clock()
         check_at = now if message.kind not in ("write", "attrib") else now + self._quick_delay
@@ -433,6 +441,7 @@ class Watcher:
             return
         del self._pending[path]
         self._fired[path] = sig
+        self._how[path] = how
         if not can_read(path):
             known = self._unreadable.get(path)
             if known is not None and known[0] == sig:
@@ -505,7 +514,8 @@ class Watcher:
             for extra in slot.extras:
                 self._watches.release(extra, recursive=True, mode="events")
             log.info("watch_path_gone", path=shown(slot.configured))
-            for table in (self._pending, self._fired, self._unreadable, self._blocked):
+            for table in (self._pending, self._fired, self._unreadable, self._blocked,
+                          self._how):
                 for path in [p for p in table if is_ancestor_or_self(slot.main, p)]:
                     del table[path]
         slot.main, slot.identity, slot.extras = None, None, frozenset()

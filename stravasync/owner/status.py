@@ -242,6 +242,10 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
     lines.extend(_listed("Recent problems:",
                          [f"  {f.state.value}: {shown(f.path)}: {f.error}" for f in problems],
                          limit=_LIST_LIMIT, hint="`stravasync status --json` lists them all"))
+    noted = [f for f in files if f.warning]
+    lines.extend(_listed("Notes:", [f"  {f.state.value}: {shown(f.path)}: {f.warning}"
+                                    for f in noted],
+                         limit=_LIST_LIMIT, hint="`stravasync status --json` lists them all"))
     skipped = [f for f in files if f.state is State.SKIPPED]
     lines.extend(_listed(
         "Skipped (not sent; `stravasync upload FILE` sends a workout anyway):",

@@ -12,7 +12,8 @@ Scheduler jobs (a ``BackgroundScheduler``; each coalesced, one instance at a tim
 - ``resume`` (every minute): wake the engine for work a rate-limit pause or a backoff
   deferred, and resume after ``stravasync auth`` fixed a dead sign-in;
 - ``follow_up`` (every 2 s): files ``stravasync retry`` asked for, files whose ingest
-  failed (backoff up to 30 s), and the owner's notices (:mod:`stravasync.owner.attention`);
+  failed (backoff up to 30 s), copies that looked cut short (read again once quiet for
+  a minute), and the owner's notices (:mod:`stravasync.owner.attention`);
 - ``rescan`` (hourly): a safety net for events the file system did not deliver;
 - ``housekeeping`` (daily): prune rows of files that are gone and were never sent;
 - ``watchdog`` / ``status`` (only under systemd): ``WATCHDOG=1`` while the threads
@@ -130,6 +131,27 @@ class Backlog:
             self._items.clear()
 
 
+class Rechecks:
+    """Files to read again at a time (wall clock): a copy that looked cut short. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._at: dict[Path, float] = {}
+
+    def add(self, path: Path, at: float) -> None:
+        """Read ``path`` again at ``at`` (Unix seconds)."""
+        with self._lock:
+            self._at[path] = at
+
+    def due(self, *, now: float) -> list[Path]:
+        """The paths whose time has come (forgotten once returned)."""
+        with self._lock:
+            ready = [p for p, at in self._at.items() if at <= now]
+            for path in ready:
+                del self._at[path]
+        return ready
+
+
 class Daemon:
     """``stravasync run``: watch, validate, upload, until told to stop."""
 
@@ -160,6 +182,7 @@ class Daemon:
         self._tokens_seen: str | None = None
         self._attention: Attention | None = None
         self._backlog = Backlog()
+        self._rechecks = Rechecks()
         self._state_problem: str | None = None
         self._force_polling = tuple(force_polling)
 
@@ -313,11 +336,17 @@ class Daemon:
                 return
             try:
                 if isinstance(item, FileReady):
-                    stack.engine.submit(item.path, retry=item.retry)
+                    watcher = self._watcher
+                    closed = watcher is not None and watcher.closes.still_closed(str(item.path))
+                    done = stack.engine.submit(item.path, retry=item.retry, writer_done=closed)
+                    if done.recheck_at is not None:
+                        self._rechecks.add(item.path, done.recheck_at)
                 else:
                     watcher = self._watcher
                     if watcher is not None:
-                        stack.engine.scan(watcher.scan())
+                        report = stack.engine.scan(watcher.scan())
+                        for path, at in report.recheck.items():
+                            self._rechecks.add(Path(path), at)
             except Exception as error:  # noqa: BLE001 - kept and retried, never lost
                 self._ingest_failed(item, error)
             else:
@@ -381,6 +410,8 @@ class Daemon:
             return
         for item in self._backlog.due(now=time.monotonic()):
             self._inbox.put(item)
+        for again in self._rechecks.due(now=time.time()):
+            self._inbox.put(FileReady(again))
         try:
             for path in stack.store.take_retry_requests():
                 log.info("retry_requested", path=path)

@@ -15,6 +15,7 @@ person runs ``stravasync state reset``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import sqlite3
@@ -502,7 +503,11 @@ class StoreBase:
                     updated_at=row["seen_at"]))
                 continue
             covered.add(w.sha256)
-            result.append(status_at(w, path))
+            entry = status_at(w, path)
+            if row["error"]:  # a note on the path: it changed after its content was sent
+                notes = [n for n in (entry.warning, row["error"]) if n]
+                entry = dataclasses.replace(entry, warning="; ".join(notes))
+            result.append(entry)
         for w in workouts.values():
             if w.sha256 not in covered and w.path not in listed:
                 result.append(status_at(w, w.path))

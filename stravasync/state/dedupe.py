@@ -8,8 +8,10 @@ it is sent once:
   (:func:`same_content_error`, :func:`shows_as_copy`);
 - **same workout, another format**: a FIT, a TCX and a GPX of one recording (same
   sport, starts within :data:`SAME_WORKOUT_TOLERANCE_S`) are sent once, the richest
-  format first (:func:`pick_leader`); if Strava refuses the one sent, the next
-  richest copy takes its place (:func:`next_copy`);
+  format first (:func:`pick_leader`), and a fresh one is held for
+  :data:`SIBLING_HOLD_S` before its first POST so that copies arriving together are
+  compared; if Strava refuses the one sent, the next richest copy takes its place
+  (:func:`next_copy`);
 - **Strava says duplicate**: an answer "duplicate of activity N" is a ``duplicate``
   of N, unless an earlier POST of ours for this very workout may have gone through
   (a crash or a lost answer): then N is our own upload (:func:`is_own_upload`).
@@ -28,8 +30,10 @@ __all__ = [
     "FORMAT_RANK",
     "SAME_WORKOUT_TOLERANCE_S",
     "SENT_STATES",
+    "SIBLING_HOLD_S",
     "Copy",
     "is_own_upload",
+    "may_be_outranked",
     "next_copy",
     "pick_leader",
     "same_content_error",
@@ -40,6 +44,12 @@ __all__ = [
 
 SAME_WORKOUT_TOLERANCE_S = 120.0
 """Two recordings of one sport that start this close (seconds) are one workout."""
+
+SIBLING_HOLD_S = 3.0
+"""A fresh workout waits this long (seconds) before its first POST while uploads are
+being dispatched, so that copies of it in other formats arriving together (a GPX, TCX
+and FIT of one ride) are read first and the richest is sent (:func:`pick_leader`).
+A FIT never waits (:func:`may_be_outranked`): no copy could take its place."""
 
 #: Richer formats first: FIT carries the most (sensors, laps), then TCX, then GPX.
 FORMAT_RANK = {"fit": 0, "tcx": 1, "gpx": 2}
@@ -78,6 +88,11 @@ def same_workout_window(
 ) -> tuple[float, float]:
     """The start times (Unix seconds) of recordings that are the same workout."""
     return start_time - tolerance, start_time + tolerance
+
+
+def may_be_outranked(fmt: str | None) -> bool:
+    """Whether a copy in another format could lead instead of one in ``fmt`` (not a FIT)."""
+    return _rank(fmt) > min(FORMAT_RANK.values())
 
 
 def pick_leader(fmt: str | None, siblings: Sequence[C]) -> tuple[C | None, list[str]]:

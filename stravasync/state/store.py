@@ -24,6 +24,7 @@ from typing import Any
 from stravasync.state.base import DB_NAME, StoreBase
 from stravasync.state.dedupe import (
     SAME_WORKOUT_TOLERANCE_S,
+    may_be_outranked,
     next_copy,
     pick_leader,
     same_workout_error,
@@ -103,6 +104,7 @@ class Store(StoreBase):
     def record_file(
         self, path: str, *, size: int, mtime_ns: int, facts: FileFacts,
         same_workout_tolerance_s: float = SAME_WORKOUT_TOLERANCE_S, retry: bool = False,
+        hold_until: float | None = None,
     ) -> Ingested:
         """Attach ``facts`` (one read of the file at ``path``) to the store.
 
@@ -117,6 +119,10 @@ class Store(StoreBase):
         ``retry`` (``stravasync retry`` asked for this path): a known content that did
         not reach Strava (invalid, skipped, rejected, retrying) is judged again in place
         the same way, and the path's retry request is cleared.
+
+        ``hold_until``: a new workout that is queued is not due before then (Unix
+        seconds; see ``dedupe.SIBLING_HOLD_S``), unless no other format could lead
+        it (a FIT).
         """
         now = self._now()
         with self.transaction() as db:
@@ -145,6 +151,8 @@ class Store(StoreBase):
                     error = db_text(same_workout_error(leader.path, leader.format))
                     reason = "same_workout"
             finished = now if state in FINAL_STATES else None
+            held = hold_until if state is State.QUEUED and may_be_outranked(facts.format) \
+                else None
             if known is not None:  # revived: the same judgement, on the existing row
                 db.execute(
                     "UPDATE workouts SET state = ?, path = ?, format = ?, gzipped = ?, "
@@ -164,11 +172,12 @@ class Store(StoreBase):
                     "INSERT INTO workouts (sha256, state, path, format, gzipped, start_time, "
                     "sport, sub_sport, duration_s, distance_m, points, device, error, "
                     "reason_code, duplicate_of, activity_id, first_seen_at, updated_at, "
-                    "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "finished_at, next_attempt_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (facts.sha256, state.value, db_path(path), facts.format, int(facts.gzipped),
                      facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
                      facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
-                     activity_id, now, now, finished),
+                     activity_id, now, now, finished, held),
                 )
             for other in displaced:
                 db.execute(
@@ -439,6 +448,14 @@ class Store(StoreBase):
             db.execute("UPDATE paths SET path = ?, size = ?, mtime_ns = ? WHERE path = ?",
                        (new_key, size, mtime_ns, old_key))
             db.execute("UPDATE workouts SET path = ? WHERE path = ?", (new_key, old_key))
+
+    def keep_sent_content(self, path: str, *, size: int, mtime_ns: int, note: str) -> bool:
+        """The file at ``path`` changed into something that is no new workout (emptied):
+        it keeps showing the content it held, with ``note``; False if it held none."""
+        return self._update(
+            "UPDATE paths SET size = ?, mtime_ns = ?, error = ?, seen_at = ? "
+            "WHERE path = ? AND sha256 IS NOT NULL",
+            (size, mtime_ns, db_text(note), self._now(), db_path(path))) > 0
 
     def forget_path(self, path: str) -> None:
         """A file is gone (deleted after upload): drop its path row, keep the workout."""

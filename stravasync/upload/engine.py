@@ -55,7 +55,7 @@ from stravasync.intake.ingest import (
 )
 from stravasync.logs import get_logger, redact_text
 from stravasync.state import State, Store, Workout
-from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S
+from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
 from stravasync.state.owners import owner_alive
 from stravasync.state.rows import status_at
 from stravasync.upload.archive import carry_out_after
@@ -88,6 +88,8 @@ class ScanReport:
     """Of those, already known by path, size and mtime (not read)."""
     read: int
     """Of those, read and hashed."""
+    recheck: dict[str, float] = field(default_factory=dict)
+    """Files that looked cut short, and when to submit each again (``Submitted.recheck_at``)."""
 
 
 @dataclass(frozen=True)
@@ -217,13 +219,17 @@ class Engine:
         self._gates.wake()
 
     def submit(
-        self, path: Path | str, *, ignore_age: bool = False, retry: bool = False
+        self, path: Path | str, *, ignore_age: bool = False, retry: bool = False,
+        writer_done: bool = False,
     ) -> Submitted:
         """Take a file that looks complete: validate it unless path+size+mtime are known.
 
         ``ignore_age`` (``stravasync upload``) sends workouts older than
         ``watch.max_age_days`` too. ``retry`` (``stravasync retry``): read it again
         whatever is known, and judge a known content that was not sent afresh.
+        ``writer_done``: its writer closed it, or a person named it: a file that looks
+        cut short is judged at once (else it is ``pending`` while recently written, and
+        ``Submitted.recheck_at`` says when to submit it again).
         """
         real = os.path.realpath(path)
         try:
@@ -245,7 +251,7 @@ class Engine:
                                  known=True, error=entry.error)
             # Too old for the daemon, wanted now: read it again without the age rule; the
             # store revives the known row in place (no path that shares it is lost).
-        return self._ingest(real, ignore_age=ignore_age, retry=retry)
+        return self._ingest(real, ignore_age=ignore_age, retry=retry, writer_done=writer_done)
 
     def scan(self, paths: Iterable[Path | str]) -> ScanReport:
         """Startup reconciliation: submit every path not already known as it is on disk.
@@ -256,6 +262,7 @@ class Engine:
         index = self._store.path_index()
         seen = known = read = 0
         looked: set[str] = set()
+        recheck: dict[str, float] = {}
         for path in paths:
             real = os.path.realpath(path)
             looked.add(real)
@@ -270,14 +277,16 @@ class Engine:
                     known += 1
                     continue
             before = self.files_read
-            self.submit(real)
+            done = self.submit(real)
             read += self.files_read - before
+            if done.recheck_at is not None:
+                recheck[real] = done.recheck_at
         for real, record in index.items():
             if record.sha256 is None and real not in looked and os.path.exists(real):
                 self.submit(real)  # pending from before a restart
         self.recover()
         log.info("scan_done", seen=seen, known=known, read=read)
-        return ScanReport(seen=seen, known=known, read=read)
+        return ScanReport(seen=seen, known=known, read=read, recheck=recheck)
 
     def recover(self) -> None:
         """Free rows of dead processes; finish ``upload.after`` a crash interrupted."""
@@ -549,11 +558,14 @@ class Engine:
 
     # -- ingest ---------------------------------------------------------------------------
 
-    def _ingest(self, real: str, *, ignore_age: bool, retry: bool = False) -> Submitted:
+    def _ingest(
+        self, real: str, *, ignore_age: bool, retry: bool = False, writer_done: bool = False
+    ) -> Submitted:
         max_age = 0 if ignore_age else self._config.watch.max_age_days
         read = ingest_path(real, store=self._store, validator=self._validator,
                            now=self._clock(), max_age_days=max_age,
-                           tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry)
+                           tolerance_s=SAME_WORKOUT_TOLERANCE_S, retry=retry,
+                           writer_done=writer_done, hold_s=self._sibling_hold())
         if read.was_read:
             self.files_read += 1
         if read.payload is not None and read.submitted.sha256 is not None:
@@ -562,6 +574,16 @@ class Engine:
             self._payloads.take(other)
         self._gates.wake()
         return read.submitted
+
+    def _sibling_hold(self) -> float:
+        """How long a fresh GPX/TCX waits before its first POST (``SIBLING_HOLD_S``).
+
+        Only while the dispatcher runs: it could send the first-read copy of a workout
+        before its siblings are read. Files submitted before ``start()`` (``upload``,
+        ``run --once``) are all read before any is sent, so they wait for nothing; nor
+        does a FIT (``dedupe.may_be_outranked``).
+        """
+        return SIBLING_HOLD_S if self._thread is not None else 0.0
 
     def _counts(self, only: Collection[str] | None) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -4,8 +4,9 @@ Owns the GPX verdict. The guard runs first, then gpxpy does the GPX work:
 
 1. Guard. ``xmlsafe.walk`` (defusedxml, ``forbid_dtd``) has already read the bytes up
    to the root element; here the text gpxpy will parse gets the same check
-   (``xmlsafe.guard_prolog``), after a size cap (``GPX_MAX_BYTES``: gpxpy holds the
-   whole document, about 14 bytes of memory per byte of GPX). A document type
+   (``xmlsafe.guard_prolog``). gpxpy holds the whole document, about 14 bytes of
+   memory per byte of GPX: a GPX above ``GPXPY_MAX_BYTES`` is judged instead by the
+   streaming pass of ``gpxstream``, with the same verdicts. A document type
    declaration can only stand before the root element (XML 1.0, production
    ``prolog``), and entities can only be declared in one, so a prolog without a DTD
    leaves nothing to expand or fetch: any other entity reference is a
@@ -35,19 +36,21 @@ from datetime import UTC, datetime
 import gpxpy
 from gpxpy.gpx import GPX, GPXException, GPXXMLSyntaxException
 
+from stravasync.validate.gpxstream import analyse_gpx_stream
 from stravasync.validate.result import Analysis, Facts, Verdict
 from stravasync.validate.sports import normalise_sport
 from stravasync.validate.times import window
 from stravasync.validate.timing import PointTimes
 from stravasync.validate.xmlsafe import XmlRefused, guard_prolog
 
-__all__ = ["GPX_MAX_BYTES", "analyse_gpx", "decode_xml"]
+__all__ = ["GPXPY_MAX_BYTES", "analyse_gpx", "decode_xml"]
 
 #: Largest GPX handed to gpxpy. It holds about 14 bytes per byte of GPX (measured: a
 #: 6.75 MB file peaks at 142 MB RSS), so 16 MiB keeps the daemon under its 300 MB
 #: budget (issue 10); a 12-hour track at one point a second is about 9 MB. Larger
-#: tracks are refused with advice (upload on strava.com, or convert to FIT).
-GPX_MAX_BYTES = 16 * 1024 * 1024
+#: tracks (a 24-hour ultra, a multi-day tour) are judged by ``gpxstream`` in one pass
+#: whose memory does not grow with the track, up to the 64 MiB cap on every file.
+GPXPY_MAX_BYTES = 16 * 1024 * 1024
 _DECLARED = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 # An innermost <extensions> element (no nested one): what gpxpy would deep-copy.
 _EXTENSIONS = re.compile(r"<extensions>[^<]*(?:<(?!/?extensions>)[^<]*)*</extensions>")
@@ -79,12 +82,8 @@ def decode_xml(data: bytes) -> str:
 
 def analyse_gpx(data: bytes, *, now: datetime | None) -> Analysis:
     """Judge a GPX document (its root element already read by the guard)."""
-    if len(data) > GPX_MAX_BYTES:
-        return Analysis(
-            Verdict.INVALID,
-            f"GPX too large to read ({len(data)} bytes; the limit for GPX is "
-            f"{GPX_MAX_BYTES} bytes): upload it on strava.com, or convert it to FIT",
-        )
+    if len(data) > GPXPY_MAX_BYTES:
+        return analyse_gpx_stream(data, now=now)
     try:
         text = _without_extensions(decode_xml(data))
         guard_prolog(text)

@@ -77,13 +77,13 @@ def test_undeclared_entity_is_malformed_not_expanded() -> None:
     assert result.reason.startswith("malformed XML: undefined entity")
 
 
-def test_gpx_over_the_gpx_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """gpxpy holds the whole document, so GPX above its own cap is refused by size."""
-    monkeypatch.setattr(gpx_module, "GPX_MAX_BYTES", 1000)
-    result = validate_bytes(gpx_text(points=50).encode(), now=NOW)
-    assert Verdict.INVALID == result.verdict
-    assert result.reason is not None
-    assert "GPX too large" in result.reason
+def test_gpx_over_the_gpxpy_size_is_judged_not_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gpxpy holds the whole document; GPX above its size is judged in a stream, not refused."""
+    data = gpx_text(points=50).encode()
+    monkeypatch.setattr(gpx_module, "GPXPY_MAX_BYTES", 1000)
+    result = validate_bytes(data, now=NOW)
+    assert (Verdict.OK, None, START, 50.0 - 1, 50) == (
+        result.verdict, result.reason, result.start_time, result.duration_s, result.points)
 
 
 @pytest.mark.parametrize(
