@@ -1,4 +1,4 @@
-"""``stravasync status`` (read-only, safe while the daemon runs) and ``stravasync retry``.
+"""``stravasync status``: read-only, safe while the daemon runs.
 
 ``status --json`` prints SPEC's object (:mod:`stravasync.owner.status` gathers it):
 ``daemon``, ``watch``, ``files`` (one entry per path, its latest content), ``auth``
@@ -9,14 +9,12 @@ whether it runs, what it watches and whether anything waits or needs the owner.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import click
 
 from stravasync.cli.context import CliContext, pass_context
 
-__all__ = ["retry_command", "status_command"]
+__all__ = ["status_command"]
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print SPEC's JSON object.")
@@ -33,41 +31,3 @@ def status_command(obj: CliContext, *, as_json: bool, show_all: bool) -> None:
         return
     for line in status_table(status, show_all=show_all):
         click.echo(line)
-
-
-@click.command("retry")
-@click.argument("paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--all", "everything", is_flag=True,
-              help="Every rejected and retrying file.")
-@pass_context
-def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool) -> None:
-    """Read rejected/retrying files (or the named ones) again and queue them now.
-
-    A named file in any state but uploaded or duplicate (invalid, skipped, pending
-    too) is read again from disk and judged afresh. A running daemon takes the
-    request up within seconds, no signal needed; `stravasync run --once` does too.
-    """
-    from stravasync.fsutil import shown
-    from stravasync.state import Store
-    from stravasync.state.runlock import lock_holder
-
-    if not paths and not everything:
-        raise click.UsageError("name the files to retry, or pass --all")
-    config = obj.config()
-    store = Store.open(config.state_dir)
-    try:
-        # Bytes-safe: a name that is not UTF-8 stays as the OS gave it (surrogateescape).
-        named = None if everything and not paths else [os.path.realpath(p) for p in paths]
-        done = store.request_retry(named)
-    finally:
-        store.close()
-    for path in done:
-        click.echo(f"queued again: {shown(path)}")
-    left = sorted(set(named or ()) - set(done))
-    for path in left:
-        click.echo(f"left as it is (uploaded, duplicate, being sent, or unknown): {shown(path)}")
-    if not done:
-        click.echo("nothing to retry")
-    elif lock_holder(config.state_dir) is None:
-        click.echo("no daemon is running: `stravasync run --once` sends them now")
-    click.get_current_context().exit(1 if left else 0)
