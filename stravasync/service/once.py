@@ -3,6 +3,10 @@
 Exits 0 when every file it saw is final, 75 (EX_TEMPFAIL) when work is left for later
 (the rate limit, a backoff longer than a short wait, a file or folder it could not
 read), and raises the fatal error (exit 1) when calls stopped, such as a dead sign-in.
+
+It refuses to start while a daemon holds the state folder (exit 1, naming it): that
+daemon already uploads what the folders hold, and the files it has claimed are its own
+until it lets go, which a stopped or rate-limited daemon may not do for a long time.
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ import os
 import time
 
 from stravasync.config.settings import Config
+from stravasync.errors import AlreadyRunning
 from stravasync.fsutil import shown
 from stravasync.intake.watcher import Watcher
 from stravasync.logs import get_logger
 from stravasync.models import State
 from stravasync.stack import open_engine, require_sign_in
+from stravasync.state.runlock import lock_holder
 
-__all__ = ["EXIT_DEFERRED", "describe_time", "run_once"]
+__all__ = ["EXIT_DEFERRED", "describe_time", "refuse_beside_daemon", "run_once"]
 
 log = get_logger("stravasync.run")
 
@@ -38,8 +44,9 @@ def run_once(config: Config) -> int:
     0 only when nothing it saw is left waiting: a file it could not read (``pending``
     with its reason) or a watched folder it could not list makes it 75, as work
     deferred by the rate limit or a backoff does. Files ``stravasync retry`` asked
-    for are read again first.
+    for are read again first. Raises AlreadyRunning while a daemon runs for this state.
     """
+    refuse_beside_daemon(config)
     require_sign_in(config)
     started = time.monotonic()
     watcher = Watcher(paths=config.watch.paths, recursive=config.watch.recursive,
@@ -72,3 +79,17 @@ def run_once(config: Config) -> int:
     if outcome.fatal is not None:
         raise outcome.fatal
     return status
+
+
+def refuse_beside_daemon(config: Config) -> None:
+    """Raise AlreadyRunning, naming the daemon, when one holds ``config``'s state folder."""
+    holder = lock_holder(config.state_dir)
+    if holder is None:
+        return
+    who = f"pid {holder}" if holder else "another process"
+    raise AlreadyRunning(
+        f"stravasync is already running for {shown(config.state_dir)} ({who}) and uploads "
+        "what the watched folders hold; `stravasync status` shows how far it got. "
+        "`run --once` is for when no daemon runs: stop it first "
+        "(`systemctl --user stop stravasync`) to run one"
+    )
