@@ -25,6 +25,7 @@ from stravasync.stack import open_governor, open_tokens
 from stravasync.state import DB_NAME, FINAL_STATES, Store
 from stravasync.state.runlock import lock_holder, read_info
 from stravasync.strava.tokens import problem_text
+from stravasync.upload.polling import next_attempt_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -133,8 +134,8 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     for f in files:
         entry = f.as_json()
         if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
-            due = max(f.next_attempt_at or 0.0, float(str(paused or 0.0)), now)
-            entry["next_attempt_at"] = due
+            entry["next_attempt_at"] = next_attempt_at(
+                f.next_attempt_at, paused_until=float(str(paused or 0.0)), now=now)
         entries.append(entry)
     scope = (auth or {}).get("scope") or ""
     data: dict[str, Any] = {

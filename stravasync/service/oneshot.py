@@ -8,15 +8,17 @@ named here. The command prints what :func:`upload_files` reports.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from stravasync.config.settings import Config
 from stravasync.owner.attention import activity_url
-from stravasync.stack import open_engine, require_sign_in
+from stravasync.stack import open_engine, open_governor, require_sign_in
 from stravasync.state import ACTIVE_STATES, State
 from stravasync.upload.engine import Outcome
+from stravasync.upload.polling import next_attempt_at
 
 __all__ = ["FileReport", "UploadReport", "upload_files"]
 
@@ -36,7 +38,7 @@ class FileReport:
     waiting: bool = False
     """Work on it is left for later (the rate limit, a backoff)."""
     next_attempt: float | None = None
-    """For ``waiting``: when it is tried next (Unix time), if known."""
+    """For ``waiting``: when it is tried next (Unix time; never in the past)."""
 
     @property
     def on_strava(self) -> bool:
@@ -69,9 +71,13 @@ def upload_files(config: Config, files: Sequence[Path]) -> UploadReport:
             outcome = engine.wait_idle(only=waiting)
             engine.stop(timeout=30.0)
         entries = {f.path: f for f in engine.store.files()}
+        governor = open_governor(config)
         for sub in submitted:
             entry = entries.get(sub.path)
             state = entry.state if entry is not None else sub.state
+            planned = entry.next_attempt_at if entry is not None else None
+            polled = entry is not None and (entry.upload_id is not None
+                                            or state is State.UPDATING)
             activity = entry.activity_id if entry is not None else None
             error = (entry.error if entry is not None else None) or sub.error
             workout = engine.store.workout(sub.sha256) if sub.sha256 else None
@@ -82,8 +88,11 @@ def upload_files(config: Config, files: Sequence[Path]) -> UploadReport:
                 url = activity_url(config.strava.api_url, activity)
                 reports.append(FileReport(sub.path, state, url=url))
             elif state in ACTIVE_STATES and outcome is not None:
-                reports.append(FileReport(sub.path, state, error=error, waiting=True,
-                                          next_attempt=outcome.next_due))
+                now = time.time()
+                paused = governor.paused_until("read" if polled else "upload", now=now)
+                reports.append(FileReport(
+                    sub.path, state, error=error, waiting=True,
+                    next_attempt=next_attempt_at(planned, paused_until=paused, now=now)))
             else:
                 reports.append(FileReport(sub.path, state, error=error))
     return UploadReport(reports, outcome)

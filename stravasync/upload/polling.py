@@ -40,6 +40,7 @@ __all__ = [
     "learn_processing_time",
     "learn_still_processing",
     "load_estimates",
+    "next_attempt_at",
     "next_poll_delay",
     "prior_estimate",
     "save_estimates",
@@ -131,6 +132,12 @@ def learn_processing_time(
         middle = (low + done_s) / 2
         new = min(max(estimate * 1.3, middle), estimate * 2.5)
     return min(timing.max_estimate_s, max(timing.min_estimate_s, new))
+
+
+def next_attempt_at(planned: float | None, *, paused_until: float | None, now: float) -> float:
+    """When a waiting file is tried next: its own planned time, the end of the rate-limit
+    pause that holds it, or now, whichever is latest (never in the past, as SPEC says)."""
+    return max(planned or 0.0, paused_until or 0.0, now)
 
 
 def backoff_delay(failures: int, timing: Pacing, rng: random.Random | None = None) -> float:
