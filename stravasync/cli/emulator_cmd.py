@@ -27,7 +27,7 @@ def _pair(text: str, *, option: str) -> tuple[int, int]:
 
 def build_config(options: dict[str, Any]) -> EmulatorConfig:
     """Turn the command's options into an `EmulatorConfig` (raises click errors)."""
-    from stravasync.emulator import EmulatorConfig, Knobs, Usage
+    from stravasync.emulator import EmulatorConfig, Knobs, ServerUsage
 
     limit_15, limit_day = _pair(options["limits"], option="--limits")
     read_limit_15, read_limit_day = _pair(options["read_limits"], option="--read-limits")
@@ -77,7 +77,7 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
         activity_id_start=7000001 + offset,
         seed=options["seed"],
         knobs=knobs,
-        initial_usage=Usage(
+        initial_usage=ServerUsage(
             usage_15=usage_15,
             usage_day=usage_day,
             read_usage_15=read_usage_15,

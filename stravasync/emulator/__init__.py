@@ -93,7 +93,7 @@ non-deleted activities → duplicate. The activity's start is read from the cont
 """
 
 from stravasync.emulator.app import EmulatorState
-from stravasync.emulator.config import EmulatorConfig, Knobs, ManualClock, Usage
+from stravasync.emulator.config import EmulatorConfig, Knobs, ManualClock, ServerUsage
 from stravasync.emulator.server import Emulator
 from stravasync.emulator.standalone import describe, serve_until_stopped
 
@@ -103,7 +103,7 @@ __all__ = [
     "EmulatorState",
     "Knobs",
     "ManualClock",
-    "Usage",
+    "ServerUsage",
     "describe",
     "serve_until_stopped",
 ]

@@ -19,7 +19,7 @@ import zlib
 from typing import Any
 
 from stravasync.emulator import api, oauth
-from stravasync.emulator.config import EmulatorConfig, Knobs, Usage
+from stravasync.emulator.config import EmulatorConfig, Knobs, ServerUsage
 from stravasync.emulator.content import is_gzip
 from stravasync.emulator.core import Core, Reply, Request, json_reply, not_found
 from stravasync.emulator.ratelimit import RateCounter, usage_snapshot
@@ -163,7 +163,7 @@ class EmulatorState:
 
     def set_usage(self, **changes: int) -> dict[str, int | float]:
         """Overwrite rate-limit usage counters (usage_15, usage_day, read_usage_15, ...)."""
-        known = set(Usage.__dataclass_fields__)
+        known = set(ServerUsage.__dataclass_fields__)
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown usage counter(s): {', '.join(unknown)}")

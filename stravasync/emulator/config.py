@@ -200,8 +200,12 @@ def _to_int(value: Any) -> int:
 
 
 @dataclass(frozen=True)
-class Usage:
-    """Rate-limit usage counted in the current windows."""
+class ServerUsage:
+    """Rate-limit usage as Strava itself counts it, in the current windows.
+
+    The server's count: what the client only learns from the ``X-RateLimit-Usage``
+    headers (``stravasync.strava.ratewindows.Usage`` is the client's view).
+    """
 
     usage_15: int = 0
     """Overall requests in the current 15-minute window."""
@@ -245,7 +249,7 @@ class EmulatorConfig:
     """Seed of the random draws (processing times, fault shares); None = random."""
     knobs: Knobs = field(default_factory=Knobs)
     """The knobs the emulator starts with."""
-    initial_usage: Usage = field(default_factory=Usage)
+    initial_usage: ServerUsage = field(default_factory=ServerUsage)
     """Rate-limit usage at start (in the windows current at start)."""
     clock: Callable[[], float] = time.time
     """Unix time source; inject a `ManualClock` to move time in tests."""

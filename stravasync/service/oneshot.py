@@ -17,7 +17,7 @@ from stravasync.config.settings import Config
 from stravasync.owner.attention import activity_url
 from stravasync.stack import open_engine, open_governor, require_sign_in
 from stravasync.state import ACTIVE_STATES, State
-from stravasync.upload.engine import Outcome
+from stravasync.upload.engine import WaitResult
 from stravasync.upload.polling import next_attempt_at
 
 __all__ = ["FileReport", "UploadReport", "upload_files"]
@@ -51,7 +51,7 @@ class UploadReport:
     """What ``upload`` did: one report per file, in the order named."""
 
     files: list[FileReport]
-    outcome: Outcome | None
+    outcome: WaitResult | None
     """Why waiting ended; None when nothing had to be waited for."""
 
 

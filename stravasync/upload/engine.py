@@ -1,17 +1,21 @@
-"""The upload engine: gets every valid workout to Strava exactly once, for few API calls.
+"""The upload engine: dispatches the work that gets each valid workout to Strava once.
 
-Owns the life of a workout after its file is seen: ingest (validate once per path,
-size and mtime), the queue (oldest workout first, at most ``upload.concurrency`` in
-flight), the POST, adaptive polling, backoff, rate-limit and dead-end handling, and
-``upload.after``. Every transition is written to the :class:`~stravasync.state.Store`
-*before* the effect that depends on it, so the process can die at any line:
+Owns dispatch: taking files in (:meth:`Engine.submit` and :meth:`Engine.scan` hand
+them to :mod:`stravasync.intake.ingest`), the queue (oldest workout first, at most
+``upload.concurrency`` in flight), which due job runs now (a POST, a poll, a batch
+look, an update) on a dispatcher thread and a worker pool, and when work is next due
+(:meth:`Engine.next_due`, :meth:`Engine.wait_idle`). At start it frees the rows of
+dead processes and finishes an ``upload.after`` a crash interrupted. A job that fails
+is backed off, a state folder that cannot be written closes the gates for a while.
 
-- a row is claimed (``uploading`` + ``external_id``) before its POST; a claimed row
-  with no upload id is POSTed again after a crash, and a "duplicate" answer then means
-  our own earlier POST went through (``uploaded``);
-- the upload id is stored the moment Strava gives it; from then on the row is only
-  polled, never re-sent;
-- the activity id is stored before the file is moved or deleted.
+The jobs themselves are its parts': the POST and its claim-before-send are
+:mod:`~stravasync.upload.transfer`'s; polls, batch lists and updates are
+:mod:`~stravasync.upload.follow`'s, paced by :mod:`~stravasync.upload.polling`; what
+each answer means for the store (and ``upload.after``, :mod:`~stravasync.upload.archive`)
+is :mod:`~stravasync.upload.outcomes`'; the gates and the halt are
+:mod:`~stravasync.upload.gates`'. Every transition they make is written to the
+:class:`~stravasync.state.Store` *before* the effect that depends on it, so the
+process can die at any line.
 
 API for the daemon (all methods thread-safe)::
 
@@ -23,9 +27,9 @@ API for the daemon (all methods thread-safe)::
     engine.next_due()              # Unix time of the next piece of work, or None
     engine.retry(paths or None)    # rejected/retrying (or named) files back in the queue
     engine.wake()                  # look at the store again now
-    engine.fatal                   # AuthError that stopped all calls, or None
+    engine.fatal                   # the error that stopped all calls (needs a person), or None
     engine.clear_fatal()           # after the person signed in again
-    engine.wait_idle(timeout)      # Outcome: done / deferred (+ next_due) / fatal / timeout
+    engine.wait_idle(timeout)      # WaitResult: done / deferred (+ next_due) / fatal / timeout
     engine.stop(timeout)           # no new work; in-flight calls finish or stay recorded
 
 Without ``start()``, :meth:`Engine.tick` runs due work in the calling thread (tests
@@ -69,7 +73,7 @@ from stravasync.upload.transfer import Transfer
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
 
-__all__ = ["Engine", "Outcome", "ScanReport"]
+__all__ = ["Engine", "ScanReport", "WaitResult"]
 
 _FOLLOW = "(follow)"
 """The running-set key of the one batch look (it concerns many workouts)."""
@@ -91,7 +95,7 @@ class ScanReport:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class WaitResult:
     """Why :meth:`Engine.wait_idle` returned."""
 
     status: Literal["done", "deferred", "fatal", "timeout"]
@@ -356,7 +360,7 @@ class Engine:
 
     def wait_idle(
         self, timeout: float | None = None, *, only: Collection[str] | None = None
-    ) -> Outcome:
+    ) -> WaitResult:
         """Wait until the work (of the ``only`` sha256s, if given) is final or deferred.
 
         ``deferred``: nothing runs and the earliest work is due later than
@@ -370,17 +374,17 @@ class Engine:
             counts = self._counts(only)
             fatal = self.fatal
             if fatal is not None:
-                return Outcome("fatal", fatal=fatal, counts=counts)
+                return WaitResult("fatal", fatal=fatal, counts=counts)
             if not active:
-                return Outcome("done", counts=counts)
+                return WaitResult("done", counts=counts)
             due = self.next_due()
             now = self._clock()
             with self._cond:
                 busy = bool(self._running)
             if not busy and (due is None or due > now + self._timing.short_wait_s):
-                return Outcome("deferred", next_due=due, counts=counts)
+                return WaitResult("deferred", next_due=due, counts=counts)
             if deadline is not None and time.monotonic() >= deadline:
-                return Outcome("timeout", next_due=due, counts=counts)
+                return WaitResult("timeout", next_due=due, counts=counts)
             pause = 0.5 if due is None else min(1.0, max(0.02, due - now))
             if deadline is not None:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))

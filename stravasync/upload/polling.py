@@ -2,7 +2,8 @@
 
 Owns the engine's timing policy, as functions of the facts (elapsed time, polls so
 far, failures, the learned processing time) that return delays; the engine acts on
-them. Nothing here sleeps or reads a clock.
+them. :func:`next_attempt_at` says when a waiting file is tried next (``status`` and
+``upload`` print it). Nothing here sleeps or reads a clock.
 
 Polling is built to spend few calls. The first poll goes out after the *expected*
 processing time, a running estimate of a high quantile of how long Strava takes,
