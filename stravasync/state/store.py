@@ -314,8 +314,7 @@ class Store(StoreBase):
         now = self._now()
         fields = fields_json(update_fields)
         if fields is None and state is State.UPLOADED:
-            row = self._db().execute("SELECT update_fields FROM workouts WHERE sha256 = ?",
-                                     (sha256,)).fetchone()
+            row = self._row("SELECT update_fields FROM workouts WHERE sha256 = ?", (sha256,))
             fields = row["update_fields"] if row is not None else None
         updating = fields is not None and state is State.UPLOADED and activity_id is not None
         with self.transaction() as db:
