@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stravasync.models import ReasonCode
 from stravasync.state.base import DB_NAME, StoreBase
 from stravasync.state.dedupe import (
     SAME_WORKOUT_TOLERANCE_S,
@@ -73,7 +74,7 @@ def _revives(known: Workout, facts: FileFacts, *, retry: bool = False) -> bool:
     not reach Strava and is not on its way there."""
     if retry and known.state in _RETRIABLE:
         return True
-    return (known.state is State.SKIPPED and known.reason_code == "too_old"
+    return (known.state is State.SKIPPED and known.reason_code == ReasonCode.TOO_OLD
             and facts.state is State.QUEUED)
 
 
@@ -143,7 +144,7 @@ class Store(StoreBase):
                     state, duplicate_of, activity_id = State.DUPLICATE, leader.sha256, \
                         leader.activity_id
                     error = db_text(same_workout_error(leader.path, leader.format))
-                    reason = "same_workout"
+                    reason = ReasonCode.SAME_WORKOUT
             finished = now if state in FINAL_STATES else None
             if known is not None:  # revived: the same judgement, on the existing row
                 db.execute(
@@ -175,7 +176,7 @@ class Store(StoreBase):
                     "UPDATE workouts SET state = ?, duplicate_of = ?, reason_code = ?, "
                     "error = ?, finished_at = ?, updated_at = ?, next_attempt_at = NULL "
                     "WHERE sha256 = ? AND state IN (?, ?) AND owner IS NULL",
-                    (State.DUPLICATE.value, facts.sha256, "same_workout",
+                    (State.DUPLICATE.value, facts.sha256, ReasonCode.SAME_WORKOUT,
                      db_text(same_workout_error(path, facts.format)), now, now, other,
                      State.QUEUED.value, State.RETRYING.value),
                 )
@@ -345,7 +346,7 @@ class Store(StoreBase):
         db = self._db()
         copies = [to_workout(r) for r in db.execute(
             "SELECT * FROM workouts WHERE duplicate_of = ? AND state = ? AND reason_code = ?",
-            (rejected, State.DUPLICATE.value, "same_workout"))]
+            (rejected, State.DUPLICATE.value, ReasonCode.SAME_WORKOUT))]
         best = next_copy(copies)
         if best is None:
             return None
@@ -507,7 +508,7 @@ class Store(StoreBase):
                         (State.QUEUED.value, now, w.sha256))
                     done.append(path)
                 elif w.state in (State.INVALID, State.SKIPPED) or (
-                    w.state is State.DUPLICATE and w.reason_code == "same_workout"
+                    w.state is State.DUPLICATE and w.reason_code == ReasonCode.SAME_WORKOUT
                     and w.activity_id is None
                 ):
                     # Forget the named path; other paths of this content stay known,

@@ -58,6 +58,7 @@ from stravasync.intake.ingest import (
     ingest_path,
 )
 from stravasync.logs import get_logger, redact_text
+from stravasync.models import ReasonCode
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S
 from stravasync.state.owners import owner_alive, owner_tag
@@ -225,7 +226,7 @@ class Engine:
         ):
             workout = self._store.workout(record.sha256)
             if workout is not None and not (
-                ignore_age and workout.reason_code == "too_old"
+                ignore_age and workout.reason_code == ReasonCode.TOO_OLD
             ):
                 entry = status_at(workout, real)
                 return Submitted(path=real, sha256=workout.sha256, state=entry.state,
@@ -273,7 +274,7 @@ class Engine:
             return
         for w in self._store.workouts(states=(State.UPLOADED, State.DUPLICATE)):
             if w.activity_id is not None and not w.after_done and (
-                w.reason_code != "same_workout"
+                w.reason_code != ReasonCode.SAME_WORKOUT
             ):
                 carry_out_after(self._config, self._store, w)
 
