@@ -4,9 +4,10 @@ Exits 0 when every file it saw is final, 75 (EX_TEMPFAIL) when work is left for 
 (the rate limit, a backoff longer than a short wait, a file or folder it could not
 read), and raises the fatal error (exit 1) when calls stopped, such as a dead sign-in.
 
-It refuses to start while a daemon holds the state folder (exit 1, naming it): that
-daemon already uploads what the folders hold, and the files it has claimed are its own
-until it lets go, which a stopped or rate-limited daemon may not do for a long time.
+Beside another live process that holds some of the files (a running daemon, an
+``upload``), it never waits on those: they are that process's to finish, which a
+stopped or rate-limited daemon may not do for a long time. It does what is free, then
+leaves them to their holder and exits 75, naming the holder and the files.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import os
 import time
 
 from stravasync.config.settings import Config
-from stravasync.errors import AlreadyRunning
 from stravasync.fsutil import shown
 from stravasync.intake.watcher import Watcher
 from stravasync.logs import get_logger
 from stravasync.models import State
 from stravasync.stack import open_engine, require_sign_in
+from stravasync.state.owners import owner_pid
 from stravasync.state.runlock import lock_holder
 
-__all__ = ["EXIT_DEFERRED", "describe_time", "refuse_beside_daemon", "run_once"]
+__all__ = ["EXIT_DEFERRED", "describe_time", "run_once"]
 
 log = get_logger("stravasync.run")
 
 EXIT_DEFERRED = 75
 """``run --once``: work is left for later (EX_TEMPFAIL)."""
+
+_DAEMON_HOLDS = ("the daemon is sending these and finishes them; "
+                 "`stravasync status` shows how far it got")
+_OTHER_HOLDS = ("another stravasync process is sending these and finishes them; "
+                "`stravasync status` shows how far it got")
 
 
 def describe_time(when: float | None) -> str | None:
@@ -44,9 +50,8 @@ def run_once(config: Config) -> int:
     0 only when nothing it saw is left waiting: a file it could not read (``pending``
     with its reason) or a watched folder it could not list makes it 75, as work
     deferred by the rate limit or a backoff does. Files ``stravasync retry`` asked
-    for are read again first. Raises AlreadyRunning while a daemon runs for this state.
+    for are read again first. Files another live process holds are left to it (75).
     """
-    refuse_beside_daemon(config)
     require_sign_in(config)
     started = time.monotonic()
     watcher = Watcher(paths=config.watch.paths, recursive=config.watch.recursive,
@@ -59,13 +64,15 @@ def run_once(config: Config) -> int:
             log.info("retry_requested", path=shown(path))
             engine.submit(path, retry=True)
         engine.start()
-        outcome = engine.wait_idle()
+        outcome = engine.wait_idle(leave_held=True)
         engine.stop(timeout=30.0)
         seen = {os.path.realpath(p) for p in paths}
         pending = [f.path for f in engine.store.files()
                    if f.state is State.PENDING and f.path in seen]
     unusable = [h for h in watcher.health() if h.state == "unreadable"]
     status = {"done": 0, "deferred": EXIT_DEFERRED}.get(outcome.status, 1)
+    if outcome.held:
+        say_left_to_holders(config, outcome.held)
     if status == 0 and (pending or unusable):
         status = EXIT_DEFERRED
         log.warning("run_left_waiting", pending=[shown(p) for p in pending],
@@ -81,15 +88,11 @@ def run_once(config: Config) -> int:
     return status
 
 
-def refuse_beside_daemon(config: Config) -> None:
-    """Raise AlreadyRunning, naming the daemon, when one holds ``config``'s state folder."""
-    holder = lock_holder(config.state_dir)
-    if holder is None:
-        return
-    who = f"pid {holder}" if holder else "another process"
-    raise AlreadyRunning(
-        f"stravasync is already running for {shown(config.state_dir)} ({who}) and uploads "
-        "what the watched folders hold; `stravasync status` shows how far it got. "
-        "`run --once` is for when no daemon runs: stop it first "
-        "(`systemctl --user stop stravasync`) to run one"
-    )
+def say_left_to_holders(config: Config, held: dict[str, str]) -> None:
+    """Log which files were left to which other live process, the daemon named as such."""
+    pids = sorted({pid for pid in map(owner_pid, held.values()) if pid is not None})
+    daemon = lock_holder(config.state_dir)
+    ours = daemon in pids
+    log.warning("run_left_to_holder", pids=pids, daemon_pid=daemon if ours else None,
+                files=sorted(shown(path) for path in held),
+                hint=_DAEMON_HOLDS if ours else _OTHER_HOLDS)

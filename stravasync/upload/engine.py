@@ -107,6 +107,9 @@ class WaitResult:
     """For ``fatal``: the error that stopped all calls."""
     counts: dict[str, int] = field(default_factory=dict)
     """States of the workouts waited for."""
+    held: dict[str, str] = field(default_factory=dict)
+    """With ``leave_held``: each workout left to the other live process that holds it,
+    its path to that process's owner tag (``host:pid@start``)."""
 
 
 def _next_times(
@@ -289,14 +292,18 @@ class Engine:
 
     def next_due(self) -> float | None:
         """Unix time of the earliest work (now or later); None when nothing is left."""
+        return self._next_due(others=True)
+
+    def _next_due(self, *, others: bool) -> float | None:
+        """:meth:`next_due`; ``others``: counting the rows other processes hold."""
         if self.fatal is not None:
             return None
         now = self._clock()
         focus = self._focus
         if focus is None:
-            poll, post, others = self._store.next_times(owner=self._owner)
+            poll, post, held = self._store.next_times(owner=self._owner)
         else:
-            poll, post, others = _next_times(self._store.unfinished(focus), owner=self._owner)
+            poll, post, held = _next_times(self._store.unfinished(focus), owner=self._owner)
         times: list[float] = []
         if poll is not None:
             hold = self._follower.next_look_at if self._batching else 0.0
@@ -305,8 +312,8 @@ class Engine:
             self._store.in_flight(parked=False) < self._config.upload.concurrency
         ):
             times.append(max(post, self._gates.open_at("upload")))
-        if others is not None:
-            times.append(max(others, now + 1.0))
+        if others and held is not None:
+            times.append(max(held, now + 1.0))
         return min(times) if times else None
 
     def tick(self) -> float | None:
@@ -360,12 +367,16 @@ class Engine:
         self._pool = None
 
     def wait_idle(
-        self, timeout: float | None = None, *, only: Collection[str] | None = None
+        self, timeout: float | None = None, *, only: Collection[str] | None = None,
+        leave_held: bool = False,
     ) -> WaitResult:
         """Wait until the work (of the ``only`` sha256s, if given) is final or deferred.
 
         ``deferred``: nothing runs and the earliest work is due later than
         ``Pacing.short_wait_s`` from now (rate limit, backoff, a parked upload).
+        ``leave_held``: workouts another live process holds are its own to finish (it
+        may be stopped or paused for long): they are not waited for, and when only
+        they are left the answer is ``deferred`` naming them (:attr:`WaitResult.held`).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -376,16 +387,24 @@ class Engine:
             fatal = self.fatal
             if fatal is not None:
                 return WaitResult("fatal", fatal=fatal, counts=counts)
+            held: dict[str, str] = {}
+            if leave_held:
+                theirs = {w.sha256 for w in active if w.owner is not None
+                          and w.owner != self._owner and owner_alive(w.owner)}
+                held = {w.path: w.owner for w in active if w.sha256 in theirs and w.owner}
+                active = [w for w in active if w.sha256 not in theirs]
             if not active:
+                if held:
+                    return WaitResult("deferred", counts=counts, held=held)
                 return WaitResult("done", counts=counts)
-            due = self.next_due()
+            due = self._next_due(others=not leave_held)
             now = self._clock()
             with self._cond:
                 busy = bool(self._running)
             if not busy and (due is None or due > now + self._timing.short_wait_s):
-                return WaitResult("deferred", next_due=due, counts=counts)
+                return WaitResult("deferred", next_due=due, counts=counts, held=held)
             if deadline is not None and time.monotonic() >= deadline:
-                return WaitResult("timeout", next_due=due, counts=counts)
+                return WaitResult("timeout", next_due=due, counts=counts, held=held)
             pause = 0.5 if due is None else min(1.0, max(0.02, due - now))
             if deadline is not None:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))

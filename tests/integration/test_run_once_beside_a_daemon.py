@@ -1,9 +1,9 @@
-"""Issue 18 finding 3: ``run --once`` beside a running daemon never waits silently on its files.
+"""Issue 18 finding 3: ``run --once`` beside a daemon never waits silently on the daemon's files.
 
-A daemon holding this state folder already uploads what the watched folders hold; a
-``run --once`` beside it refuses at once, naming the daemon, as a second ``run`` does,
-whether that daemon works, is stopped (SIGSTOP) with files claimed, or is paused by
-the rate limit. Each run is bounded: on the code before the fix it hung.
+Files the daemon has claimed are the daemon's to finish, even when it is stopped
+(SIGSTOP) or paused by the rate limit: ``run --once`` leaves them to it, says so
+(naming the daemon's pid and the files) and exits 75, as SPEC says for work left for
+later; nothing is sent twice. Each run is bounded: on the code before the fix it hung.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_rig import Rig, make_rig, wait_until
+from daemon_rig import Rig, json_lines, make_rig, wait_until
 
 from stravasync.demo.samples import sample_fit
 from stravasync.errors import StateError
@@ -91,31 +91,40 @@ def run_once(rig: Rig) -> subprocess.CompletedProcess[str]:
     return rig.command("run", "--once", timeout=ONCE_TIMEOUT_S)
 
 
-def test_run_once_beside_a_stopped_daemon_refuses_naming_it(tmp_path: Path) -> None:
-    """A daemon stopped (SIGSTOP) with a file claimed: ``run --once`` exits 1 at once, naming its pid."""
+def test_run_once_beside_a_stopped_daemon_leaves_its_file_to_it(tmp_path: Path) -> None:
+    """A daemon stopped (SIGSTOP) with a file claimed: ``run --once`` exits 75 at once, naming the daemon and the file."""
     with daemon_beside(tmp_path, processing_min_s=60.0, processing_max_s=60.0) as (rig, proc):
-        put(rig.watch, "ride.fit", 1)
+        ride = put(rig.watch, "ride.fit", 1)
         wait_until(lambda: claimed_by_another(rig), 20, "the daemon claimed the file")
         os.kill(proc.pid, signal.SIGSTOP)
         result = run_once(rig)
-    assert 1 == result.returncode, result.stderr
-    assert f"pid {proc.pid}" in result.stderr
-    assert "stravasync status" in result.stderr
+        uploads = rig.uploads()
+    assert 75 == result.returncode, result.stderr
+    assert ([proc.pid], proc.pid, [str(ride)]) == left_to(result)
+    assert 1 == uploads
 
 
-def test_run_once_beside_a_daemon_paused_by_the_rate_limit_refuses_naming_it(
+def test_run_once_beside_a_daemon_paused_by_the_rate_limit_leaves_its_files_to_it(
     tmp_path: Path,
 ) -> None:
-    """A daemon paused by the rate limit with files claimed: ``run --once`` exits 1 at once, naming it."""
+    """A daemon paused by the rate limit with files claimed: ``run --once`` exits 75 at once, naming the daemon and the files."""
     with daemon_beside(tmp_path, read_limit_15=1, processing_min_s=5.0,
                        processing_max_s=5.0) as (rig, proc):
-        put(rig.watch, "ride.fit", 1)
-        put(rig.watch, "run.fit", 2)
+        ride, run = put(rig.watch, "ride.fit", 1), put(rig.watch, "run.fit", 2)
         wait_until(lambda: claimed_by_another(rig), 20, "the daemon claimed a file")
         wait_until(lambda: read_budget_spent(rig), 20, "the daemon is paused by the rate limit")
         result = run_once(rig)
-    assert 1 == result.returncode, result.stderr
-    assert f"pid {proc.pid}" in result.stderr
+        uploads = rig.uploads()
+    assert 75 == result.returncode, result.stderr
+    assert ([proc.pid], proc.pid, sorted([str(ride), str(run)])) == left_to(result)
+    assert 2 == uploads
+
+
+def left_to(result: subprocess.CompletedProcess[str]) -> tuple[list[int], int, list[str]]:
+    """What ``run --once`` said it left to another process: its pids, the daemon's, the files."""
+    said = [e for e in json_lines(result.stderr) if e["event"] == "run_left_to_holder"]
+    assert 1 == len(said), result.stderr
+    return said[0]["pids"], said[0]["daemon_pid"], said[0]["files"]
 
 
 def read_budget_spent(rig: Rig) -> bool:
