@@ -29,7 +29,7 @@ API for the daemon (all methods thread-safe)::
     engine.wake()                  # look at the store again now
     engine.fatal                   # the error that stopped all calls (needs a person), or None
     engine.clear_fatal()           # after the person signed in again
-    engine.wait_idle(timeout)      # WaitResult: done / deferred (+ next_due) / fatal / timeout
+    engine.wait_idle(timeout)      # WaitResult: done / deferred (next_due, held) / fatal / timeout
     engine.stop(timeout)           # no new work; in-flight calls finish or stay recorded
 
 Without ``start()``, :meth:`Engine.tick` runs due work in the calling thread (tests
