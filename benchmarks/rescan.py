@@ -22,10 +22,10 @@ from pathlib import Path
 import structlog
 from structlog.testing import capture_logs
 
-from stravasync.cli.run_cmd import run_once
 from stravasync.config.settings import config_from_dict
 from stravasync.demo.samples import sample_gpx
 from stravasync.intake import ingest
+from stravasync.service.once import run_once
 from stravasync.state import FileFacts, State, Store
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 

@@ -13,7 +13,7 @@ prints the graph)::
     upload: dispatch, the POST, following, outcomes, ``upload.after``
     stack: the composition root, which builds the object graph from a config
     owner: what the owner is told: status, notices, problems
-    service: the daemon, systemd readiness, autostart
+    service: the daemon, systemd readiness, autostart; the one-shot `run --once` and `upload`
     demo: the whole pipeline with no account
     cli: commands parse and print
     __main__: ``python -m stravasync``

@@ -22,7 +22,11 @@ The tree::
     ├── ServiceError                systemd/launchd refused to install or start us
     ├── StateError                  the state store cannot be used
     │   ├── AlreadyRunning          another daemon holds the state-dir lock
-    │   └── TokenLockTimeout        another process held the token lock too long
+    │   ├── TokenLockTimeout        another process held the token lock too long
+    │   ├── StateUnwritable         the database cannot be written now (full disk,
+    │   │                           read-only, I/O error): passes, retried
+    │   └── StateCorrupt            the database is damaged: `stravasync state reset`
+    │                               (exit 65)
     ├── AuthError                   nothing to call Strava with
     │   ├── NotSignedIn             no tokens stored yet
     │   ├── ReauthRequired          refresh token dead or revoked: sign in again
@@ -48,6 +52,11 @@ The tree::
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = [
     "AccessTokenInvalid",
     "AlreadyRunning",
@@ -68,7 +77,9 @@ __all__ = [
     "ReplyTooLarge",
     "ScopeMissing",
     "ServiceError",
+    "StateCorrupt",
     "StateError",
+    "StateUnwritable",
     "StravaSyncError",
     "TokenLockTimeout",
     "TransientError",
@@ -141,6 +152,36 @@ class TokenLockTimeout(StateError):
 
     title = "Tokens busy"
     needs_person = False
+
+
+class StateUnwritable(StateError):
+    """The state database cannot be written (or read) right now: it passes; retry."""
+
+    title = "State not writable"
+    needs_person = False
+
+    def __init__(self, path: Path, reason: str, detail: str) -> None:
+        super().__init__(
+            f"Cannot use the state in {path.parent}: {reason} ({detail}). Nothing is lost: "
+            "stravasync tries again and carries on once the folder can be written; free "
+            "some space or make the folder writable."
+        )
+        self.reason = reason
+
+
+class StateCorrupt(StateError):
+    """The state database is damaged: a person moves it aside (``stravasync state reset``)."""
+
+    title = "State database damaged"
+    needs_person = True
+    exit_code = 65  # EX_DATAERR: the unit does not restart us in a loop
+
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"The state database {path} is damaged ({detail}). Stop stravasync and run "
+            "`stravasync state reset`: it moves the file aside and starts afresh; files "
+            "already on Strava are recognised as duplicates, nothing uploads twice."
+        )
 
 
 class AuthError(StravaSyncError):

@@ -48,6 +48,7 @@ def _register() -> None:
         config_cmd,
         demo_cmd,
         emulator_cmd,
+        retry_cmd,
         run_cmd,
         service_cmd,
         state_cmd,
@@ -65,7 +66,7 @@ def _register() -> None:
     cli.add_command(run_cmd.run_command)
     cli.add_command(state_cmd.state_group)
     cli.add_command(status_cmd.status_command)
-    cli.add_command(status_cmd.retry_command)
+    cli.add_command(retry_cmd.retry_command)
     cli.add_command(upload_cmd.upload_command)
     for command in cli.commands.values():
         accept_config_after(command)

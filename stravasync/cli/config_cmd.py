@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 import click
 
 from stravasync.cli.context import CliContext, pass_context
 
-if TYPE_CHECKING:
-    from stravasync.config.settings import Config
-
-__all__ = ["config_command", "folder_warnings"]
+__all__ = ["config_command"]
 
 
 @click.command("config")
@@ -31,11 +27,12 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
         click.echo(example_config(), nl=False)
         return
     from stravasync.fsutil import legible
+    from stravasync.intake.folders import folder_warnings
 
     config = obj.config()
     if not config.watch.paths:
         click.echo("# warning: [watch] paths is empty: the daemon will watch nothing", err=True)
-    for warning in folder_warnings(config):
+    for warning in folder_warnings(config.watch.paths, recursive=config.watch.recursive):
         click.echo(f"# warning: {legible(warning)}", err=True)
     data = config.masked()
     accounts = config.masked_accounts()
@@ -61,27 +58,6 @@ def config_command(obj: CliContext, *, as_json: bool, example: bool) -> None:
         click.echo("[rules.set]")
         for key, value in rule["set"].items():
             click.echo(f"{key} = {_toml_value(value)}")
-
-
-def folder_warnings(config: Config) -> list[str]:
-    """One line per watched folder this user cannot use now (missing, unreadable, a file).
-
-    Checked as the user running the command: run it as the user the service runs as.
-    These are warnings (a USB device may simply not be plugged in); the exit stays 0.
-    """
-    from stravasync.fsutil import shown
-    from stravasync.intake.folders import folder_health
-
-    warnings = []
-    for path in config.watch.paths:
-        health = folder_health(path, recursive=config.watch.recursive)
-        if health.usable:
-            continue
-        hint = ("; unless it is a device not plugged in now, check the spelling"
-                if health.state == "missing" else "")
-        warnings.append(f"[watch] paths: {shown(health.path)} is {health.state}: "
-                        f"{health.error}{hint}")
-    return warnings
 
 
 def _toml_value(value: object) -> str:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from stravasync.emulator import Athlete, EmulatorConfig
+    from stravasync.emulator import EmulatorConfig, HouseholdAthlete
 
 LARGE_ID_OFFSET = 2**32
 
@@ -25,7 +25,7 @@ def _pair(text: str, *, option: str) -> tuple[int, int]:
     return first, second
 
 
-def _household(values: tuple[str, ...]) -> tuple[Athlete, ...]:
+def _household(values: tuple[str, ...]) -> tuple[HouseholdAthlete, ...]:
     from stravasync.emulator import parse_athlete
 
     entries = [entry for value in values for entry in value.split(",") if entry.strip()]
@@ -37,7 +37,7 @@ def _household(values: tuple[str, ...]) -> tuple[Athlete, ...]:
 
 def build_config(options: dict[str, Any]) -> EmulatorConfig:
     """Turn the command's options into an `EmulatorConfig` (raises click errors)."""
-    from stravasync.emulator import EmulatorConfig, Knobs, Usage
+    from stravasync.emulator import EmulatorConfig, Knobs, ServerUsage
     from stravasync.emulator.athletes import Roster
 
     limit_15, limit_day = _pair(options["limits"], option="--limits")
@@ -88,7 +88,7 @@ def build_config(options: dict[str, Any]) -> EmulatorConfig:
         activity_id_start=7000001 + offset,
         seed=options["seed"],
         knobs=knobs,
-        initial_usage=Usage(
+        initial_usage=ServerUsage(
             usage_15=usage_15,
             usage_day=usage_day,
             read_usage_15=read_usage_15,

@@ -20,10 +20,10 @@ athletes). Over HTTP: ``GET /_emulator/state`` (``?requests=0`` omits the log),
 ``POST /_emulator/tokens`` (JSON ``{"athlete_id":…, "scope":…}``),
 ``POST /_emulator/expire-access-tokens``, ``POST /_emulator/sign-in`` (JSON
 ``{"athlete_id":…}``), ``GET|POST /_emulator/athletes`` (the household with each
-one's activities; POST adds an `Athlete` from its JSON fields) and
+one's activities; POST adds a `HouseholdAthlete` from its JSON fields) and
 ``POST /_emulator/intervals/revoke-key`` (JSON ``{"athlete": id or "i…"}``).
 
-A household (`Athlete`, see `athletes`): the configured athlete plus
+A household (`HouseholdAthlete`, see `athletes`): the configured athlete plus
 ``EmulatorConfig.athletes`` (or ``add_athlete``), all on the one application. Who
 signs in at ``/oauth/authorize`` is its ``athlete`` field (query, or the approval
 page's login step), else the one ``sign_in_as`` picked (at first the configured
@@ -35,7 +35,7 @@ activities (duplicates are per athlete), gear (default ``b<id>``/``g<id>``) and
 
 intervals.icu (`intervals`) is served on the same port under ``/intervals/api/v1``
 (``Emulator.intervals_url``): every household athlete has an account ``i<id>``
-with the key ``emulator-icu-key-<id>`` (``Athlete.intervals_id``/``intervals_key``;
+with the key ``emulator-icu-key-<id>`` (``HouseholdAthlete.intervals_id``/``intervals_key``;
 ``intervals_key()``, ``revoke_intervals_key()``, ``replace_intervals_key()``).
 Uploads are synchronous, and the same file sent twice makes two activities:
 intervals.icu keeps duplicates that arrive by upload (its FAQ says duplicates are
@@ -101,7 +101,7 @@ Knobs (`Knobs`; change at runtime with ``set_knobs(**kw)``), defaults in bracket
   dead at once (issued access tokens live until they expire).
 - ``limit_15``/``limit_day`` [200/2000], ``read_limit_15``/``read_limit_day``
   [100/1000]; ``rate_limit_field`` ["rate limit"]: the 429 error's field text.
-  Usage starts from ``EmulatorConfig.initial_usage``; ``set_usage()`` overwrites it.
+  ServerUsage starts from ``EmulatorConfig.initial_usage``; ``set_usage()`` overwrites it.
 - intervals.icu only: ``intervals_5xx_share`` [0] (500/502/503, no effect),
   ``intervals_drop_share`` [0] (the activity is recorded, the connection dropped),
   ``intervals_latency_s`` [0] (``latency_s`` is Strava's only),
@@ -161,19 +161,19 @@ Modules:
 """
 
 from stravasync.emulator.app import EmulatorState
-from stravasync.emulator.athletes import Athlete, parse_athlete
-from stravasync.emulator.config import EmulatorConfig, Knobs, ManualClock, Usage
+from stravasync.emulator.athletes import HouseholdAthlete, parse_athlete
+from stravasync.emulator.config import EmulatorConfig, Knobs, ManualClock, ServerUsage
 from stravasync.emulator.server import Emulator
 from stravasync.emulator.standalone import describe, serve_until_stopped
 
 __all__ = [
-    "Athlete",
     "Emulator",
     "EmulatorConfig",
     "EmulatorState",
+    "HouseholdAthlete",
     "Knobs",
     "ManualClock",
-    "Usage",
+    "ServerUsage",
     "describe",
     "parse_athlete",
     "serve_until_stopped",

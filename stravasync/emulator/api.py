@@ -33,7 +33,7 @@ from stravasync.emulator.forms import FormError, parse_body
 from stravasync.emulator.oauth import bearer_token
 from stravasync.emulator.ratelimit import RequestKind, limit_headers, over_limit
 from stravasync.emulator.tokens import Grant
-from stravasync.emulator.uploads import Upload, duplicate_text
+from stravasync.emulator.uploads import ServerUpload, duplicate_text
 
 API_PREFIX = "/api/v3"
 
@@ -187,7 +187,7 @@ def _create_upload(core: Core, grant: Grant, prepared: PreparedUpload, *, now: f
     r_stuck, r_deleted, r_html, r_drop = rng.random(), rng.random(), rng.random(), rng.random()
     processing = rng.uniform(knobs.processing_min_s, knobs.processing_max_s)
     stuck = r_stuck < knobs.stuck_share
-    upload = Upload(
+    upload = ServerUpload(
         id=core.uploads.next_upload_id(),
         athlete_id=grant.athlete_id,
         data_type=prepared.data_type,

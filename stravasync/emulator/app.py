@@ -19,8 +19,8 @@ import zlib
 from typing import Any
 
 from stravasync.emulator import api, household, intervals, oauth
-from stravasync.emulator.athletes import Athlete, Roster
-from stravasync.emulator.config import EmulatorConfig, Knobs, Usage
+from stravasync.emulator.athletes import HouseholdAthlete, Roster
+from stravasync.emulator.config import EmulatorConfig, Knobs, ServerUsage
 from stravasync.emulator.content import is_gzip
 from stravasync.emulator.core import Core, Reply, Request, json_reply, not_found
 from stravasync.emulator.icubook import IntervalsBook
@@ -188,7 +188,7 @@ class EmulatorState:
                 return json_reply(200, self.members())
             if route == ("POST", "/_emulator/athletes"):
                 args = _json_object(request)
-                return json_reply(200, self.add_athlete(Athlete(**args)))
+                return json_reply(200, self.add_athlete(HouseholdAthlete(**args)))
             if route == ("POST", "/_emulator/intervals/revoke-key"):
                 athlete = _json_object(request)["athlete"]
                 return json_reply(200, {"revoked": self.revoke_intervals_key(athlete)})
@@ -206,7 +206,7 @@ class EmulatorState:
         with self._lock:
             self._core.roster.sign_in_as(athlete_id)
 
-    def add_athlete(self, athlete: Athlete) -> dict[str, Any]:
+    def add_athlete(self, athlete: HouseholdAthlete) -> dict[str, Any]:
         """Add a member to the household (ValueError if an id or key is taken)."""
         with self._lock:
             core = self._core
@@ -258,7 +258,7 @@ class EmulatorState:
 
     def set_usage(self, **changes: int) -> dict[str, int | float]:
         """Overwrite rate-limit usage counters (usage_15, usage_day, read_usage_15, ...)."""
-        known = set(Usage.__dataclass_fields__)
+        known = set(ServerUsage.__dataclass_fields__)
         unknown = sorted(set(changes) - known)
         if unknown:
             raise ValueError(f"unknown usage counter(s): {', '.join(unknown)}")

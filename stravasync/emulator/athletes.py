@@ -21,7 +21,7 @@ Gear = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
-class Athlete:
+class HouseholdAthlete:
     """One person of the household: a Strava athlete and their intervals.icu account."""
 
     id: int
@@ -83,7 +83,7 @@ def _icu_id_ok(text: str) -> bool:
     return len(text) > 1 and text[0] == "i" and text[1:].isascii() and text[1:].isdigit()
 
 
-def parse_athlete(text: str) -> Athlete:
+def parse_athlete(text: str) -> HouseholdAthlete:
     """An athlete from ``ID[:FIRST[:LAST]]`` (as `stravasync emulator --athletes` takes it)."""
     parts = text.strip().split(":")
     if len(parts) > 3 or not parts[0].strip().isdigit():
@@ -91,14 +91,14 @@ def parse_athlete(text: str) -> Athlete:
     names = [p.strip() for p in parts[1:]]
     first = names[0] if names and names[0] else "Athlete"
     last = names[1] if len(names) > 1 else ""
-    return Athlete(id=int(parts[0]), firstname=first, lastname=last or parts[0].strip())
+    return HouseholdAthlete(id=int(parts[0]), firstname=first, lastname=last or parts[0].strip())
 
 
 class Roster:
     """The athletes who can sign in, and who the browser is logged in as."""
 
-    def __init__(self, first: Athlete, others: tuple[Athlete, ...] = ()) -> None:
-        self._by_id: dict[int, Athlete] = {}
+    def __init__(self, first: HouseholdAthlete, others: tuple[HouseholdAthlete, ...] = ()) -> None:
+        self._by_id: dict[int, HouseholdAthlete] = {}
         for athlete in (first, *others):
             self.add(athlete)
         self.default_id = first.id
@@ -106,7 +106,7 @@ class Roster:
         self.signed_in = first.id
         """Who signs in at /oauth/authorize when the request does not say."""
 
-    def add(self, athlete: Athlete) -> None:
+    def add(self, athlete: HouseholdAthlete) -> None:
         """Add an athlete; refuse an id or intervals.icu id or key already taken."""
         if athlete.id in self._by_id:
             raise ValueError(f"athlete {athlete.id} is already in the household")
@@ -115,11 +115,11 @@ class Roster:
                 raise ValueError(f"athlete {athlete.id}'s intervals.icu id or key is taken")
         self._by_id[athlete.id] = athlete
 
-    def get(self, athlete_id: int) -> Athlete | None:
+    def get(self, athlete_id: int) -> HouseholdAthlete | None:
         """The athlete with this Strava id, if in the household."""
         return self._by_id.get(athlete_id)
 
-    def all(self) -> list[Athlete]:
+    def all(self) -> list[HouseholdAthlete]:
         """Everyone, the configured athlete first."""
         return list(self._by_id.values())
 
@@ -129,7 +129,7 @@ class Roster:
             raise ValueError(f"athlete {athlete_id} is not in the household")
         self.signed_in = athlete_id
 
-    def chosen(self, text: str | None) -> Athlete | None:
+    def chosen(self, text: str | None) -> HouseholdAthlete | None:
         """Who signs in: the athlete named by `text` (an id), else the signed-in one.
 
         None if `text` names no athlete of the household.

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stravasync.emulator.athletes import Athlete
+from stravasync.emulator.athletes import HouseholdAthlete
 
 STATUS_PROCESSING = "Your activity is still being processed."
 STATUS_READY = "Your activity is ready."
@@ -236,8 +236,12 @@ def _to_int(value: Any) -> int:
 
 
 @dataclass(frozen=True)
-class Usage:
-    """Rate-limit usage counted in the current windows."""
+class ServerUsage:
+    """Rate-limit usage as Strava itself counts it, in the current windows.
+
+    The server's count: what the client only learns from the ``X-RateLimit-Usage``
+    headers (``stravasync.strava.ratewindows.Usage`` is the client's view).
+    """
 
     usage_15: int = 0
     """Overall requests in the current 15-minute window."""
@@ -281,7 +285,7 @@ class EmulatorConfig:
     """Seed of the random draws (processing times, fault shares); None = random."""
     knobs: Knobs = field(default_factory=Knobs)
     """The knobs the emulator starts with."""
-    initial_usage: Usage = field(default_factory=Usage)
+    initial_usage: ServerUsage = field(default_factory=ServerUsage)
     """Rate-limit usage at start (in the windows current at start)."""
     clock: Callable[[], float] = time.time
     """Unix time source; inject a `ManualClock` to move time in tests."""
@@ -289,15 +293,15 @@ class EmulatorConfig:
     """Called (outside the lock) with each request-log entry, e.g. to print it."""
     max_body_bytes: int = 200 * 1024 * 1024
     """Largest request body accepted (413 above)."""
-    athletes: tuple[Athlete, ...] = ()
+    athletes: tuple[HouseholdAthlete, ...] = ()
     """The household besides the athlete above (each with own activities, uploads, gear
     and intervals.icu key); all share the app's rate limits and athlete cap."""
     intervals_activity_id_start: int = 50000001
     """First intervals.icu activity number (ids are "i" + number)."""
 
-    def configured_athlete(self) -> Athlete:
+    def configured_athlete(self) -> HouseholdAthlete:
         """The athlete set by `athlete_id`, names and gear above: the default one."""
-        return Athlete(
+        return HouseholdAthlete(
             id=self.athlete_id,
             firstname=self.athlete_firstname,
             lastname=self.athlete_lastname,

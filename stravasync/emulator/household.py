@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from stravasync.emulator.athletes import Athlete
+from stravasync.emulator.athletes import HouseholdAthlete
 from stravasync.emulator.core import Core
 
 
-def full_name(athlete: Athlete) -> str:
+def full_name(athlete: HouseholdAthlete) -> str:
     """First and last name, as intervals.icu shows the athlete."""
     return f"{athlete.firstname} {athlete.lastname}".strip()
 
 
-def open_account(core: Core, athlete: Athlete) -> None:
+def open_account(core: Core, athlete: HouseholdAthlete) -> None:
     """Give a household member their intervals.icu account and first key."""
     core.icu.add_athlete(athlete.icu_id, name=full_name(athlete), key=athlete.icu_key)
 
@@ -29,7 +29,7 @@ def strava_activities(core: Core, athlete_id: int) -> list[dict[str, Any]]:
     return [a.snapshot() for a in activities if a.athlete_id == athlete_id and not a.deleted]
 
 
-def member(core: Core, athlete: Athlete) -> dict[str, Any]:
+def member(core: Core, athlete: HouseholdAthlete) -> dict[str, Any]:
     """One athlete for inspection: profile, connection, both services' activities."""
     uploads = [u.id for u in core.uploads.uploads.values() if u.athlete_id == athlete.id]
     return {

@@ -12,7 +12,7 @@ import html
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from stravasync.emulator.athletes import Athlete
+from stravasync.emulator.athletes import HouseholdAthlete
 from stravasync.emulator.config import KNOWN_SCOPES
 from stravasync.emulator.core import (
     Core,
@@ -126,7 +126,7 @@ def _redirect(redirect_uri: str, pairs: list[tuple[str, str]]) -> Reply:
 
 
 def _approval_page(
-    params: dict[str, str], requested: list[str], *, athlete: int, roster: list[Athlete]
+    params: dict[str, str], requested: list[str], *, athlete: int, roster: list[HouseholdAthlete]
 ) -> Reply:
     hidden = "".join(
         f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'

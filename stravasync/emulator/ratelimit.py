@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from stravasync.emulator.config import Knobs, Usage
+from stravasync.emulator.config import Knobs, ServerUsage
 
 QUARTER = 900
 DAY = 86400
@@ -33,7 +33,7 @@ def next_midnight(now: float) -> float:
 class RateCounter:
     """Usage in the current windows."""
 
-    def __init__(self, *, usage: Usage, now: float) -> None:
+    def __init__(self, *, usage: ServerUsage, now: float) -> None:
         self._usage = usage
         self._quarter = int(now) // QUARTER
         self._day = int(now) // DAY
@@ -41,27 +41,27 @@ class RateCounter:
     def _roll(self, now: float) -> None:
         quarter, day = int(now) // QUARTER, int(now) // DAY
         if day != self._day:
-            self._usage = Usage()
+            self._usage = ServerUsage()
         elif quarter != self._quarter:
             self._usage = dataclasses.replace(self._usage, usage_15=0, read_usage_15=0)
         self._quarter, self._day = quarter, day
 
-    def usage(self, now: float) -> Usage:
+    def usage(self, now: float) -> ServerUsage:
         """Usage in the windows current at `now`."""
         self._roll(now)
         return self._usage
 
-    def set_usage(self, *, now: float, **changes: int) -> Usage:
+    def set_usage(self, *, now: float, **changes: int) -> ServerUsage:
         """Overwrite some counters (in the windows current at `now`)."""
         self._roll(now)
         self._usage = dataclasses.replace(self._usage, **changes)
         return self._usage
 
-    def count(self, kind: RequestKind, *, now: float) -> Usage:
+    def count(self, kind: RequestKind, *, now: float) -> ServerUsage:
         """Count one request of `kind`; return the usage including it."""
         self._roll(now)
         reads = 1 if kind == "read" else 0
-        self._usage = Usage(
+        self._usage = ServerUsage(
             usage_15=self._usage.usage_15 + 1,
             usage_day=self._usage.usage_day + 1,
             read_usage_15=self._usage.read_usage_15 + reads,
@@ -70,7 +70,7 @@ class RateCounter:
         return self._usage
 
 
-def over_limit(usage: Usage, knobs: Knobs, *, kind: RequestKind) -> bool:
+def over_limit(usage: ServerUsage, knobs: Knobs, *, kind: RequestKind) -> bool:
     """Whether a request of `kind` that brought usage to `usage` is over a limit."""
     if usage.usage_15 > knobs.limit_15 or usage.usage_day > knobs.limit_day:
         return True
@@ -81,7 +81,7 @@ def over_limit(usage: Usage, knobs: Knobs, *, kind: RequestKind) -> bool:
     return False
 
 
-def limit_headers(usage: Usage, knobs: Knobs) -> list[tuple[str, str]]:
+def limit_headers(usage: ServerUsage, knobs: Knobs) -> list[tuple[str, str]]:
     """The four rate-limit headers every API response carries."""
     return [
         ("X-RateLimit-Limit", f"{knobs.limit_15},{knobs.limit_day}"),
@@ -91,7 +91,7 @@ def limit_headers(usage: Usage, knobs: Knobs) -> list[tuple[str, str]]:
     ]
 
 
-def usage_snapshot(usage: Usage, knobs: Knobs, *, now: float) -> dict[str, int | float]:
+def usage_snapshot(usage: ServerUsage, knobs: Knobs, *, now: float) -> dict[str, int | float]:
     """Usage and limits with the keys of SPEC's `rate_limit` object, plus window ends."""
     return {
         "limit_15": knobs.limit_15,

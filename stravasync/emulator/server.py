@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from stravasync.emulator.app import EmulatorState
-from stravasync.emulator.athletes import Athlete
+from stravasync.emulator.athletes import HouseholdAthlete
 from stravasync.emulator.config import EmulatorConfig, Knobs
 from stravasync.emulator.core import JSON_TYPE, Reply, Request
 from stravasync.emulator.intervals import PREFIX as INTERVALS_PREFIX
@@ -311,7 +311,7 @@ class Emulator:
         """See `EmulatorState.sign_in_as`."""
         self.state.sign_in_as(athlete_id)
 
-    def add_athlete(self, athlete: Athlete) -> dict[str, Any]:
+    def add_athlete(self, athlete: HouseholdAthlete) -> dict[str, Any]:
         """See `EmulatorState.add_athlete`."""
         return self.state.add_athlete(athlete)
 

@@ -68,8 +68,9 @@ class Activity:
 
 
 @dataclass
-class Upload:
-    """One upload and its processing."""
+class ServerUpload:
+    """One upload and its processing, as Strava keeps it (the client's view is
+    ``stravasync.strava.client.Upload``)."""
 
     id: int
     athlete_id: int
@@ -157,7 +158,7 @@ class UploadBook:
     """Every upload and activity."""
 
     def __init__(self, *, upload_id_start: int, activity_id_start: int) -> None:
-        self.uploads: dict[int, Upload] = {}
+        self.uploads: dict[int, ServerUpload] = {}
         self.activities: dict[int, Activity] = {}
         self._next_upload = upload_id_start
         self._next_activity = activity_id_start
@@ -168,12 +169,12 @@ class UploadBook:
         self._next_upload += 1
         return upload_id
 
-    def first_of(self, athlete_id: int) -> Upload | None:
+    def first_of(self, athlete_id: int) -> ServerUpload | None:
         """The athlete's first upload, or None."""
         mine = [u for u in self.uploads.values() if u.athlete_id == athlete_id]
         return min(mine, key=lambda u: u.id) if mine else None
 
-    def add(self, upload: Upload) -> None:
+    def add(self, upload: ServerUpload) -> None:
         """Record a new upload."""
         self.uploads[upload.id] = upload
 
@@ -223,7 +224,7 @@ class UploadBook:
             self._finish(upload)
         return len(due)
 
-    def _finish(self, upload: Upload) -> None:
+    def _finish(self, upload: ServerUpload) -> None:
         if upload.content_error is not None:
             upload.outcome, upload.error = "error", upload.content_error
             return

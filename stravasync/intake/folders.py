@@ -53,6 +53,7 @@ __all__ = [
     "WatchMode",
     "delivers_events",
     "folder_health",
+    "folder_warnings",
     "mount_for",
     "parse_mountinfo",
     "read_mounts",
@@ -255,6 +256,25 @@ def folder_health(
     except OSError as exc:
         return FolderHealth(result, "unreadable", mode, _oserror_text(exc, listing=True))
     return FolderHealth(result, "ok", mode, None)
+
+
+def folder_warnings(paths: Sequence[Path], *, recursive: bool = True) -> list[str]:
+    """One line per configured folder this user cannot use now (missing, unreadable, a file).
+
+    Checked as the user running it: run it as the user the service runs as. These are
+    warnings (a USB device may simply not be plugged in), for ``config`` and
+    ``service install`` to print.
+    """
+    warnings = []
+    for path in paths:
+        health = folder_health(path, recursive=recursive)
+        if health.usable:
+            continue
+        hint = ("; unless it is a device not plugged in now, check the spelling"
+                if health.state == "missing" else "")
+        warnings.append(f"[watch] paths: {shown(health.path)} is {health.state}: "
+                        f"{health.error}{hint}")
+    return warnings
 
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from stravasync.intake.completeness import looks_cut_short
 from stravasync.logs import get_logger
+from stravasync.models import ReasonCode
 from stravasync.state import FileFacts, Ingested, State, Store, Workout
 from stravasync.state.dedupe import SENT_STATES
 from stravasync.state.rows import status_at
@@ -153,7 +154,7 @@ def too_large_facts(path: str, *, size: int, mtime_ns: int, reason: str) -> File
     """
     key = os.fsencode(path) + b"\0" + f"{size}:{mtime_ns}".encode()
     return FileFacts(sha256=hashlib.sha256(b"too-large\0" + key).hexdigest(),
-                     state=State.INVALID, reason_code="too_large", error=reason)
+                     state=State.INVALID, reason_code=ReasonCode.TOO_LARGE, error=reason)
 
 
 def facts_of(
@@ -170,14 +171,14 @@ def facts_of(
     if ok:
         if max_age_days and start is not None and start < now - max_age_days * _DAY:
             day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
-            return replace(base, state=State.SKIPPED, reason_code="too_old", error=(
+            return replace(base, state=State.SKIPPED, reason_code=ReasonCode.TOO_OLD, error=(
                 f"the workout started on {day}, more than watch.max_age_days = "
                 f"{max_age_days} days ago"))
         return base
     if verdict == "skip":
-        return replace(base, state=State.SKIPPED, reason_code="not_activity",
+        return replace(base, state=State.SKIPPED, reason_code=ReasonCode.NOT_ACTIVITY,
                        error=result.reason or "not an activity file")
-    return replace(base, state=State.INVALID, reason_code="invalid",
+    return replace(base, state=State.INVALID, reason_code=ReasonCode.INVALID,
                    error=result.reason or "not a workout file Strava would accept")
 
 
@@ -251,7 +252,7 @@ def load_payload(store: Store, workout: Workout, validator: Validator) -> Payloa
         result = validator(stable.data, path.name)
         if result.sha256 == workout.sha256 and result.payload is not None:
             return Payload(data=result.payload, format=result.format, facts=result.facts)
-    return Payload(data=None, format=None, problem="changed" if exists else "gone")
+    return Payload(data=None, format=None, problem=ReasonCode.CHANGED if exists else "gone")
 
 
 @dataclass(frozen=True)
@@ -404,7 +405,7 @@ def _recorded(
         if w.path != real and w.state not in (State.INVALID, State.SKIPPED, State.REJECTED):
             state, error = State.DUPLICATE, f"same content as {w.path}"
             log.info("upload_duplicate", path=real, sha256=w.sha256, **known_activity,
-                     duplicate_of=w.path, reason="same_content")
+                     duplicate_of=w.path, reason=ReasonCode.SAME_CONTENT)
     elif w.state is State.INVALID:
         log.info("file_invalid", path=real, sha256=w.sha256, error=w.error)
     elif w.state is State.SKIPPED:
@@ -413,7 +414,7 @@ def _recorded(
     elif w.state is State.DUPLICATE:
         leader = ingested.same_workout_as
         log.info("upload_duplicate", path=real, sha256=w.sha256, **known_activity,
-                 duplicate_of=leader.path if leader else None, reason="same_workout")
+                 duplicate_of=leader.path if leader else None, reason=ReasonCode.SAME_WORKOUT)
     else:
         log.info("upload_queued", path=real, sha256=w.sha256, format=facts.format,
                  start_time=facts.start_time, sport=facts.sport)
@@ -421,6 +422,6 @@ def _recorded(
             payload = Payload(data=result.payload, format=result.format, facts=result.facts)
         for other in ingested.displaced:
             log.info("upload_duplicate", sha256=other, duplicate_of=real,
-                     reason="same_workout", error="a richer format of the same workout")
+                     reason=ReasonCode.SAME_WORKOUT, error="a richer format of the same workout")
     return Ingest(Submitted(path=real, sha256=w.sha256, state=state, known=False, error=error),
                   was_read=True, payload=payload, displaced=ingested.displaced)

@@ -30,7 +30,7 @@ from stravasync import __version__
 from stravasync.fsutil import shown
 from stravasync.intake.folders import FolderHealth
 from stravasync.logs import get_logger
-from stravasync.models import State
+from stravasync.models import ReasonCode, State
 from stravasync.owner.notices import Notices, error_cause, file_cause, folder_cause
 from stravasync.state.runlock import DaemonInfo, write_info
 
@@ -171,7 +171,7 @@ class Attention:
         elif w.state is State.REJECTED:
             self._problem(cause, f"{shown(name)} was refused by Strava: {w.error}",
                           title="File refused")
-        elif w.state is State.INVALID and w.reason_code != "too_old":
+        elif w.state is State.INVALID and w.reason_code != ReasonCode.TOO_OLD:
             self._problem(cause, f"{shown(name)} is not a file Strava would accept: {w.error}",
                           title="File invalid")
 

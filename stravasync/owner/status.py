@@ -27,6 +27,7 @@ from stravasync.state.runlock import lock_holder, read_info
 from stravasync.strava.tokens import problem_text
 from stravasync.upload.listing import FOLLOW_MODE_KEY, mode_for_scope, read_follow_mode
 from stravasync.upload.outcomes import FOREIGN_ANSWER
+from stravasync.upload.polling import next_attempt_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -142,8 +143,8 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     for f in files:
         entry = f.as_json()
         if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
-            due = max(f.next_attempt_at or 0.0, float(str(paused or 0.0)), now)
-            entry["next_attempt_at"] = due
+            entry["next_attempt_at"] = next_attempt_at(
+                f.next_attempt_at, paused_until=float(str(paused or 0.0)), now=now)
         entries.append(entry)
     # The daemon's own account of how it follows uploads; else what the sign-in allows.
     granted = (auth or {}).get("scope")

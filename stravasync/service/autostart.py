@@ -32,8 +32,8 @@ __all__ = [
     "SAMPLE_EXEC_START",
     "UNIT_NAME",
     "Autostart",
+    "AutostartReport",
     "LaunchdAgent",
-    "Outcome",
     "ServiceError",
     "SystemdUserService",
     "autostart_for",
@@ -123,7 +123,7 @@ WantedBy=default.target
 
 
 @dataclass(frozen=True)
-class Outcome:
+class AutostartReport:
     """What a service action did, for a person to read."""
 
     path: Path
@@ -205,15 +205,15 @@ class Autostart(Protocol):
         """Where the service definition is written."""
         ...
 
-    def install(self, *, config_path: Path | None = None) -> Outcome:
+    def install(self, *, config_path: Path | None = None) -> AutostartReport:
         """Write the definition, then enable and start it where the manager answers."""
         ...
 
-    def uninstall(self) -> Outcome:
+    def uninstall(self) -> AutostartReport:
         """Stop and disable where possible, then remove the definition."""
         ...
 
-    def status(self) -> Outcome:
+    def status(self) -> AutostartReport:
         """Whether it is installed, and what the manager says about it."""
         ...
 
@@ -243,7 +243,7 @@ class SystemdUserService:
     def _systemctl(self, *args: str) -> subprocess.CompletedProcess[str] | None:
         return self._run(["systemctl", "--user", *args])
 
-    def install(self, *, config_path: Path | None = None) -> Outcome:
+    def install(self, *, config_path: Path | None = None) -> AutostartReport:
         """Write the unit, reload the user manager, enable and start the service."""
         exec_start = " ".join(_systemd_quote(a) for a in _command(self._program, config_path))
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +258,7 @@ class SystemdUserService:
                 "  systemctl --user daemon-reload",
                 f"  systemctl --user enable --now {UNIT_NAME}",
             ]
-            return Outcome(self._path, installed=True, reachable=False, lines=tuple(lines))
+            return AutostartReport(self._path, installed=True, reachable=False, lines=tuple(lines))
         started = self._systemctl("enable", "--now", UNIT_NAME)
         if started is None or started.returncode != 0:
             why = "systemctl vanished" if started is None else _output(started)
@@ -268,9 +268,9 @@ class SystemdUserService:
                 title="Service did not start",
             )
         lines.append(f"enabled and started {UNIT_NAME} (journalctl --user -u stravasync)")
-        return Outcome(self._path, installed=True, reachable=True, lines=tuple(lines))
+        return AutostartReport(self._path, installed=True, reachable=True, lines=tuple(lines))
 
-    def uninstall(self) -> Outcome:
+    def uninstall(self) -> AutostartReport:
         """Disable and stop the service where possible, remove the unit, reload."""
         lines: list[str] = []
         stopped = self._systemctl("disable", "--now", UNIT_NAME)
@@ -287,9 +287,9 @@ class SystemdUserService:
                 "note: the systemd user manager cannot be reached; if the service still "
                 f"runs somewhere, stop it there with `systemctl --user disable --now {UNIT_NAME}`"
             )
-        return Outcome(self._path, installed=False, reachable=reachable, lines=tuple(lines))
+        return AutostartReport(self._path, installed=False, reachable=reachable, lines=tuple(lines))
 
-    def status(self) -> Outcome:
+    def status(self) -> AutostartReport:
         """Installed or not, and `systemctl --user status` when it answers."""
         installed = self._path.exists()
         lines = [f"unit file: {self._path} ({'installed' if installed else 'not installed'})"]
@@ -302,7 +302,8 @@ class SystemdUserService:
         else:
             why = "systemctl not found" if result is None else _output(result)
             lines.append(f"systemd user manager: not reachable ({why})")
-        return Outcome(self._path, installed=installed, reachable=reachable, lines=tuple(lines))
+        return AutostartReport(self._path, installed=installed, reachable=reachable,
+                               lines=tuple(lines))
 
 
 class LaunchdAgent:
@@ -333,7 +334,7 @@ class LaunchdAgent:
         """Where launchd writes the daemon's output."""
         return self._home / "Library" / "Logs" / "stravasync"
 
-    def install(self, *, config_path: Path | None = None) -> Outcome:
+    def install(self, *, config_path: Path | None = None) -> AutostartReport:
         """Write the plist and load it (bootstrap, else the older ``load -w``)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -353,11 +354,11 @@ class LaunchdAgent:
                 "loaded. Load it from your login session with:",
                 f"  launchctl bootstrap {self._domain} {shlex.quote(str(self._path))}",
             ]
-            return Outcome(self._path, installed=True, reachable=False, lines=tuple(lines))
+            return AutostartReport(self._path, installed=True, reachable=False, lines=tuple(lines))
         lines.append(f"loaded {LAUNCHD_LABEL}; logs in {self.log_dir}")
-        return Outcome(self._path, installed=True, reachable=True, lines=tuple(lines))
+        return AutostartReport(self._path, installed=True, reachable=True, lines=tuple(lines))
 
-    def uninstall(self) -> Outcome:
+    def uninstall(self) -> AutostartReport:
         """Unload the agent where possible and remove the plist."""
         lines: list[str] = []
         result = self._run(["launchctl", "bootout", f"{self._domain}/{LAUNCHD_LABEL}"])
@@ -369,9 +370,9 @@ class LaunchdAgent:
         existed = self._path.exists()
         self._path.unlink(missing_ok=True)
         lines.append(f"removed {self._path}" if existed else f"{self._path} was not installed")
-        return Outcome(self._path, installed=False, reachable=reachable, lines=tuple(lines))
+        return AutostartReport(self._path, installed=False, reachable=reachable, lines=tuple(lines))
 
-    def status(self) -> Outcome:
+    def status(self) -> AutostartReport:
         """Installed or not, and `launchctl print` when it answers."""
         installed = self._path.exists()
         lines = [f"agent: {self._path} ({'installed' if installed else 'not installed'})"]
@@ -386,7 +387,8 @@ class LaunchdAgent:
             ]
         else:
             lines.append(f"launchd: {LAUNCHD_LABEL} is not loaded")
-        return Outcome(self._path, installed=installed, reachable=reachable, lines=tuple(lines))
+        return AutostartReport(self._path, installed=installed, reachable=reachable,
+                               lines=tuple(lines))
 
 
 def autostart_for(

@@ -30,7 +30,6 @@ import hashlib
 import os
 import queue
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -357,7 +356,7 @@ class Daemon:
         words = (error.message if isinstance(error, StravaSyncError)
                  else f"{type(error).__name__}: {error}")
         delay = self._backlog.failed(item, now=time.monotonic())
-        if isinstance(error, StateError | OSError | sqlite3.Error):
+        if isinstance(error, StateError | OSError):
             first = self._state_problem is None
             self._state_problem = words
             if first:
@@ -417,7 +416,7 @@ class Daemon:
                 log.info("retry_requested", path=path)
                 self._inbox.put(FileReady(Path(path), retry=True))
             attention.finished(stack.store)
-        except (StravaSyncError, sqlite3.Error) as error:
+        except StravaSyncError as error:
             log.debug("follow_up_deferred", error=str(error))
         attention.halted(stack.engine.fatal)
         pause = stack.governor.active_pause("upload")

@@ -8,7 +8,7 @@ at any line and resume from it. See :mod:`stravasync.state.store` for the store,
 :mod:`stravasync.state.accounts` for which folder belongs to which account.
 """
 
-from stravasync.state.base import StateCorrupt, StateUnwritable
+from stravasync.errors import StateCorrupt, StateUnwritable
 from stravasync.state.model import (
     ACTIVE_STATES,
     FINAL_STATES,

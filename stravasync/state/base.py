@@ -7,9 +7,11 @@ live in :mod:`stravasync.state.store`.
 
 This is the store's error boundary: every sqlite3 (and file system) error of the
 database becomes a :class:`~stravasync.errors.StateError` here, in
-:func:`translate`: :class:`StateUnwritable` for a full disk, a read-only or failing
-file system (it passes: retry), :class:`StateCorrupt` for a damaged database (a
-person runs ``stravasync state reset``).
+:func:`translate`: :class:`~stravasync.errors.StateUnwritable` for a full disk, a
+read-only or failing file system (it passes: retry),
+:class:`~stravasync.errors.StateCorrupt` for a damaged database (a person runs
+``stravasync state reset``). Nothing above the store catches ``sqlite3.Error``; one
+that still escapes is a bug of ours (a wrong statement) and is raised as it is.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from stravasync.errors import StateError
+from stravasync.errors import StateCorrupt, StateError, StateUnwritable
 from stravasync.fsutil import ensure_private_dir
 from stravasync.state.model import (
     ACTIVE_STATES,
@@ -71,36 +73,6 @@ _UNWRITABLE_ERRNOS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "the file may not be changed (permission or immutable flag)",
 }
-
-
-class StateUnwritable(StateError):
-    """The state database cannot be written (or read) right now: it passes; retry."""
-
-    title = "State not writable"
-    needs_person = False
-
-    def __init__(self, path: Path, reason: str, detail: str) -> None:
-        super().__init__(
-            f"Cannot use the state in {path.parent}: {reason} ({detail}). Nothing is lost: "
-            "stravasync tries again and carries on once the folder can be written; free "
-            "some space or make the folder writable."
-        )
-        self.reason = reason
-
-
-class StateCorrupt(StateError):
-    """The state database is damaged: a person moves it aside (``stravasync state reset``)."""
-
-    title = "State database damaged"
-    needs_person = True
-    exit_code = 65  # EX_DATAERR: the unit does not restart us in a loop
-
-    def __init__(self, path: Path, detail: str) -> None:
-        super().__init__(
-            f"The state database {path} is damaged ({detail}). Stop stravasync and run "
-            "`stravasync state reset`: it moves the file aside and starts afresh; files "
-            "already on Strava are recognised as duplicates, nothing uploads twice."
-        )
 
 
 def translate(error: BaseException, path: Path) -> StateError | None:

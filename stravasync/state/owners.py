@@ -15,7 +15,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-__all__ = ["owner_alive", "owner_tag", "process_started"]
+__all__ = ["owner_alive", "owner_pid", "owner_tag", "process_started"]
 
 _PROC = Path("/proc")
 
@@ -58,6 +58,12 @@ def _tag_of(pid: int) -> str:
 def owner_tag() -> str:
     """This process's owner tag: ``host:pid@start`` (``host:pid`` if the start is unknown)."""
     return _tag_of(os.getpid())
+
+
+def owner_pid(owner: str) -> int | None:
+    """The process id an owner tag names (``host:pid@start`` or ``host:pid``), if any."""
+    pid_text = owner.partition("@")[0].rpartition(":")[2]
+    return int(pid_text) if pid_text.isdigit() else None
 
 
 def owner_alive(owner: str) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stravasync.models import ReasonCode
 from stravasync.state.base import DB_NAME, StoreBase
 from stravasync.state.dedupe import (
     SAME_WORKOUT_TOLERANCE_S,
@@ -74,7 +75,7 @@ def _revives(known: Workout, facts: FileFacts, *, retry: bool = False) -> bool:
     not reach Strava and is not on its way there."""
     if retry and known.state in _RETRIABLE:
         return True
-    return (known.state is State.SKIPPED and known.reason_code == "too_old"
+    return (known.state is State.SKIPPED and known.reason_code == ReasonCode.TOO_OLD
             and facts.state is State.QUEUED)
 
 
@@ -149,7 +150,7 @@ class Store(StoreBase):
                     state, duplicate_of, activity_id = State.DUPLICATE, leader.sha256, \
                         leader.activity_id
                     error = db_text(same_workout_error(leader.path, leader.format))
-                    reason = "same_workout"
+                    reason = ReasonCode.SAME_WORKOUT
             finished = now if state in FINAL_STATES else None
             held = hold_until if state is State.QUEUED and may_be_outranked(facts.format) \
                 else None
@@ -184,7 +185,7 @@ class Store(StoreBase):
                     "UPDATE workouts SET state = ?, duplicate_of = ?, reason_code = ?, "
                     "error = ?, finished_at = ?, updated_at = ?, next_attempt_at = NULL "
                     "WHERE sha256 = ? AND state IN (?, ?) AND owner IS NULL",
-                    (State.DUPLICATE.value, facts.sha256, "same_workout",
+                    (State.DUPLICATE.value, facts.sha256, ReasonCode.SAME_WORKOUT,
                      db_text(same_workout_error(path, facts.format)), now, now, other,
                      State.QUEUED.value, State.RETRYING.value),
                 )
@@ -328,8 +329,7 @@ class Store(StoreBase):
         now = self._now()
         fields = fields_json(update_fields)
         if fields is None and state is State.UPLOADED:
-            row = self._db().execute("SELECT update_fields FROM workouts WHERE sha256 = ?",
-                                     (sha256,)).fetchone()
+            row = self._row("SELECT update_fields FROM workouts WHERE sha256 = ?", (sha256,))
             fields = row["update_fields"] if row is not None else None
         updating = fields is not None and state is State.UPLOADED and activity_id is not None
         with self.transaction() as db:
@@ -360,7 +360,7 @@ class Store(StoreBase):
         db = self._db()
         copies = [to_workout(r) for r in db.execute(
             "SELECT * FROM workouts WHERE duplicate_of = ? AND state = ? AND reason_code = ?",
-            (rejected, State.DUPLICATE.value, "same_workout"))]
+            (rejected, State.DUPLICATE.value, ReasonCode.SAME_WORKOUT))]
         best = next_copy(copies)
         if best is None:
             return None
@@ -530,7 +530,7 @@ class Store(StoreBase):
                         (State.QUEUED.value, now, w.sha256))
                     done.append(path)
                 elif w.state in (State.INVALID, State.SKIPPED) or (
-                    w.state is State.DUPLICATE and w.reason_code == "same_workout"
+                    w.state is State.DUPLICATE and w.reason_code == ReasonCode.SAME_WORKOUT
                     and w.activity_id is None
                 ):
                     # Forget the named path; other paths of this content stay known,

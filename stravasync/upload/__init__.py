@@ -4,8 +4,8 @@
   activity.
 - ``batch``: Settling many uploads with one list call: what to send now, and what an answer
   settles.
-- ``engine``: The upload engine: gets every valid workout to Strava exactly once, for few
-  API calls.
+- ``engine``: The upload engine: dispatches the work that gets each valid workout to
+  Strava once.
 - ``follow``: After the POST: following uploads until they are activities, and updating
   them.
 - ``gates``: What the engine and its transfers share while uploads run: the gates and the
@@ -20,6 +20,8 @@
   decisions.
 - ``ports``: The seams between the engine and the outside: what it needs of Strava and the
   governor.
+- ``reports``: Owns what the engine reports to those who wait on it: a scan, a wait, when
+  work is due.
 - ``transfer``: The POST: claiming a due workout, sending it, and recording Strava's first
   answer.
 """

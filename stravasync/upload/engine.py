@@ -1,17 +1,21 @@
-"""The upload engine: gets every valid workout to Strava exactly once, for few API calls.
+"""The upload engine: dispatches the work that gets each valid workout to Strava once.
 
-Owns the life of a workout after its file is seen: ingest (validate once per path,
-size and mtime), the queue (oldest workout first, at most ``upload.concurrency`` in
-flight), the POST, adaptive polling, backoff, rate-limit and dead-end handling, and
-``upload.after``. Every transition is written to the :class:`~stravasync.state.Store`
-*before* the effect that depends on it, so the process can die at any line:
+Owns dispatch: taking files in (:meth:`Engine.submit` and :meth:`Engine.scan` hand
+them to :mod:`stravasync.intake.ingest`), the queue (oldest workout first, at most
+``upload.concurrency`` in flight), which due job runs now (a POST, a poll, a batch
+look, an update) on a dispatcher thread and a worker pool, and when work is next due
+(:meth:`Engine.next_due`, :meth:`Engine.wait_idle`). At start it frees the rows of
+dead processes and finishes an ``upload.after`` a crash interrupted. A job that fails
+is backed off, a state folder that cannot be written closes the gates for a while.
 
-- a row is claimed (``uploading`` + ``external_id``) before its POST; a claimed row
-  with no upload id is POSTed again after a crash, and a "duplicate" answer then means
-  our own earlier POST went through (``uploaded``);
-- the upload id is stored the moment Strava gives it; from then on the row is only
-  polled, never re-sent;
-- the activity id is stored before the file is moved or deleted.
+The jobs themselves are its parts': the POST and its claim-before-send are
+:mod:`~stravasync.upload.transfer`'s; polls, batch lists and updates are
+:mod:`~stravasync.upload.follow`'s, paced by :mod:`~stravasync.upload.polling`; what
+each answer means for the store (and ``upload.after``, :mod:`~stravasync.upload.archive`)
+is :mod:`~stravasync.upload.outcomes`'; the gates and the halt are
+:mod:`~stravasync.upload.gates`'. Every transition they make is written to the
+:class:`~stravasync.state.Store` *before* the effect that depends on it, so the
+process can die at any line.
 
 API for the daemon (all methods thread-safe)::
 
@@ -23,9 +27,9 @@ API for the daemon (all methods thread-safe)::
     engine.next_due()              # Unix time of the next piece of work, or None
     engine.retry(paths or None)    # rejected/retrying (or named) files back in the queue
     engine.wake()                  # look at the store again now
-    engine.fatal                   # AuthError that stopped all calls, or None
+    engine.fatal                   # the error that stopped all calls (needs a person), or None
     engine.clear_fatal()           # after the person signed in again
-    engine.wait_idle(timeout)      # Outcome: done / deferred (+ next_due) / fatal / timeout
+    engine.wait_idle(timeout)      # WaitResult: done / deferred (next_due, held) / fatal / timeout
     engine.stop(timeout)           # no new work; in-flight calls finish or stay recorded
 
 Without ``start()``, :meth:`Engine.tick` runs due work in the calling thread (tests
@@ -41,9 +45,9 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from stravasync.errors import StateError, StravaSyncError
 from stravasync.intake.ingest import (
@@ -54,7 +58,8 @@ from stravasync.intake.ingest import (
     ingest_path,
 )
 from stravasync.logs import get_logger, redact_text
-from stravasync.state import State, Store, Workout
+from stravasync.models import ReasonCode
+from stravasync.state import State, Store
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
 from stravasync.state.owners import owner_alive
 from stravasync.state.rows import status_at
@@ -64,64 +69,18 @@ from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
+from stravasync.upload.reports import ScanReport, WaitResult, next_times
 from stravasync.upload.transfer import Transfer
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
 
-__all__ = ["Engine", "EngineParts", "Outcome", "ScanReport"]
+__all__ = ["Engine", "EngineParts", "ScanReport", "WaitResult"]
 
 _FOLLOW = "(follow)"
 """The running-set key of the one batch look (it concerns many workouts)."""
 
 log = get_logger(__name__)
-
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    """What :meth:`Engine.scan` did."""
-
-    seen: int
-    """Files looked at."""
-    known: int
-    """Of those, already known by path, size and mtime (not read)."""
-    read: int
-    """Of those, read and hashed."""
-    recheck: dict[str, float] = field(default_factory=dict)
-    """Files that looked cut short, and when to submit each again (``Submitted.recheck_at``)."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """Why :meth:`Engine.wait_idle` returned."""
-
-    status: Literal["done", "deferred", "fatal", "timeout"]
-    """``done``: all final; ``deferred``: work left for later; ``fatal``: calls stopped."""
-    next_due: float | None = None
-    """For ``deferred``: when the earliest remaining work is due."""
-    fatal: StravaSyncError | None = None
-    """For ``fatal``: the error that stopped all calls."""
-    counts: dict[str, int] = field(default_factory=dict)
-    """States of the workouts waited for."""
-
-
-def _next_times(
-    rows: Iterable[Workout], *, owner: str
-) -> tuple[float | None, float | None, float | None]:
-    """Like :meth:`Store.next_times`, over given rows."""
-    found: dict[str, float] = {}
-    for w in rows:
-        if w.owner is not None and w.owner != owner:
-            key = "others"
-        elif w.state is State.UPDATING or (
-            w.state is State.UPLOADING and w.upload_id is not None
-        ):
-            key = "poll"  # both are read-limited calls
-        else:
-            key = "post"
-        found[key] = min(found.get(key, float("inf")), w.next_attempt_at or 0.0)
-    return found.get("poll"), found.get("post"), found.get("others")
 
 
 @dataclass(frozen=True)
@@ -244,7 +203,7 @@ class Engine:
         ):
             workout = self._store.workout(record.sha256)
             if workout is not None and not (
-                ignore_age and workout.reason_code == "too_old"
+                ignore_age and workout.reason_code == ReasonCode.TOO_OLD
             ):
                 entry = status_at(workout, real)
                 return Submitted(path=real, sha256=workout.sha256, state=entry.state,
@@ -295,7 +254,7 @@ class Engine:
             return
         for w in self._store.workouts(states=(State.UPLOADED, State.DUPLICATE)):
             if w.activity_id is not None and not w.after_done and (
-                w.reason_code != "same_workout"
+                w.reason_code != ReasonCode.SAME_WORKOUT
             ):
                 carry_out_after(self._config, self._store, w)
 
@@ -310,14 +269,18 @@ class Engine:
 
     def next_due(self) -> float | None:
         """Unix time of the earliest work (now or later); None when nothing is left."""
+        return self._next_due(others=True)
+
+    def _next_due(self, *, others: bool) -> float | None:
+        """:meth:`next_due`; ``others``: counting the rows other processes hold."""
         if self.fatal is not None:
             return None
         now = self._clock()
         focus = self._focus
         if focus is None:
-            poll, post, others = self._store.next_times(owner=self._owner)
+            poll, post, held = self._store.next_times(owner=self._owner)
         else:
-            poll, post, others = _next_times(self._store.unfinished(focus), owner=self._owner)
+            poll, post, held = next_times(self._store.unfinished(focus), owner=self._owner)
         times: list[float] = []
         if poll is not None:
             hold = self._follower.next_look_at if self._batching else 0.0
@@ -326,8 +289,8 @@ class Engine:
             self._store.in_flight(parked=False) < self._config.upload.concurrency
         ):
             times.append(max(post, self._gates.open_at("upload")))
-        if others is not None:
-            times.append(max(others, now + 1.0))
+        if others and held is not None:
+            times.append(max(held, now + 1.0))
         return min(times) if times else None
 
     def tick(self) -> float | None:
@@ -381,12 +344,16 @@ class Engine:
         self._pool = None
 
     def wait_idle(
-        self, timeout: float | None = None, *, only: Collection[str] | None = None
-    ) -> Outcome:
+        self, timeout: float | None = None, *, only: Collection[str] | None = None,
+        leave_held: bool = False,
+    ) -> WaitResult:
         """Wait until the work (of the ``only`` sha256s, if given) is final or deferred.
 
         ``deferred``: nothing runs and the earliest work is due later than
         ``Pacing.short_wait_s`` from now (rate limit, backoff, a parked upload).
+        ``leave_held``: workouts another live process holds are its own to finish (it
+        may be stopped or paused for long): they are not waited for, and when only
+        they are left the answer is ``deferred`` naming them (:attr:`WaitResult.held`).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -396,17 +363,25 @@ class Engine:
             counts = self._counts(only)
             fatal = self.fatal
             if fatal is not None:
-                return Outcome("fatal", fatal=fatal, counts=counts)
+                return WaitResult("fatal", fatal=fatal, counts=counts)
+            held: dict[str, str] = {}
+            if leave_held:
+                theirs = {w.sha256 for w in active if w.owner is not None
+                          and w.owner != self._owner and owner_alive(w.owner)}
+                held = {w.path: w.owner for w in active if w.sha256 in theirs and w.owner}
+                active = [w for w in active if w.sha256 not in theirs]
             if not active:
-                return Outcome("done", counts=counts)
-            due = self.next_due()
+                if held:
+                    return WaitResult("deferred", counts=counts, held=held)
+                return WaitResult("done", counts=counts)
+            due = self._next_due(others=not leave_held)
             now = self._clock()
             with self._cond:
                 busy = bool(self._running)
             if not busy and (due is None or due > now + self._timing.short_wait_s):
-                return Outcome("deferred", next_due=due, counts=counts)
+                return WaitResult("deferred", next_due=due, counts=counts, held=held)
             if deadline is not None and time.monotonic() >= deadline:
-                return Outcome("timeout", next_due=due, counts=counts)
+                return WaitResult("timeout", next_due=due, counts=counts, held=held)
             pause = 0.5 if due is None else min(1.0, max(0.02, due - now))
             if deadline is not None:
                 pause = min(pause, max(0.0, deadline - time.monotonic()))

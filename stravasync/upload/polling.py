@@ -2,7 +2,8 @@
 
 Owns the engine's timing policy, as functions of the facts (elapsed time, polls so
 far, failures, the learned processing time) that return delays; the engine acts on
-them. Nothing here sleeps or reads a clock.
+them. :func:`next_attempt_at` says when a waiting file is tried next (``status`` and
+``upload`` print it). Nothing here sleeps or reads a clock.
 
 Polling is built to spend few calls. The first poll goes out after the *expected*
 processing time, a running estimate of a high quantile of how long Strava takes,
@@ -40,6 +41,7 @@ __all__ = [
     "learn_processing_time",
     "learn_still_processing",
     "load_estimates",
+    "next_attempt_at",
     "next_poll_delay",
     "prior_estimate",
     "save_estimates",
@@ -131,6 +133,12 @@ def learn_processing_time(
         middle = (low + done_s) / 2
         new = min(max(estimate * 1.3, middle), estimate * 2.5)
     return min(timing.max_estimate_s, max(timing.min_estimate_s, new))
+
+
+def next_attempt_at(planned: float | None, *, paused_until: float | None, now: float) -> float:
+    """When a waiting file is tried next: its own planned time, the end of the rate-limit
+    pause that holds it, or now, whichever is latest (never in the past, as SPEC says)."""
+    return max(planned or 0.0, paused_until or 0.0, now)
 
 
 def backoff_delay(failures: int, timing: Pacing, rng: random.Random | None = None) -> float:

@@ -29,6 +29,7 @@ from stravasync.errors import (
 )
 from stravasync.intake.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
+from stravasync.models import ReasonCode
 from stravasync.state import State, Workout
 from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 from stravasync.upload.polling import Pacing, backoff_delay
@@ -145,12 +146,12 @@ class Transfer:
             self._retry_post(w, exc, sent=False)  # failed before sending (tokens busy)
 
     def _payload_missing(self, w: Workout, payload: Payload) -> None:
-        if payload.problem == "changed":
+        if payload.problem == ReasonCode.CHANGED:
             error = "the file changed before it was uploaded; its new content is handled on its own"
             self._store.reschedule(w.sha256, state=State.SKIPPED, next_attempt_at=None,
-                                   error=error, reason_code="changed")
+                                   error=error, reason_code=ReasonCode.CHANGED)
             log.info("file_skipped", path=w.path, sha256=w.sha256, error=error,
-                     reason="changed")
+                     reason=ReasonCode.CHANGED)
             return
         failures = w.failures + 1
         error = "the file is not there now (device unplugged?); it will be looked for again"

@@ -35,7 +35,7 @@ from fitdecode import CrcCheck, ErrorHandling
 from stravasync.validate.fitjudge import RECORD, SUMMARY, Tally, decide, facts
 from stravasync.validate.fitwalk import Unsure, walk_fit
 from stravasync.validate.result import Analysis, Verdict
-from stravasync.validate.times import FIT_EPOCH_UNIX, window
+from stravasync.validate.timestamps import FIT_EPOCH_UNIX, window
 
 __all__ = ["analyse_fit", "analyse_fit_fast"]
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from stravasync.validate.result import Analysis, Facts, Verdict, iso_z
 from stravasync.validate.sports import normalise_fit_sport
-from stravasync.validate.times import FIT_EPOCH_UNIX, wall_to_utc
+from stravasync.validate.timestamps import FIT_EPOCH_UNIX, wall_to_utc
 
 __all__ = ["SUMMARY", "Tally", "decide", "facts", "fit_time"]
 

@@ -21,7 +21,7 @@ Owns the GPX verdict. The guard runs first, then gpxpy does the GPX work:
    device's distance (which is 2D as well), and barometric noise in ``<ele>`` only
    lengthens a 3D sum.
 
-Verdicts: track points, enough of them timed (``timing.PointTimes``) -> ok; too
+Verdicts: track points, enough of them timed (``track_times.PointTimes``) -> ok; too
 few times -> invalid; track(s) with no points -> invalid; routes/waypoints only, or
 nothing at all -> skip.
 """
@@ -39,8 +39,8 @@ from gpxpy.gpx import GPX, GPXException, GPXXMLSyntaxException
 from stravasync.validate.gpxstream import analyse_gpx_stream
 from stravasync.validate.result import Analysis, Facts, Verdict
 from stravasync.validate.sports import normalise_sport
-from stravasync.validate.times import window
-from stravasync.validate.timing import PointTimes
+from stravasync.validate.timestamps import window
+from stravasync.validate.track_times import PointTimes
 from stravasync.validate.xmlsafe import XmlRefused, guard_prolog
 
 __all__ = ["GPXPY_MAX_BYTES", "analyse_gpx", "decode_xml"]

@@ -37,8 +37,8 @@ from gpxpy.gpxfield import TIME_TYPE
 
 from stravasync.validate.result import Analysis, Facts, Verdict
 from stravasync.validate.sports import normalise_sport
-from stravasync.validate.times import window
-from stravasync.validate.timing import PointTimes
+from stravasync.validate.timestamps import window
+from stravasync.validate.track_times import PointTimes
 from stravasync.validate.xmlsafe import Event, XmlRefused, walk
 
 __all__ = ["GpxProblem", "analyse_gpx_stream"]

@@ -4,7 +4,7 @@ Read in one streaming pass over the safe parser (``xmlsafe.walk``): an 8 MB file
 never exists as a tree, only the current Trackpoint does. Trackpoints count only
 inside ``Activity`` (a Course has timed trackpoints too). Namespaces are ignored.
 
-Verdicts: timed trackpoints (``timing.PointTimes`` rule) -> ok; laps without any
+Verdicts: timed trackpoints (``track_times.PointTimes`` rule) -> ok; laps without any
 trackpoint, or too few times -> invalid (Strava needs per-point time); no Activity
 -> skip, naming what the file holds instead (course, workout).
 """
@@ -18,8 +18,8 @@ from xml.etree.ElementTree import Element
 
 from stravasync.validate.result import Analysis, Facts, Verdict
 from stravasync.validate.sports import normalise_sport
-from stravasync.validate.times import haversine_m, parse_float, parse_xml_time, window
-from stravasync.validate.timing import PointTimes
+from stravasync.validate.timestamps import haversine_m, parse_float, parse_xml_time, window
+from stravasync.validate.track_times import PointTimes
 from stravasync.validate.xmlsafe import Event, local
 
 __all__ = ["analyse_tcx"]

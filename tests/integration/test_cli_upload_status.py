@@ -13,12 +13,14 @@ import pytest
 from click.testing import CliRunner, Result
 
 from stravasync.cli.context import CliContext
-from stravasync.cli.run_cmd import EXIT_DEFERRED, run_command
-from stravasync.cli.status_cmd import retry_command, status_command
+from stravasync.cli.retry_cmd import retry_command
+from stravasync.cli.run_cmd import run_command
+from stravasync.cli.status_cmd import status_command
 from stravasync.cli.upload_cmd import upload_command
 from stravasync.demo.samples import sample_broken, sample_fit
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.owner.attention import activity_url
+from stravasync.service.once import EXIT_DEFERRED
 from stravasync.state import FileFacts, State, Store
 from stravasync.strava.governor import Governor
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore

@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from stravasync.cli.emulator_cmd import build_config, emulator_command
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock, Usage
+from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock, ServerUsage
 from stravasync.emulator.content import inspect_payload
 from stravasync.emulator.forms import parse_body
 
@@ -817,7 +817,7 @@ def test_emulator_command_builds_config_and_serves(tmp_path: Path) -> None:
         config.knobs.header_only_tokens,
         config.knobs.deauthorize_retired,
     )
-    assert (Usage(usage_15=3, usage_day=4), 2**32 + 9000001) == (
+    assert (ServerUsage(usage_15=3, usage_day=4), 2**32 + 9000001) == (
         config.initial_usage,
         config.upload_id_start,
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from stravasync.cli.context import CliContext
-from stravasync.cli.status_cmd import retry_command, status_command
+from stravasync.cli.retry_cmd import retry_command
+from stravasync.cli.status_cmd import status_command
 from stravasync.state import FileFacts, State, Store
 from stravasync.validate.result import Facts
 

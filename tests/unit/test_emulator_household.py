@@ -14,7 +14,7 @@ from engine_rig import emulator_transport
 from fixtures import gpx_text
 
 from stravasync.cli.emulator_cmd import build_config, emulator_command
-from stravasync.emulator import Athlete, EmulatorConfig, EmulatorState, Knobs, ManualClock
+from stravasync.emulator import EmulatorConfig, EmulatorState, HouseholdAthlete, Knobs, ManualClock
 
 BASE = "http://strava.test"
 API, OAUTH = f"{BASE}/api/v3", f"{BASE}/oauth"
@@ -29,8 +29,8 @@ AUTHORIZE = {
 }
 EMMA, BOB, ANN = 1234567, 2345678, 3456789
 HOUSEHOLD = (
-    Athlete(id=BOB, firstname="Bob", lastname="Builder"),
-    Athlete(id=ANN, firstname="Ann", lastname="Other", bikes=(("b999", "Ann's gravel bike"),)),
+    HouseholdAthlete(id=BOB, firstname="Bob", lastname="Builder"),
+    HouseholdAthlete(id=ANN, firstname="Ann", lastname="Other", bikes=(("b999", "Ann's gravel bike"),)),
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 from engine_rig import emulator_transport
 from fixtures import fit_bytes, gpx_text, tcx_text
 
-from stravasync.emulator import Athlete, EmulatorConfig, EmulatorState, ManualClock
+from stravasync.emulator import EmulatorConfig, EmulatorState, HouseholdAthlete, ManualClock
 
 BASE = "http://emulator.test"
 ICU = f"{BASE}/intervals/api/v1"
@@ -29,7 +29,7 @@ def clock() -> ManualClock:
 @pytest.fixture
 def emulator(clock: ManualClock) -> EmulatorState:
     """An emulator with Emma (default key) and Bob (own key)."""
-    bob = Athlete(id=BOB, firstname="Bob", lastname="Builder", intervals_key=BOB_KEY)
+    bob = HouseholdAthlete(id=BOB, firstname="Bob", lastname="Builder", intervals_key=BOB_KEY)
     return EmulatorState(EmulatorConfig(seed=7, clock=clock, athletes=(bob,)))
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from stravasync.cli import cli
 from stravasync.cli.check_cmd import check
 from stravasync.cli.context import CliContext
-from stravasync.cli.status_cmd import retry_command
+from stravasync.cli.retry_cmd import retry_command
 from stravasync.config.settings import Config, config_from_dict
 from stravasync.fsutil import legible
 from stravasync.logs import configure_logging

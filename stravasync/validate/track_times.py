@@ -6,7 +6,7 @@ two points with a plausible time, timed points at least half of all points, and
 the times must not all be the same instant.
 
 When the times do not suffice, the reason names the cause: no times at all, a
-single point, placeholder times (``times.is_placeholder``: the device clock was not
+single point, placeholder times (``timestamps.is_placeholder``: the device clock was not
 set), times in the future, times too early to be real.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from stravasync.validate.result import iso_z
-from stravasync.validate.times import is_placeholder
+from stravasync.validate.timestamps import is_placeholder
 
 __all__ = ["PointTimes"]
 
@@ -26,7 +26,7 @@ class PointTimes:
     """Running tally of the times of a track's points (mutable: filled while reading)."""
 
     earliest: float
-    """Earliest plausible time, Unix seconds (see ``times.window``)."""
+    """Earliest plausible time, Unix seconds (see ``timestamps.window``)."""
     latest: float
     """Latest plausible time, Unix seconds."""
     points: int = 0
