@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+from nobody import as_user
 
 from stravasync.config.settings import Config, load_config
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
@@ -34,7 +32,6 @@ from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
 
 REPO = Path(__file__).resolve().parents[1]
-NOBODY = 65534
 FINAL = {"uploaded", "duplicate", "invalid", "rejected", "skipped"}
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 
@@ -105,13 +102,6 @@ class Rig:
             stdout=subprocess.DEVNULL, stderr=stderr, text=True,
             env=child_env(self.root, env),
         )
-
-
-def as_user(user: int | None) -> list[str]:
-    """The setpriv prefix that runs a command as ``user`` (nothing for None)."""
-    if user is None:
-        return []
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
 
 
 def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -190,31 +180,6 @@ def running(config: Config, **kwargs: Any) -> Iterator[Daemon]:
     finally:
         daemon.request_stop()
         thread.join(10)
-
-
-@contextlib.contextmanager
-def nobody_root() -> Iterator[Path]:
-    """A folder the unprivileged user owns, outside root's private pytest folders."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run as an unprivileged user")
-    folder = Path(tempfile.mkdtemp(prefix="stravasync-rig-", dir="/tmp"))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        for top, dirs, _files in os.walk(folder):
-            for d in dirs:
-                os.chmod(os.path.join(top, d), 0o755)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def give_to_nobody(*paths: Path) -> None:
-    """``chown -R 65534:65534`` each path."""
-    for path in paths:
-        os.chown(path, NOBODY, NOBODY)
-        for top, dirs, files in os.walk(path):
-            for name in (*dirs, *files):
-                os.chown(os.path.join(top, name), NOBODY, NOBODY, follow_symlinks=False)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:

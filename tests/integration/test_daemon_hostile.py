@@ -16,7 +16,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -202,19 +202,6 @@ def test_one_zero_limit_header_does_not_stop_uploads(rig: Rig) -> None:
     snapshot = Governor(state_file=rig.state_dir / "ratelimit.json").snapshot()
     assert 0 not in (snapshot["limit_15"], snapshot["limit_day"])
     assert snapshot["paused_until"] is None
-
-
-def test_a_zero_limit_never_pauses_past_the_next_quarter_hour(tmp_path: Path) -> None:
-    """Even with usage recorded, 0,0 pauses uploads at most until the next quarter-hour."""
-    now = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC).timestamp()
-    governor = Governor(state_file=tmp_path / "ratelimit.json", clock=lambda: now)
-    governor.observe({"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": "5,50"})
-    governor.observe({"X-RateLimit-Limit": "0,0", "X-RateLimit-Usage": "6,51"})
-    pause = governor.active_pause("upload")
-    quarter = datetime(2026, 3, 1, 10, 15, tzinfo=UTC).timestamp()
-    assert pause is None or pause.until <= quarter
-    restarted = Governor(state_file=tmp_path / "ratelimit.json", clock=lambda: now)
-    assert restarted.snapshot()["limit_15"] == 200
 
 
 # -- a state folder that fills up -----------------------------------------------------------

@@ -21,17 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_rig import (
-    NOBODY,
-    START,
-    Rig,
-    give_to_nobody,
-    json_lines,
-    make_rig,
-    nobody_root,
-    running,
-    wait_until,
-)
+from daemon_rig import START, Rig, json_lines, make_rig, running, wait_until
+from nobody import NOBODY, give_to_nobody, nobody_root
 from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_fit, sample_tcx

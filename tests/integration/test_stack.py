@@ -1,4 +1,5 @@
-"""The composition root: what open_api and open_stack build, and where their state lives."""
+"""The composition root against the emulator: open_api keeps tokens and governor state in the
+state folder and refreshes through OAuth."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from test_strava import gpx
 
 from stravasync import emulator as emulator_mod
 from stravasync.config.settings import config_from_dict
-from stravasync.stack import open_api, open_stack
+from stravasync.stack import open_api
 from stravasync.strava.tokens import TokenSet
 
 SECRET = "client-secret-xyz-123"
@@ -39,16 +40,3 @@ def test_open_api_wires_tokens_governor_and_oauth(tmp_path: Path) -> None:
             api.close()
     assert (tmp_path / "state" / "ratelimit.json").exists()
     assert 1 == len([r for r in strava.inspect()["requests"] if r["path"] == "/oauth/token"])
-
-
-def test_open_stack_builds_one_graph(tmp_path: Path) -> None:
-    """The engine, the client and the status reader share one token store and governor."""
-    config = config_from_dict({"strava": {"client_id": "1", "client_secret": SECRET},
-                               "state": {"dir": str(tmp_path / "state")}})
-    stack = open_stack(config)
-    try:
-        assert stack.client.tokens is stack.tokens
-        assert stack.client.governor is stack.governor
-        assert (tmp_path / "state").is_dir()
-    finally:
-        stack.close()

@@ -15,13 +15,10 @@ import pytest
 import watchdog.events
 import watchdog.observers
 from fitdecode.utils import compute_crc
-from test_folders import nobody_dir, run_as_nobody
+from nobody import run_as_nobody
 
-from stravasync.intake.completeness import proves_complete
 from stravasync.intake.folders import FolderHealth
-from stravasync.intake.watcher import DEFAULT_IGNORE, Watcher, is_workout_name
-
-__all__ = ["nobody_dir"]  # a fixture shared with test_folders
+from stravasync.intake.watcher import DEFAULT_IGNORE, Watcher
 
 SETTLE = 0.3
 GPX = (
@@ -113,30 +110,6 @@ def barrier(folder: Path, recorder: Recorder, name: str = "zz-barrier.gpx") -> N
     """Drop a complete file and wait for it: every earlier event has been handled by then."""
     (folder / name).write_bytes(GPX)
     recorder.wait_for(name)
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("ride.fit", True),
-        ("RIDE.FIT", True),
-        ("run.gpx", True),
-        ("run.TCX.gz", True),
-        ("a.fit.gz", True),
-        ("a.fit.part", False),
-        ("a.fit.tmp", False),
-        ("a.fit~", False),
-        ("a.gpx.crdownload", False),
-        ("a.tcx.partial", False),
-        (".a.fit", False),
-        ("notes.txt", False),
-        ("fit", False),
-        ("archive.gz", False),
-    ],
-)
-def test_is_workout_name(name: str, expected: bool) -> None:
-    """Workout names are .fit/.gpx/.tcx (maybe .gz), any case; temp and dot names are not."""
-    assert expected == is_workout_name(name)
 
 
 def test_complete_file_is_picked_up_within_a_second(
@@ -276,32 +249,6 @@ def test_folder_renamed_away_and_back(watched: tuple[Path, Watcher], recorder: R
     (folder / "b.gpx").write_bytes(GPX)
     recorder.wait_for("b.gpx")
     assert "a.fit" in recorder.names[1:]  # reported again by the scan when it came back
-
-
-def test_scan_lists_workout_files(tmp_path: Path) -> None:
-    """scan() lists every workout-named file under the paths, recursively per config."""
-    one, two = tmp_path / "one", tmp_path / "two"
-    (one / "sub").mkdir(parents=True)
-    two.mkdir()
-    for path in [
-        one / "a.fit",
-        one / "sub" / "b.GPX",
-        two / "c.tcx.gz",
-        one / "x.fit.part",
-        one / ".h.fit",
-    ]:
-        path.write_bytes(b"x")
-    (one / "dir.fit").mkdir()
-    missing = tmp_path / "not-plugged-in"
-    rec = Watcher(paths=[one, two, missing], recursive=True, settle_seconds=SETTLE, on_ready=print)
-    flat = Watcher(paths=[one], recursive=False, settle_seconds=SETTLE, on_ready=print)
-    resolved = tmp_path.resolve()
-    assert [
-        resolved / "one/a.fit",
-        resolved / "one/sub/b.GPX",
-        resolved / "two/c.tcx.gz",
-    ] == rec.scan()
-    assert [resolved / "one/a.fit"] == flat.scan()
 
 
 def test_start_does_not_report_existing_files(tmp_path: Path, recorder: Recorder) -> None:
@@ -460,22 +407,6 @@ def test_fuse_folder_without_events_is_polled(tmp_path: Path, recorder: Recorder
 
 
 LATIN = os.fsdecode(b"Ger\xe4t")  # 'Gerät' written by Windows on a FAT device: not UTF-8
-
-
-def test_non_utf8_names_at_startup_do_not_stop_the_scan(tmp_path: Path) -> None:
-    """A Latin-1 file name beside valid files: scan lists all of them, names kept losslessly."""
-    folder = tmp_path / "Activity"
-    folder.mkdir()
-    names = [f"ok-{i}.fit" for i in range(5)] + [f"{LATIN}.fit"]
-    for name in names:
-        (folder / name).write_bytes(FIT)
-    (folder / LATIN).mkdir()
-    (folder / LATIN / "inner.gpx").write_bytes(GPX)
-    watcher = Watcher(paths=[folder], recursive=True, settle_seconds=SETTLE, on_ready=print)
-    scanned = watcher.scan()
-    assert sorted([*names, "inner.gpx"]) == sorted(p.name for p in scanned)
-    assert os.fsencode(folder.resolve() / LATIN / "inner.gpx") in [os.fsencode(p) for p in scanned]
-    assert proves_complete(folder / f"{LATIN}.fit")
 
 
 def test_non_utf8_folder_at_runtime(watched: tuple[Path, Watcher], recorder: Recorder) -> None:
