@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_strava import gpx
+from fixtures import numbered_gpx
 
 from stravasync import emulator as emulator_mod
 from stravasync.config.settings import config_from_dict
@@ -35,7 +35,7 @@ def test_open_api_wires_tokens_governor_and_oauth(tmp_path: Path) -> None:
                 access_token=str(body["access_token"]),
                 refresh_token=str(body["refresh_token"]),
                 expires_at=int(str(body["expires_at"]))))
-            assert client.create_upload(data=gpx(1), data_type="gpx", external_id="w").processing
+            assert client.create_upload(data=numbered_gpx(1), data_type="gpx", external_id="w").processing
         finally:
             api.close()
     assert (tmp_path / "state" / "ratelimit.json").exists()

@@ -9,16 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_state import Clock, add, facts
+from store_rig import Clock, add, facts, write_many
 
-from stravasync.state import FileFacts, State, StateUnwritable, Store
-
-
-def write_many(store: Store) -> None:
-    """Record invalid files until the store refuses (at most 100)."""
-    for i in range(100):
-        store.record_file(f"/w/{i}.fit", size=1, mtime_ns=1, facts=FileFacts(
-            sha256=f"{i:064d}", state=State.INVALID, error="x" * 500))
+from stravasync.state import State, StateUnwritable, Store
 
 
 def fill_disk(path: Path) -> None:

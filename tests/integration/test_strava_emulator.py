@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from fixtures import numbered_gpx
 
 from stravasync.config.settings import StravaConfig
 from stravasync.errors import (
@@ -49,18 +50,7 @@ CONFIG = StravaConfig(
 emulator_mod = pytest.importorskip("stravasync.emulator")
 
 
-def gpx(n: int) -> bytes:
-    """A small valid GPX whose content differs for each ``n`` (so no duplicates)."""
-    points = "".join(
-        f'<trkpt lat="{45 + i * 0.001 + n * 0.01:.5f}" lon="{7 + i * 0.001:.5f}">'
-        f"<ele>100</ele><time>2026-01-{1 + n % 28:02d}T{n % 24:02d}:{i:02d}:00Z</time></trkpt>"
-        for i in range(10)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
-        f"<trk><name>run {n}</name><trkseg>{points}</trkseg></trk></gpx>"
-    ).encode()
+
 
 
 class Rig:
@@ -156,7 +146,7 @@ def test_emulator_many_uploads_across_refreshes(rig: Rig) -> None:
     def worker(first: int) -> None:
         try:
             for n in range(first, first + 8):
-                up = rescheduling(partial(rig.client.create_upload, data=gpx(n), data_type="gpx",
+                up = rescheduling(partial(rig.client.create_upload, data=numbered_gpx(n), data_type="gpx",
                                           external_id=f"ext-{n}", reserve=4))
                 # 32 uploads x 2 min = over an hour of 20-minute tokens, whatever the
                 # threads' interleaving: several refreshes must happen.
@@ -186,11 +176,11 @@ def test_emulator_many_uploads_across_refreshes(rig: Rig) -> None:
 def test_emulator_401_midrun_refreshes_and_retries_once(rig: Rig) -> None:
     """An access token killed early costs one 401, one refresh and one retry."""
     rig.client.get_upload(
-        str(rig.client.create_upload(data=gpx(1), data_type="gpx", external_id="e1").id)
+        str(rig.client.create_upload(data=numbered_gpx(1), data_type="gpx", external_id="e1").id)
     )
     rig.strava.expire_access_tokens()
     before = len(rig.requests())
-    up = rig.client.create_upload(data=gpx(2), data_type="gpx", external_id="e2")
+    up = rig.client.create_upload(data=numbered_gpx(2), data_type="gpx", external_id="e2")
     after = rig.requests()[before:]
     assert [
         ("POST", "/api/v3/uploads", 401),
@@ -206,7 +196,7 @@ def test_emulator_revoked_athlete_is_reauth(rig: Rig) -> None:
     rig.strava.revoke_athlete()
     before = len(rig.requests())
     with pytest.raises(ReauthRequired, match="stravasync auth"):
-        rig.client.create_upload(data=gpx(3), data_type="gpx", external_id="e3")
+        rig.client.create_upload(data=numbered_gpx(3), data_type="gpx", external_id="e3")
     for _ in range(5):
         with pytest.raises(ReauthRequired):
             rig.client.get_upload("9000001")
@@ -220,11 +210,11 @@ def test_emulator_inactive_app_stops_calls(rig: Rig) -> None:
     before = len(rig.requests())
     for _ in range(5):
         with pytest.raises(AppInactive):
-            rig.client.create_upload(data=gpx(4), data_type="gpx", external_id="e4")
+            rig.client.create_upload(data=numbered_gpx(4), data_type="gpx", external_id="e4")
     assert 1 == len(rig.requests()) - before
     rig.clock.advance(3601)
     rig.strava.set_knobs(inactive=False)
-    assert rig.client.create_upload(data=gpx(4), data_type="gpx", external_id="e4").processing
+    assert rig.client.create_upload(data=numbered_gpx(4), data_type="gpx", external_id="e4").processing
 
 
 @pytest.mark.integration
@@ -235,7 +225,7 @@ def test_emulator_missing_scope(tmp_path: Path) -> None:
         r.sign_in(scope="read")
         for _ in range(3):
             with pytest.raises(ScopeMissing):
-                r.client.create_upload(data=gpx(5), data_type="gpx", external_id="e5")
+                r.client.create_upload(data=numbered_gpx(5), data_type="gpx", external_id="e5")
         assert 1 == len([x for x in r.requests() if x["kind"] != "oauth"])
     finally:
         r.close()
@@ -245,7 +235,7 @@ def test_emulator_missing_scope(tmp_path: Path) -> None:
 def test_emulator_rate_limit_headers_and_429(rig: Rig) -> None:
     """Near the limit the governor holds calls back; a 429 pauses until the boundary."""
     rig.strava.set_usage(usage_15=199, read_usage_15=10)
-    rig.client.create_upload(data=gpx(6), data_type="gpx", external_id="e6")
+    rig.client.create_upload(data=numbered_gpx(6), data_type="gpx", external_id="e6")
     before = len(rig.requests())
     with pytest.raises(RateLimited) as info:
         rig.client.get_upload("9000001")
@@ -265,13 +255,13 @@ def test_emulator_rate_limit_headers_and_429(rig: Rig) -> None:
 @pytest.mark.integration
 def test_emulator_duplicates(rig: Rig) -> None:
     """Duplicates are reported with the existing activity id, at poll and at POST time."""
-    first = follow(rig, rig.client.create_upload(data=gpx(7), data_type="gpx", external_id="e7"))
+    first = follow(rig, rig.client.create_upload(data=numbered_gpx(7), data_type="gpx", external_id="e7"))
     assert first.activity_id is not None
-    second = follow(rig, rig.client.create_upload(data=gpx(7), data_type="gpx", external_id="e7b"))
+    second = follow(rig, rig.client.create_upload(data=numbered_gpx(7), data_type="gpx", external_id="e7b"))
     assert first.activity_id == second.duplicate_of()
     rig.strava.set_knobs(duplicate_at_post=True)
     with pytest.raises(DuplicateActivity) as info:
-        rig.client.create_upload(data=gpx(7), data_type="gpx", external_id="e7c")
+        rig.client.create_upload(data=numbered_gpx(7), data_type="gpx", external_id="e7c")
     assert first.activity_id == info.value.activity_id
 
 
@@ -301,7 +291,7 @@ def test_emulator_logs_hold_no_tokens(rig: Rig) -> None:
             seen |= {saved["access_token"], saved["refresh_token"]}
             follow(
                 rig,
-                rig.client.create_upload(data=gpx(20 + n), data_type="gpx", external_id=f"l{n}"),
+                rig.client.create_upload(data=numbered_gpx(20 + n), data_type="gpx", external_id=f"l{n}"),
             )
             rig.clock.advance(700)
         with structlog.testing.capture_logs() as captured:  # before any redaction
@@ -327,7 +317,7 @@ def test_emulator_pathless_api_url_uploads_and_polls(tmp_path: Path) -> None:
     try:
         r.sign_in()
         assert "/api/" not in r.config.api_url
-        done = follow(r, r.client.create_upload(data=gpx(40), data_type="gpx",
+        done = follow(r, r.client.create_upload(data=numbered_gpx(40), data_type="gpx",
                                                 external_id="p1"))
         assert done.ready
         api = [(x["method"], x["path"], x["status"]) for x in r.requests() if x["kind"] != "oauth"]
@@ -339,7 +329,7 @@ def test_emulator_pathless_api_url_uploads_and_polls(tmp_path: Path) -> None:
 
 def uploaded(rig: Rig, count: int) -> list[Upload]:
     """``count`` uploads of distinct workouts, followed until they are activities."""
-    return [follow(rig, rig.client.create_upload(data=gpx(60 + n), data_type="gpx",
+    return [follow(rig, rig.client.create_upload(data=numbered_gpx(60 + n), data_type="gpx",
                                                  external_id=f"x{n}")) for n in range(count)]
 
 
@@ -379,7 +369,7 @@ def test_emulator_list_without_read_scope_keeps_uploading(tmp_path: Path) -> Non
         status = r.tokens.status()
         assert status is not None
         assert status.problem is None
-        assert r.client.create_upload(data=gpx(80), data_type="gpx", external_id="y").processing
+        assert r.client.create_upload(data=numbered_gpx(80), data_type="gpx", external_id="y").processing
     finally:
         r.close()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from engine_rig import Crash, World, workout_file
+from engine_rig import Crash, World, with_rules, workout_file
 
 from stravasync.owner.status import gather_status
 from stravasync.state import State, Store
@@ -176,8 +176,6 @@ def test_nothing_is_matched_on_name(tmp_path: Path) -> None:
     """Activities that share our name and start range are never taken for our uploads."""
     rules = [{"set": {"name": "Morning Ride"}}]
     world = world_with(tmp_path, READ_ALL)
-    from test_rules_emulator import with_rules
-
     with_rules(world, rules)
     decoys = workouts(world, 4, prefix="decoy")
     for path in decoys:  # the athlete's own, same name, starts within the lists' range

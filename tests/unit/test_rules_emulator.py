@@ -4,16 +4,14 @@ The engine runs on the in-process emulator and a manual clock (``engine_rig``)."
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from engine_rig import Crash, World, workout_file
+from engine_rig import Crash, World, with_rules, workout_file
 
-from stravasync.config.rules import rules_from_toml
 from stravasync.state import Store
 from stravasync.upload.engine import Engine
 
@@ -25,14 +23,6 @@ RULES: list[dict[str, Any]] = [
                               "hide_from_home": True}},
 ]
 UPDATE = {"sport_type": "VirtualRide", "gear_id": "b2345678", "hide_from_home": True}
-
-
-def with_rules(world: World, rules: list[dict[str, Any]]) -> World:
-    """Give the world's config these ``[[rules]]`` (as TOML would)."""
-    parsed, problems = rules_from_toml(rules, folder_path=[str(world.watch)])
-    assert [] == problems
-    world.config = dataclasses.replace(world.config, rules=parsed)
-    return world
 
 
 def puts(world: World) -> list[dict[str, Any]]:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_state import Clock, add, facts
+from store_rig import Clock, add, facts, write_many
 
 from stravasync.cli import main
 from stravasync.cli.context import CliContext
 from stravasync.cli.state_cmd import state_group
 from stravasync.errors import AlreadyRunning
-from stravasync.state import DB_NAME, FileFacts, State, StateCorrupt, StateUnwritable, Store
+from stravasync.state import DB_NAME, State, StateCorrupt, StateUnwritable, Store
 
 
 @pytest.fixture
@@ -56,13 +56,6 @@ def malformed(state_dir: Path) -> None:
     with open(state_dir / DB_NAME, "r+b") as f:
         f.seek(4096 * 3)
         f.write(b"\xff" * 4096 * 4)
-
-
-def write_many(store: Store) -> None:
-    """Record invalid files until the store refuses (at most 100)."""
-    for i in range(100):
-        store.record_file(f"/w/{i}.fit", size=1, mtime_ns=1, facts=FileFacts(
-            sha256=f"{i:064d}", state=State.INVALID, error="x" * 500))
 
 
 def test_a_file_that_is_no_database_is_reported_as_damaged(state_dir: Path) -> None:

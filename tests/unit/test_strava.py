@@ -690,18 +690,7 @@ def test_update_that_may_pass_is_retryable(
         client.update_activity(17, {"commute": True})
 
 
-def gpx(n: int) -> bytes:
-    """A small valid GPX whose content differs for each ``n`` (so no duplicates)."""
-    points = "".join(
-        f'<trkpt lat="{45 + i * 0.001 + n * 0.01:.5f}" lon="{7 + i * 0.001:.5f}">'
-        f"<ele>100</ele><time>2026-01-{1 + n % 28:02d}T{n % 24:02d}:{i:02d}:00Z</time></trkpt>"
-        for i in range(10)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
-        f"<trk><name>run {n}</name><trkseg>{points}</trkseg></trk></gpx>"
-    ).encode()
+
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
