@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from stravasync.service.sdnotify import SystemdNotifier
 
@@ -53,4 +54,7 @@ def test_abstract_namespace_socket() -> None:
 
 def test_unreachable_socket_is_not_an_error(tmp_path: Path) -> None:
     """A socket path nobody listens on is logged, not raised."""
-    SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "nobody")}).ready()
+    with capture_logs() as logs:
+        SystemdNotifier({"NOTIFY_SOCKET": str(tmp_path / "nobody")}).ready()
+    assert [("notify_failed", "warning")] == [(e["event"], e["log_level"]) for e in logs]
+    assert "No such file or directory" in logs[0]["error"]
