@@ -25,6 +25,7 @@ from nobody import as_user
 
 from stravasync.config.settings import Config, load_config
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.owner.attention import WATERMARK_KEY
 from stravasync.service.daemon import Daemon
 from stravasync.service.sdnotify import SystemdNotifier
 from stravasync.state import Store
@@ -78,6 +79,23 @@ class Rig:
                 return files
             time.sleep(0.1)
         raise AssertionError(f"not final after {timeout} s: {files}")
+
+    def told(self, path: Path | str) -> bool:
+        """Whether the daemon's follow-up round has looked at finished ``path`` (owner told)."""
+        store = Store.open(self.state_dir, read_only=True)
+        try:
+            record = store.path_record(str(path))
+            row = store.workout(record.sha256) if record and record.sha256 else None
+            seen = store.get_meta(WATERMARK_KEY)
+        finally:
+            store.close()
+        finished = row.finished_at if row is not None else None
+        return finished is not None and seen is not None and float(seen) >= finished
+
+    def wait_told(self, path: Path | str, timeout: float = 20.0) -> None:
+        """Wait until a follow-up round has run since ``path`` finished (it tells the owner)."""
+        wait_until(lambda: _quietly(lambda: self.told(path)), timeout,
+                   f"a follow-up round after {path} finished")
 
     def uploads(self) -> int:
         """Upload POSTs the emulator accepted."""
@@ -206,6 +224,25 @@ def wait_for_event(proc: subprocess.Popen[str], event: str, timeout: float = 20.
         except json.JSONDecodeError:
             continue
     raise AssertionError(f"no {event} event from the daemon")
+
+
+def _quietly(check: Callable[[], bool]) -> bool:
+    """``check()``, or False while the store is busy or not made yet."""
+    with contextlib.suppress(Exception):  # the store may be busy or not made yet
+        return check()
+    return False
+
+
+def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 20.0,
+                 **match: Any) -> dict[str, Any]:
+    """Wait until ``capture_logs()`` has caught ``event`` (with ``match``); the event."""
+    def found() -> dict[str, Any] | None:
+        return next((e for e in list(logs) if e.get("event") == event
+                     and all(e.get(k) == v for k, v in match.items())), None)
+    wait_until(lambda: found() is not None, timeout, f"the {event} event")
+    caught = found()
+    assert caught is not None
+    return caught
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daemon_rig import START, Rig, make_rig, running, wait_until
+from daemon_rig import START, Rig, make_rig, running, wait_for_log, wait_until
 from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_fit
@@ -247,12 +247,12 @@ def test_files_dropped_while_the_state_is_full_are_uploaded_once_space_is_back(
         shutil.copytree(rig.state_dir, state)
         rig.state_dir = state
         rig.write_config()
-        with running(rig.config()):
+        with capture_logs() as logs, running(rig.config()):
             put(rig.watch, "before.fit", workout(50))
             rig.wait_final(1)
             filler = fill(small_tmpfs)
             dropped = [put(rig.watch, f"full{n}.fit", workout(51 + n)) for n in range(5)]
-            time.sleep(3)  # the ingest thread meets the full disk, the backlog keeps them
+            wait_for_log(logs, "state_unwritable")  # the ingest thread met the full disk
             while_full = rig.command("status")
             print(f"\nstatus while the state folder is full:\n{while_full.stdout}")
             filler.unlink()
