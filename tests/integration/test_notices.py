@@ -114,7 +114,7 @@ def recorder_command(tmp_path: Path, *, exit_status: int = 0, sleep: float = 0.0
         "    f.write(json.dumps({'argv': sys.argv[1:],\n"
         "        'message': os.environ.get('STRAVASYNC_MESSAGE'),\n"
         "        'event': os.environ.get('STRAVASYNC_EVENT')}) + '\\n')\n"
-        f"time.sleep({sleep})\n"
+        f"time.sleep({sleep})\n"  # kept: a hanging command, where a test asks for one
         f"sys.exit({exit_status})\n",
         encoding="utf-8",
     )

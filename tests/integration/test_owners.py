@@ -16,7 +16,7 @@ from stravasync.state.owners import _this_host, owner_alive, owner_tag, process_
 
 def _child() -> subprocess.Popen[bytes]:
     """A live process of ours that is not this one."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # until killed
 
 
 def test_an_owner_tag_outlives_pid_reuse() -> None:

@@ -13,7 +13,7 @@ def test_a_killed_daemon_holds_nothing(tmp_path: Path) -> None:
     """A daemon killed with SIGKILL leaves its files, but no holder: status says not running."""
     script = ("import sys, time\nfrom pathlib import Path\nfrom stravasync.state.runlock import "
               "DaemonLock\nDaemonLock(Path(sys.argv[1])).acquire()\nprint('held', flush=True)\n"
-              "time.sleep(60)\n")
+              "time.sleep(60)\n")  # holds the lock until the test kills it
     proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
                             stdout=subprocess.PIPE, text=True)
     try:

@@ -121,7 +121,7 @@ def rescheduling(call: Callable[[], Upload]) -> Upload:
         try:
             return call()
         except RateLimited:
-            time.sleep(0.01)
+            time.sleep(0.01)  # kept: "a moment later", as the engine's scheduler would
 
 
 def follow(rig: Rig, upload: Upload) -> Upload:

@@ -14,7 +14,7 @@ from stravasync.strava.tokens import TokenSet, TokenStore
 
 _CHILD = textwrap.dedent(
     """
-    import json, sys, time
+    import json, os, sys, time
     from pathlib import Path
     from stravasync.logs import configure_logging
     from stravasync.strava.tokens import TokenSet, TokenStore
@@ -26,10 +26,11 @@ _CHILD = textwrap.dedent(
         def refresh(self, refresh_token):
             with log.open("a") as f:
                 f.write(refresh_token + "\\n")
-            time.sleep(0.3)
+            time.sleep(0.3)  # a slow Strava: the others must wait, not refresh too
             return TokenSet(access_token="access-new", refresh_token="refresh-new",
                             expires_at=int(time.time()) + 21600)
 
+    (state / f"ready-{os.getpid()}").touch()
     while not (state / "go").exists():
         time.sleep(0.005)
     print(TokenStore(state_dir=state, refresher=Refresher()).access_token())
@@ -57,7 +58,10 @@ def test_concurrent_refresh_across_processes(tmp_path: Path) -> None:
         )
         for _ in range(4)
     ]
-    time.sleep(0.5)  # let the interpreters start
+    deadline = time.monotonic() + 30
+    while len(list(state.glob("ready-*"))) < len(children):  # the interpreters started
+        assert time.monotonic() < deadline, "the children did not start"
+        time.sleep(0.01)
     (state / "go").touch()
     outputs = [c.communicate(timeout=60)[0].strip() for c in children]
     assert ["access-new"] * 4 == outputs

@@ -47,7 +47,7 @@ class FakeRefresher:
         with self._lock:
             self.calls += 1
             n = self.calls
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # kept: a slow refresh, so that the other callers must wait
         if self.error is not None:
             raise self.error
         if refresh_token != self.valid:
