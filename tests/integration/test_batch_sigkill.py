@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from daemon_rig import seed_tokens, write_daemon_config
+from processes import stop
 
 from stravasync.demo.samples import sample_fit
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
@@ -49,14 +50,9 @@ def test_sigkill_between_the_list_call_and_its_recording(tmp_path: Path) -> None
         cmd = [sys.executable, "-m", "stravasync", "--config", str(config), "run"]
         victim["daemon"] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                             text=True, env=env)
-        try:
-            victim["daemon"].wait(40)
-        finally:
-            if victim["daemon"].poll() is None:
-                victim["daemon"].kill()
-            victim["daemon"].communicate()
+        ended = stop(victim["daemon"], None, timeout=40)  # killed from on_request
         assert killed
-        assert -signal.SIGKILL == victim["daemon"].returncode
+        assert -signal.SIGKILL == ended
         once = subprocess.run([*cmd, "--once"], capture_output=True, text=True, env=env,
                               timeout=60, check=False)
         assert 0 == once.returncode, once.stderr[-2000:]

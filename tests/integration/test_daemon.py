@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from daemon_rig import FINAL, START, seed_tokens, wait_for_event, write_daemon_config
+from processes import stop
 
 from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit, sample_gpx, sample_tcx
@@ -210,17 +211,6 @@ def start_process(live: Live, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM and reap the daemon; one that hangs is killed (so no later test inherits it)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
 def test_sigterm_exits_zero_within_five_seconds(live: Live) -> None:
     """SIGTERM stops the daemon cleanly with status 0 in under 5 s."""
     proc = start_process(live)
@@ -229,14 +219,11 @@ def test_sigterm_exits_zero_within_five_seconds(live: Live) -> None:
         drop(live.watch, "run.fit", sample_fit(start=START))
         wait_for_event(proc, "upload_started")  # SIGTERM arrives with an upload under way
         began = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        status = proc.wait(10)
+        status = stop(proc)
         assert 0 == status
         assert time.monotonic() - began < 5.0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        stop(proc, signal.SIGKILL)
 
 
 def test_second_run_exits_with_a_clear_message(live: Live) -> None:
@@ -255,7 +242,7 @@ def test_second_run_exits_with_a_clear_message(live: Live) -> None:
         assert "already running" in second.stderr
         assert "Traceback" not in second.stderr
     finally:
-        stop_process(proc)
+        stop(proc)
 
 
 def test_sighup_reloads_the_configuration(live: Live) -> None:
@@ -271,7 +258,7 @@ def test_sighup_reloads_the_configuration(live: Live) -> None:
         drop(extra, "late.fit", sample_fit(start=START))
         assert {"uploaded"} == set(live.wait_final(1).values())
     finally:
-        stop_process(proc)
+        stop(proc)
 
 
 def test_sigkill_at_random_moments_still_uploads_each_file_once(live: Live) -> None:
@@ -290,14 +277,12 @@ def test_sigkill_at_random_moments_still_uploads_each_file_once(live: Live) -> N
             time.sleep(rng.uniform(0.5, 1.5))  # kept: a random moment is the point here
         else:
             wait_for_event(proc, moment)
-        proc.kill()
-        proc.wait(10)
-        proc.communicate()
+        stop(proc, signal.SIGKILL)
     proc = start_process(live)
     try:
         files = live.wait_final(workouts, timeout=40)
     finally:
-        stop_process(proc)
+        stop(proc)
     assert {"uploaded"} == set(files.values())
     assert workouts == live.activities()
 

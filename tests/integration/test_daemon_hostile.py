@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from daemon_rig import START, Rig, make_rig, running, wait_for_log, wait_until
+from processes import stop
 from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_fit
@@ -285,7 +285,6 @@ def test_a_command_beside_the_daemon_never_hides_its_later_writes(rig: Rig) -> N
                    "the upload after the command, as other processes see it")
         files = {f["path"]: f["state"] for f in status_json(rig)["files"]}  # type: ignore[index]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
+        stop(proc)
     assert {first: "uploaded", after: "uploaded"} == files
     assert 2 == rig.uploads()

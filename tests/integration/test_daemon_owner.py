@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +21,7 @@ from typing import Any
 import pytest
 from daemon_rig import START, Rig, json_lines, make_rig, running, wait_for_log, wait_until
 from nobody import NOBODY, give_to_nobody, nobody_root
+from processes import stop
 from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_fit, sample_tcx
@@ -111,17 +110,6 @@ def wait_status(rig: Rig, check: Any, what: str, timeout: float = 15.0) -> dict[
 
     wait_until(asked, timeout, what)
     return seen[0]
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the daemon and reap it (killed if it hangs)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
 
 
 # -- folder health as an ordinary user --------------------------------------------------------

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from daemon_rig import seed_tokens, wait_for_event, write_daemon_config
 from engine_rig import World, workout_file
+from processes import stop
 
 from stravasync.demo.samples import sample_fit
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs
@@ -70,9 +71,7 @@ def test_sigkill_while_updates_fail_then_run_once_applies_one_put(
     try:
         wait_for_event(daemon, "activity_update_failed")
     finally:
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(10)
-        daemon.communicate()
+        stop(daemon, signal.SIGKILL)
     strava.set_knobs(update_5xx_share=0.0)
     once = stravasync(config, tmp_path, "--once")
     _out, err = once.communicate(timeout=60)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from processes import stop
 
 from stravasync.state.runlock import lock_holder
 
@@ -21,7 +24,6 @@ def test_a_killed_daemon_holds_nothing(tmp_path: Path) -> None:
         assert "held" == proc.stdout.readline().strip()
         assert proc.pid == lock_holder(tmp_path)
     finally:
-        proc.kill()
-        proc.communicate()
+        stop(proc, signal.SIGKILL)
     assert lock_holder(tmp_path) is None
     assert str(proc.pid) == (tmp_path / "daemon.lock").read_text()
