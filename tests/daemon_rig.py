@@ -21,10 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from emulator_rig import serving
 from nobody import as_user
 
 from stravasync.config.settings import Config, load_config
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.owner.attention import WATERMARK_KEY
 from stravasync.service.daemon import Daemon
 from stravasync.service.sdnotify import SystemdNotifier
@@ -169,9 +170,8 @@ def seed_tokens(emulator: Emulator, state_dir: Path, *,
 def make_rig(root: Path, **knobs: Any) -> Iterator[Rig]:
     """A running emulator (quick processing) and a signed-in rig under ``root``."""
     settings = {"processing_min_s": 0.1, "processing_max_s": 0.4, **knobs}
-    emulator = Emulator(EmulatorConfig(client_id="4242", client_secret="rig-secret", seed=7,
-                                       knobs=Knobs(**settings))).start()
-    try:
+    with serving(client_id="4242", client_secret="rig-secret", seed=7,
+                 knobs=Knobs(**settings)) as emulator:
         watch = root / "watch"
         watch.mkdir(parents=True, exist_ok=True)
         rig = Rig(emulator=emulator, root=root, watch=watch, state_dir=root / "state",
@@ -182,8 +182,6 @@ def make_rig(root: Path, **knobs: Any) -> Iterator[Rig]:
         store.set_meta(LEGACY_ESTIMATE_KEY, "1.0")  # first poll after 1 s, as if learned
         store.close()
         yield rig
-    finally:
-        emulator.stop()
 
 
 @contextlib.contextmanager

@@ -1,4 +1,8 @@
-"""Fixtures shared by the integration tests (the rigs themselves live in ``tests/``)."""
+"""Fixtures shared by the integration tests (the rigs themselves live in ``tests/``).
+
+``clock``, ``strava`` and ``http`` come from ``emulator_rig`` (the emulator on
+loopback); ``nobody_dir`` is a folder owned by the unprivileged user.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from emulator_rig import clock, http, strava  # noqa: F401 - fixtures for every integration test
 from nobody import nobody_folder
 
 

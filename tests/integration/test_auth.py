@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cli_rig import AUTH_SECRET, invoke, write_auth_config
+from emulator_rig import serving
 
 from stravasync.cli.auth_cmd import auth_command, logout_command
 from stravasync.config.settings import StravaConfig
@@ -24,8 +25,6 @@ from stravasync.strava.signin import (
     sign_in,
 )
 from stravasync.strava.tokens import TokenStore
-
-emulator_mod = pytest.importorskip("stravasync.emulator")
 
 SECRET = AUTH_SECRET
 CLIENT_SECRET = "client-secret-xyz-123"
@@ -77,9 +76,7 @@ def test_listener_denied_and_timeout() -> None:
 @pytest.fixture
 def strava() -> Iterator[object]:
     """A running emulator for client 4242."""
-    with emulator_mod.Emulator(
-        emulator_mod.EmulatorConfig(seed=3, client_id="4242", client_secret=SECRET)
-    ) as emu:
+    with serving(seed=3, client_id="4242", client_secret=SECRET) as emu:
         yield emu
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 from daemon_rig import seed_tokens, write_daemon_config
+from emulator_rig import serving
 from processes import stop
 
 from stravasync.demo.samples import sample_fit
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.state import State, Store
 
 READ_ALL = "read,activity:write,activity:read_all"
@@ -38,9 +39,8 @@ def test_sigkill_between_the_list_call_and_its_recording(tmp_path: Path) -> None
             proc.send_signal(signal.SIGKILL)  # before the answer leaves the emulator
             killed.append(entry["path"])
 
-    strava = Emulator(EmulatorConfig(seed=4, on_request=on_request, knobs=Knobs(
-        processing_min_s=0.2, processing_max_s=1.0, private_share=0.25))).start()
-    try:
+    knobs = Knobs(processing_min_s=0.2, processing_max_s=1.0, private_share=0.25)
+    with serving(seed=4, on_request=on_request, knobs=knobs) as strava:
         config = _write_config(tmp_path, strava)
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
         for i in range(6):
@@ -64,8 +64,6 @@ def test_sigkill_between_the_list_call_and_its_recording(tmp_path: Path) -> None
             assert {State.UPLOADED} == {f.state for f in store.files()}
         finally:
             store.close()
-    finally:
-        strava.stop()
 
 
 def _write_config(tmp_path: Path, strava: Emulator) -> Path:

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from cli_rig import Setup
+from emulator_rig import serving
 
 from stravasync.cli.run_cmd import run_command
 from stravasync.cli.status_cmd import status_command
 from stravasync.cli.upload_cmd import upload_command
 from stravasync.demo.samples import sample_broken
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 
 SPEC_FILE_KEYS = ["path", "sha256", "state", "upload_id", "activity_id", "error", "attempts",
                   "next_attempt_at"]
@@ -26,7 +27,7 @@ SPEC_RATE_KEYS = {"limit_15", "usage_15", "limit_day", "usage_day", "read_limit_
 def emulator() -> Iterator[Emulator]:
     """A real emulator on loopback with quick processing."""
     knobs = Knobs(processing_min_s=0.1, processing_max_s=0.5)
-    with Emulator(EmulatorConfig(seed=3, knobs=knobs)) as strava:
+    with serving(seed=3, knobs=knobs) as strava:
         yield strava
 
 

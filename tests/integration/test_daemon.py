@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 from daemon_rig import FINAL, START, seed_tokens, wait_for_event, write_daemon_config
+from emulator_rig import serving
 from processes import stop
 
 from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit, sample_gpx, sample_tcx
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.errors import AlreadyRunning
 from stravasync.service.daemon import Daemon
 from stravasync.service.sdnotify import SystemdNotifier
@@ -77,15 +78,9 @@ class Live:
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
     """A running emulator with fast processing and tokens stored for its athlete."""
-    emulator = Emulator(
-        EmulatorConfig(
-            client_id="4242",
-            client_secret="daemon-test-secret",
-            seed=11,
-            knobs=Knobs(processing_min_s=0.2, processing_max_s=0.6),
-        )
-    ).start()
-    try:
+    knobs = Knobs(processing_min_s=0.2, processing_max_s=0.6)
+    with serving(client_id="4242", client_secret="daemon-test-secret", seed=11,
+                 knobs=knobs) as emulator:
         watch = tmp_path / "watch"
         watch.mkdir()
         live = Live(emulator=emulator, root=tmp_path, watch=watch, config=None,  # type: ignore[arg-type]
@@ -103,8 +98,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
         store.set_meta(ESTIMATE_KEY, "1.0")
         store.close()
         yield live
-    finally:
-        emulator.stop()
 
 
 def drop(folder: Path, name: str, data: bytes) -> Path:

@@ -6,18 +6,17 @@ import base64
 import gzip
 import struct
 import threading
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from emulator_rig import START, bearer, serving
 
 from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock
 
 pytestmark = pytest.mark.integration
 
-START = 1_700_000_100.0 + 300  # five minutes into a 15-minute window (…:00:00 + 300 s)
 CLIENT_ID, SECRET = "12345", "emulator-secret"
 REDIRECT = "http://127.0.0.1:8999/callback"
 AUTH_ERROR = {
@@ -80,34 +79,6 @@ def tcx(*, points: int = 3, timed: bool = True) -> bytes:
 
 
 # -- fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """A clock the test moves by hand."""
-    return ManualClock(START)
-
-
-@pytest.fixture
-def strava(clock: ManualClock) -> Iterator[Emulator]:
-    """A running emulator with 1-2 s processing on the manual clock."""
-    config = EmulatorConfig(
-        seed=7, clock=clock, knobs=Knobs(processing_min_s=1.0, processing_max_s=2.0)
-    )
-    with Emulator(config) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """A plain httpx client that follows no redirects."""
-    with httpx.Client(timeout=10.0) as client:
-        yield client
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    """The Authorization header for `tokens`."""
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def upload(
@@ -627,13 +598,8 @@ def test_other_athletes_uploads_are_not_found(strava: Emulator, http: httpx.Clie
 
 def test_ids_can_exceed_32_bits(clock: ManualClock, http: httpx.Client) -> None:
     """Upload and activity ids above 2**32 come back exactly, id_str included."""
-    config = EmulatorConfig(
-        clock=clock,
-        upload_id_start=2**32 + 5,
-        activity_id_start=2**33 + 7,
-        knobs=Knobs(processing_min_s=0, processing_max_s=0),
-    )
-    with Emulator(config) as strava:
+    with serving(clock=clock, upload_id_start=2**32 + 5, activity_id_start=2**33 + 7,
+                 knobs=Knobs(processing_min_s=0, processing_max_s=0)) as strava:
         tokens = strava.issue_tokens()
         result = finish(http, strava, clock, tokens, gpx())
     assert (str(2**32 + 5), 2**33 + 7) == (result["id_str"], result["activity_id"])

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from emulator_rig import bearer
 from fixtures import fit_bytes, gpx_text, tcx_text
 
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock
+from stravasync.emulator import Emulator, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -25,30 +25,8 @@ SCOPE_MISSING_READ = {
 
 @pytest.fixture
 def clock() -> ManualClock:
-    """A clock the test moves by hand."""
+    """A clock the test moves by hand, from this module's start (the emulator fixture uses it)."""
     return ManualClock(NOW)
-
-
-@pytest.fixture
-def strava(clock: ManualClock) -> Iterator[Emulator]:
-    """A running emulator with 1-2 s processing on the manual clock."""
-    config = EmulatorConfig(
-        seed=3, clock=clock, knobs=Knobs(processing_min_s=1.0, processing_max_s=2.0)
-    )
-    with Emulator(config) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """A plain httpx client."""
-    with httpx.Client(timeout=10.0) as client:
-        yield client
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    """The Authorization header for `tokens`."""
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def day(n: int) -> datetime:

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from emulator_rig import serving
 
 from stravasync.config.settings import config_from_dict
 from stravasync.demo.samples import sample_broken, sample_fit, sample_gpx
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.stack import open_api
 from stravasync.state import State, Store
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
@@ -31,7 +32,7 @@ def faulty() -> Iterator[Emulator]:
     some activities deleted, processing up to a second."""
     knobs = Knobs(processing_min_s=0.1, processing_max_s=1.0, error_5xx_share=0.2,
                   drop_upload_share=0.25, duplicate_html_share=0.5, deleted_share=0.1)
-    with Emulator(EmulatorConfig(seed=11, knobs=knobs)) as strava:
+    with serving(seed=11, knobs=knobs) as strava:
         yield strava
 
 
@@ -134,7 +135,7 @@ def test_two_processes_on_one_store_send_each_workout_once(tmp_path: Path) -> No
     import sys
 
     knobs = Knobs(processing_min_s=0.3, processing_max_s=1.0)
-    with Emulator(EmulatorConfig(seed=4, knobs=knobs)) as strava:
+    with serving(seed=4, knobs=knobs) as strava:
         watch, state_dir = tmp_path / "watch", tmp_path / "state"
         watch.mkdir()
         toml = tmp_path / "config.toml"

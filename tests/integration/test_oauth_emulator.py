@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from emulator_rig import serving
 
 from stravasync.config.settings import StravaConfig
 from stravasync.errors import AthleteLimitReached
@@ -20,15 +21,12 @@ NO_SECRET = replace(CONFIG, client_secret="")
 
 # -- against the emulator -------------------------------------------------------------------
 
-emulator_mod = pytest.importorskip("stravasync.emulator")
 
 
 @pytest.fixture
 def strava() -> Iterator[object]:
     """A running emulator (deauthorize refuses tokens in forms, as from June 2027)."""
-    with emulator_mod.Emulator(
-        emulator_mod.EmulatorConfig(seed=5, client_id="4242", client_secret=SECRET)
-    ) as emu:
+    with serving(seed=5, client_id="4242", client_secret=SECRET) as emu:
         yield emu
 
 

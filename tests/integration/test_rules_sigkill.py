@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from daemon_rig import seed_tokens, wait_for_event, write_daemon_config
+from emulator_rig import serving
 from engine_rig import World, workout_file
 from processes import stop
 
 from stravasync.demo.samples import sample_fit
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.state import State, Store
 
 
@@ -31,12 +32,10 @@ def files(world: World, names: list[str]) -> list[Path]:
 
 @pytest.fixture
 def strava() -> Iterator[Emulator]:
-    emulator = Emulator(EmulatorConfig(seed=3, knobs=Knobs(
-        processing_min_s=0.2, processing_max_s=0.6, update_5xx_share=1.0))).start()
-    try:
+    """A running emulator whose activity PUTs all fail (5xx)."""
+    knobs = Knobs(processing_min_s=0.2, processing_max_s=0.6, update_5xx_share=1.0)
+    with serving(seed=3, knobs=knobs) as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 def write_config(tmp_path: Path, strava: Emulator) -> Path:

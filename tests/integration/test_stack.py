@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from emulator_rig import serving
 from fixtures import numbered_gpx
 
 from stravasync import emulator as emulator_mod
@@ -21,8 +22,7 @@ def test_open_api_wires_tokens_governor_and_oauth(tmp_path: Path) -> None:
     """open_api keeps tokens and governor state in state_dir and refreshes through OAuth."""
 
     clock = emulator_mod.ManualClock(1_772_446_050.0)
-    with emulator_mod.Emulator(emulator_mod.EmulatorConfig(
-            seed=1, clock=clock, client_id="4242", client_secret=SECRET)) as strava:
+    with serving(seed=1, clock=clock, client_id="4242", client_secret=SECRET) as strava:
         strava.set_knobs(access_token_lifetime_s=300)
         config = config_from_dict({"strava": {
             "client_id": "4242", "client_secret": SECRET, "api_url": strava.api_url,

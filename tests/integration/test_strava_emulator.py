@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import structlog
+from emulator_rig import serving
 from fixtures import numbered_gpx
 
 from stravasync.config.settings import StravaConfig
@@ -58,12 +60,9 @@ class Rig:
 
     def __init__(self, tmp_path: Path, *, pathless: bool = False, **knobs: object) -> None:
         self.clock = emulator_mod.ManualClock(1_772_446_050.0)
-        self.strava = emulator_mod.Emulator(
-            emulator_mod.EmulatorConfig(
-                seed=7, clock=self.clock, client_id="4242", client_secret=SECRET
-            )
-        )
-        self.strava.start()
+        self._running = contextlib.ExitStack()
+        self.strava = self._running.enter_context(
+            serving(seed=7, clock=self.clock, client_id="4242", client_secret=SECRET))
         if knobs:
             self.strava.set_knobs(**knobs)
         self.config = StravaConfig(
@@ -99,7 +98,7 @@ class Rig:
         """Stop everything."""
         self.client.close()
         self.oauth.close()
-        self.strava.stop()
+        self._running.close()
 
 
 @pytest.fixture
