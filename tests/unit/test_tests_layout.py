@@ -9,6 +9,7 @@ subprocesses, mounts and other users. Helpers are shared through the rigs in
 from __future__ import annotations
 
 import ast
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -23,10 +24,16 @@ def modules_in(folder: str) -> list[Path]:
     return sorted((TESTS / folder).glob("test_*.py"))
 
 
+@functools.cache
+def tree(path: Path) -> ast.Module:
+    """``path`` parsed (once per run)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def imported(path: Path) -> set[str]:
     """Every module name ``path`` imports (top-level and inside functions)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree(path)):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -37,7 +44,7 @@ def imported(path: Path) -> set[str]:
 def called(path: Path) -> set[str]:
     """The names of everything ``path`` calls (``Emulator(...)``, ``x.start()`` …)."""
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree(path)):
         if isinstance(node, ast.Call):
             func = node.func
             names.add(func.id if isinstance(func, ast.Name) else getattr(func, "attr", ""))
@@ -46,7 +53,7 @@ def called(path: Path) -> set[str]:
 
 def marks(path: Path) -> set[str]:
     """The ``pytest.mark.NAME`` names ``path`` uses."""
-    return {node.attr for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+    return {node.attr for node in ast.walk(tree(path))
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
             and node.value.attr == "mark"}
 
