@@ -1,7 +1,7 @@
 """The rig for proving the real daemon and commands: an emulator, a config, a state folder.
 
-Used by tests/test_daemon_hostile.py (issue 10) and tests/test_daemon_owner.py (issue
-11). The daemon runs in a thread (:func:`running`) or as ``stravasync run`` in a
+Used by integration/test_daemon_hostile.py (issue 10) and integration/test_daemon_owner.py
+(issue 11). The daemon runs in a thread (:func:`running`) or as ``stravasync run`` in a
 subprocess, optionally as the unprivileged user 65534 (root can read everything, so
 permission problems only show for an ordinary user).
 """
