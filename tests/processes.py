@@ -6,8 +6,10 @@ Every test that starts a daemon, a ``run --once`` or a stand-in child ends it th
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -32,3 +34,13 @@ def stop(proc: subprocess.Popen[Any], signum: int | None = signal.SIGTERM, *,
         proc.communicate()
         raise
     return proc.returncode
+
+
+@contextlib.contextmanager
+def reaped(*procs: subprocess.Popen[Any]) -> Iterator[None]:
+    """Kill and reap each of ``procs`` still running on leaving, however the test went."""
+    try:
+        yield
+    finally:
+        for proc in procs:
+            stop(proc, signal.SIGKILL)

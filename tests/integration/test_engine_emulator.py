@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from emulator_rig import serving
+from processes import reaped
 
 from stravasync.config.settings import config_from_dict
 from stravasync.demo.samples import sample_broken, sample_fit, sample_gpx
@@ -154,20 +155,21 @@ def test_two_processes_on_one_store_send_each_workout_once(tmp_path: Path) -> No
             (watch / f"w{i}.fit").write_bytes(sample_fit(start=base - timedelta(hours=i)))
         other = subprocess.Popen([sys.executable, "-c", _SECOND_PROCESS, str(toml)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        from stravasync.config.settings import load_config
+        with reaped(other):
+            from stravasync.config.settings import load_config
 
-        config = load_config(toml)
-        store = Store.open(state_dir)
-        api = open_api(config)
-        client = api.client
-        engine = Engine(config=config, store=store, client=client, governor=client.governor,
-                        timing=QUICK)
-        engine.scan(sorted(watch.iterdir()))
-        engine.start()
-        mine = engine.wait_idle(timeout=60)
-        engine.stop()
-        api.close()
-        out, err = other.communicate(timeout=60)
+            config = load_config(toml)
+            store = Store.open(state_dir)
+            api = open_api(config)
+            client = api.client
+            engine = Engine(config=config, store=store, client=client, governor=client.governor,
+                            timing=QUICK)
+            engine.scan(sorted(watch.iterdir()))
+            engine.start()
+            mine = engine.wait_idle(timeout=60)
+            engine.stop()
+            api.close()
+            out, err = other.communicate(timeout=60)
         seen = strava.inspect(requests=False)
     posts = [u["external_id_sent"] for u in seen["uploads"]]
     assert len(set(posts)) == len(posts)

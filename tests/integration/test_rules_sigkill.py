@@ -15,7 +15,7 @@ import pytest
 from daemon_rig import seed_tokens, wait_for_event, write_daemon_config
 from emulator_rig import serving
 from engine_rig import World, workout_file
-from processes import stop
+from processes import reaped, stop
 
 from stravasync.demo.samples import sample_fit
 from stravasync.emulator import Emulator, Knobs
@@ -73,7 +73,8 @@ def test_sigkill_while_updates_fail_then_run_once_applies_one_put(
         stop(daemon, signal.SIGKILL)
     strava.set_knobs(update_5xx_share=0.0)
     once = stravasync(config, tmp_path, "--once")
-    _out, err = once.communicate(timeout=60)
+    with reaped(once):
+        _out, err = once.communicate(timeout=60)
     assert 0 == once.returncode, err[-2000:]
     seen = strava.inspect(requests=False)
     assert 2 == len(seen["uploads"])

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import reaped
 
 from stravasync.strava.tokens import TokenSet, TokenStore
 
@@ -58,11 +59,12 @@ def test_concurrent_refresh_across_processes(tmp_path: Path) -> None:
         )
         for _ in range(4)
     ]
-    deadline = time.monotonic() + 30
-    while len(list(state.glob("ready-*"))) < len(children):  # the interpreters started
-        assert time.monotonic() < deadline, "the children did not start"
-        time.sleep(0.01)
-    (state / "go").touch()
-    outputs = [c.communicate(timeout=60)[0].strip() for c in children]
+    with reaped(*children):
+        deadline = time.monotonic() + 30
+        while len(list(state.glob("ready-*"))) < len(children):  # the interpreters started
+            assert time.monotonic() < deadline, "the children did not start"
+            time.sleep(0.01)
+        (state / "go").touch()
+        outputs = [c.communicate(timeout=60)[0].strip() for c in children]
     assert ["access-new"] * 4 == outputs
     assert ["refresh-old"] == log.read_text().split()
