@@ -2,8 +2,9 @@
 
 The tests live in ``unit/`` (no processes, no sockets beyond ``httpx.MockTransport``)
 and ``integration/`` (the real daemon, the emulator on loopback, mounts, other users).
-The rigs they share (``engine_rig``, ``daemon_rig``, ``fixtures`` …) sit here in
-``tests/``, which is put on ``sys.path`` below so both folders import them by name.
+The rigs they share (``engine_rig``, ``daemon_rig``, ``fixtures``, ``nobody`` …) sit here
+in ``tests/``, which is put on ``sys.path`` below so both folders import them by name;
+test modules never import each other.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import structlog
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = (REPO / ".." / "shared" / "corpus").resolve()
 
-for _folder in (Path(__file__).parent, Path(__file__).parent / "unit",
-                Path(__file__).parent / "integration"):
-    if str(_folder) not in sys.path:
-        sys.path.insert(0, str(_folder))
+RIGS = str(Path(__file__).parent)
+if RIGS not in sys.path:
+    sys.path.insert(0, RIGS)
 
 
 @pytest.fixture(autouse=True)

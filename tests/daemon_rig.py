@@ -1,7 +1,7 @@
 """The rig for proving the real daemon and commands: an emulator, a config, a state folder.
 
-Used by tests/test_daemon_hostile.py (issue 10) and tests/test_daemon_owner.py (issue
-11). The daemon runs in a thread (:func:`running`) or as ``stravasync run`` in a
+Used by integration/test_daemon_hostile.py (issue 10) and integration/test_daemon_owner.py
+(issue 11). The daemon runs in a thread (:func:`running`) or as ``stravasync run`` in a
 subprocess, optionally as the unprivileged user 65534 (root can read everything, so
 permission problems only show for an ordinary user).
 """
@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+from emulator_rig import serving
+from nobody import as_user
 
 from stravasync.config.settings import Config, load_config
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
+from stravasync.owner.attention import WATERMARK_KEY
 from stravasync.service.daemon import Daemon
 from stravasync.service.sdnotify import SystemdNotifier
 from stravasync.state import Store
@@ -34,7 +34,6 @@ from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
 
 REPO = Path(__file__).resolve().parents[1]
-NOBODY = 65534
 FINAL = {"uploaded", "duplicate", "invalid", "rejected", "skipped"}
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 
@@ -82,6 +81,23 @@ class Rig:
             time.sleep(0.1)
         raise AssertionError(f"not final after {timeout} s: {files}")
 
+    def told(self, path: Path | str) -> bool:
+        """Whether the daemon's follow-up round has looked at finished ``path`` (owner told)."""
+        store = Store.open(self.state_dir, read_only=True)
+        try:
+            record = store.path_record(str(path))
+            row = store.workout(record.sha256) if record and record.sha256 else None
+            seen = store.get_meta(WATERMARK_KEY)
+        finally:
+            store.close()
+        finished = row.finished_at if row is not None else None
+        return finished is not None and seen is not None and float(seen) >= finished
+
+    def wait_told(self, path: Path | str, timeout: float = 20.0) -> None:
+        """Wait until a follow-up round has run since ``path`` finished (it tells the owner)."""
+        wait_until(lambda: _quietly(lambda: self.told(path)), timeout,
+                   f"a follow-up round after {path} finished")
+
     def uploads(self) -> int:
         """Upload POSTs the emulator accepted."""
         return len(self.emulator.inspect(requests=False)["uploads"])
@@ -105,13 +121,6 @@ class Rig:
             stdout=subprocess.DEVNULL, stderr=stderr, text=True,
             env=child_env(self.root, env),
         )
-
-
-def as_user(user: int | None) -> list[str]:
-    """The setpriv prefix that runs a command as ``user`` (nothing for None)."""
-    if user is None:
-        return []
-    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups"]
 
 
 def child_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -161,9 +170,8 @@ def seed_tokens(emulator: Emulator, state_dir: Path, *,
 def make_rig(root: Path, **knobs: Any) -> Iterator[Rig]:
     """A running emulator (quick processing) and a signed-in rig under ``root``."""
     settings = {"processing_min_s": 0.1, "processing_max_s": 0.4, **knobs}
-    emulator = Emulator(EmulatorConfig(client_id="4242", client_secret="rig-secret", seed=7,
-                                       knobs=Knobs(**settings))).start()
-    try:
+    with serving(client_id="4242", client_secret="rig-secret", seed=7,
+                 knobs=Knobs(**settings)) as emulator:
         watch = root / "watch"
         watch.mkdir(parents=True, exist_ok=True)
         rig = Rig(emulator=emulator, root=root, watch=watch, state_dir=root / "state",
@@ -174,8 +182,6 @@ def make_rig(root: Path, **knobs: Any) -> Iterator[Rig]:
         store.set_meta(LEGACY_ESTIMATE_KEY, "1.0")  # first poll after 1 s, as if learned
         store.close()
         yield rig
-    finally:
-        emulator.stop()
 
 
 @contextlib.contextmanager
@@ -190,31 +196,6 @@ def running(config: Config, **kwargs: Any) -> Iterator[Daemon]:
     finally:
         daemon.request_stop()
         thread.join(10)
-
-
-@contextlib.contextmanager
-def nobody_root() -> Iterator[Path]:
-    """A folder the unprivileged user owns, outside root's private pytest folders."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run as an unprivileged user")
-    folder = Path(tempfile.mkdtemp(prefix="stravasync-rig-", dir="/tmp"))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        for top, dirs, _files in os.walk(folder):
-            for d in dirs:
-                os.chmod(os.path.join(top, d), 0o755)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def give_to_nobody(*paths: Path) -> None:
-    """``chown -R 65534:65534`` each path."""
-    for path in paths:
-        os.chown(path, NOBODY, NOBODY)
-        for top, dirs, files in os.walk(path):
-            for name in (*dirs, *files):
-                os.chown(os.path.join(top, name), NOBODY, NOBODY, follow_symlinks=False)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> float:
@@ -241,6 +222,25 @@ def wait_for_event(proc: subprocess.Popen[str], event: str, timeout: float = 20.
         except json.JSONDecodeError:
             continue
     raise AssertionError(f"no {event} event from the daemon")
+
+
+def _quietly(check: Callable[[], bool]) -> bool:
+    """``check()``, or False while the store is busy or not made yet."""
+    with contextlib.suppress(Exception):  # the store may be busy or not made yet
+        return check()
+    return False
+
+
+def wait_for_log(logs: list[dict[str, Any]], event: str, timeout: float = 20.0,
+                 **match: Any) -> dict[str, Any]:
+    """Wait until ``capture_logs()`` has caught ``event`` (with ``match``); the event."""
+    def found() -> dict[str, Any] | None:
+        return next((e for e in list(logs) if e.get("event") == event
+                     and all(e.get(k) == v for k, v in match.items())), None)
+    wait_until(lambda: found() is not None, timeout, f"the {event} event")
+    caught = found()
+    assert caught is not None
+    return caught
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ emulator's processing, the governor, the store and the engine. (No tests here.)
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from stravasync.config.rules import rules_from_toml
 from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit, sample_gpx, sample_tcx
 from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualClock
@@ -163,3 +165,11 @@ def final_states() -> set[str]:
     """The final states' names."""
     return {s.value for s in (State.UPLOADED, State.DUPLICATE, State.INVALID, State.REJECTED,
                               State.SKIPPED)}
+
+
+def with_rules(world: World, rules: list[dict[str, Any]]) -> World:
+    """Give the world's config these ``[[rules]]`` (as TOML would)."""
+    parsed, problems = rules_from_toml(rules, folder_path=[str(world.watch)])
+    assert [] == problems
+    world.config = dataclasses.replace(world.config, rules=parsed)
+    return world

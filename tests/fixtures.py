@@ -1,4 +1,4 @@
-"""Workout files made by code for the validator tests: FIT via fit-tool, GPX/TCX text.
+"""Workout files made by code for the tests (FIT via fit-tool, GPX/TCX text), and the corpus.
 
 Nothing here is a hand-edited binary: broken files are made by cutting or flipping
 bytes of generated valid ones, so each test says what it broke.
@@ -6,6 +6,7 @@ bytes of generated valid ones, so each test says what it broke.
 
 from __future__ import annotations
 
+import csv
 import functools
 import zlib
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,45 @@ from fit_tool.profile.messages.session_message import SessionMessage
 from fit_tool.profile.profile_type import FileType, Manufacturer, Sport
 
 from stravasync.demo.samples import fit_crc16
+from stravasync.validate import Verdict
 
 START = datetime(2024, 5, 1, 7, 30, tzinfo=UTC)
 #: A fixed "now" so verdicts on plausible times never depend on the clock.
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 CORPUS = (Path(__file__).parents[1] / ".." / "shared" / "corpus").resolve()
+
+EXPECTED = {
+    "valid": Verdict.OK,
+    "valid-quirk": Verdict.OK,
+    "invalid": Verdict.INVALID,
+    "no-timestamps": Verdict.INVALID,
+    "not-activity": Verdict.SKIP,
+}
+#: Files where we decide differently from (or where) the manifest leaves it open.
+JUDGEMENTS = {
+    # degenerate: one point has no duration and no distance; Strava needs a track.
+    "gpx_apple-health_1point.gpx": Verdict.INVALID,
+    # degenerate: lap summaries without trackpoints carry no per-point time, which
+    # Strava requires of TCX ("Time information is missing").
+    "tcx_laps-no-trackpoints.tcx": Verdict.INVALID,
+    # manifest says valid, but all 184 points share the time 1901-12-13T20:45:52Z,
+    # the 32-bit time_t minimum GPSBabel writes for "no time": nothing to date the
+    # activity by (uploaded, it would become a 1901 activity of zero duration). A
+    # deliberate difference from the manifest, noted on the validation issue.
+    "gpx_gpsbabel_hike.gpx": Verdict.INVALID,
+}
+
+
+def _manifest() -> list[tuple[str, str]]:
+    """(file, expected) for each row of the corpus MANIFEST.tsv; none where it is absent."""
+    manifest = CORPUS / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    with manifest.open(newline="") as handle:
+        return [(row["file"], row["expected"]) for row in csv.DictReader(handle, delimiter="\t")]
+
+
+CORPUS_ROWS = _manifest()
 
 
 def _ms(value: datetime) -> int:
@@ -107,6 +142,20 @@ def gpx_text(
         '<gpx version="1.1" creator="fixture" xmlns="http://www.topografix.com/GPX/1/1">'
         f"<trk><type>{sport}</type><trkseg>{''.join(rows)}</trkseg></trk></gpx>\n"
     )
+
+
+def numbered_gpx(n: int) -> bytes:
+    """A small valid GPX whose content differs for each ``n`` (so no duplicates)."""
+    points = "".join(
+        f'<trkpt lat="{45 + i * 0.001 + n * 0.01:.5f}" lon="{7 + i * 0.001:.5f}">'
+        f"<ele>100</ele><time>2026-01-{1 + n % 28:02d}T{n % 24:02d}:{i:02d}:00Z</time></trkpt>"
+        for i in range(10)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">'
+        f"<trk><name>run {n}</name><trkseg>{points}</trkseg></trk></gpx>"
+    ).encode()
 
 
 def tcx_text(*, start: datetime = START, points: int = 20, sport: str = "Biking") -> str:

@@ -1,4 +1,5 @@
-"""Tests for signing in and out: the callback listener, `stravasync auth` and `logout`."""
+"""Tests for signing in and out over loopback: the callback listener, `stravasync auth` and `logout`
+against the emulator."""
 
 from __future__ import annotations
 
@@ -7,82 +8,29 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from cli_rig import AUTH_SECRET, invoke, write_auth_config
+from emulator_rig import serving
 
 from stravasync.cli.auth_cmd import auth_command, logout_command
-from stravasync.cli.context import CliContext
 from stravasync.config.settings import StravaConfig
-from stravasync.errors import AuthFlowError, ConfigError, ScopeMissing, TransientError
+from stravasync.errors import AuthFlowError, ScopeMissing
 from stravasync.strava.oauth import OAuthClient
 from stravasync.strava.signin import (
     CallbackListener,
     CallbackResult,
     authorize_url,
-    check_scope,
-    parse_callback,
     sign_in,
 )
 from stravasync.strava.tokens import TokenStore
 
-emulator_mod = pytest.importorskip("stravasync.emulator")
-
-SECRET = "auth-test-secret-123"
-
-
-def test_authorize_url_has_every_parameter() -> None:
-    """The authorize URL asks for read,activity:write,activity:read_all with state and redirect."""
-    url = authorize_url(
-        oauth_url="https://www.strava.com/oauth/",
-        client_id="42",
-        redirect_uri="http://localhost:5000/callback",
-        state="st4te",
-    )
-    parts = urlsplit(url)
-    assert (
-        "https://www.strava.com/oauth/authorize" == f"{parts.scheme}://{parts.netloc}{parts.path}"
-    )
-    assert {
-        "client_id": ["42"],
-        "redirect_uri": ["http://localhost:5000/callback"],
-        "response_type": ["code"],
-        "approval_prompt": ["auto"],
-        "scope": ["read,activity:write,activity:read_all"],
-        "state": ["st4te"],
-    } == parse_qs(parts.query)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            "http://localhost:1/callback?state=s&code=abc123&scope=read,activity:write",
-            CallbackResult(code="abc123", state="s", scope="read,activity:write", error=None),
-        ),
-        ("  abc123def \n", CallbackResult(code="abc123def", state=None, scope=None, error=None)),
-        (
-            "?state=s&error=access_denied",
-            CallbackResult(code=None, state="s", scope=None, error="access_denied"),
-        ),
-        ("hello world", None),
-        ("", None),
-        ("http://localhost:1/callback", None),
-    ],
-)
-def test_parse_callback(text: str, expected: CallbackResult | None) -> None:
-    """Redirected URLs, query strings and bare codes are understood; junk is not."""
-    assert expected == parse_callback(text)
-
-
-def test_check_scope() -> None:
-    """activity:write must be among the granted scopes (unknown scope passes)."""
-    check_scope("read,activity:write")
-    check_scope(None)
-    with pytest.raises(ScopeMissing, match="stravasync auth"):
-        check_scope("read")
+SECRET = AUTH_SECRET
+CLIENT_SECRET = "client-secret-xyz-123"
+OAUTH_CONFIG = StravaConfig(client_id="4242", client_secret=CLIENT_SECRET,
+                            api_url="http://strava.test/api/v3",
+                            oauth_url="http://strava.test/oauth")
 
 
 def test_listener_rejects_wrong_state() -> None:
@@ -121,150 +69,14 @@ def test_listener_denied_and_timeout() -> None:
             listener.wait(1)
 
 
-# -- the OAuth endpoints, against httpx.MockTransport ----------------------------------
-
-ACCESS = "a" * 40
-REFRESH = "r" * 40
-CLIENT_SECRET = "client-secret-xyz-123"
-OAUTH_CONFIG = StravaConfig(client_id="4242", client_secret=CLIENT_SECRET,
-                            api_url="http://strava.test/api/v3",
-                            oauth_url="http://strava.test/oauth")
-
-
-def test_exchange_code_returns_tokens_and_athlete() -> None:
-    """A code exchange posts the form and returns a TokenSet with the athlete."""
-    seen: list[dict[str, str]] = []
-
-    def app(request: httpx.Request) -> httpx.Response:
-        seen.append(dict(httpx.QueryParams(request.read().decode())))
-        return httpx.Response(
-            200,
-            json={
-                "token_type": "Bearer",
-                "expires_at": 1_800_000_000,
-                "expires_in": 21600,
-                "access_token": ACCESS,
-                "refresh_token": REFRESH,
-                "athlete": {"id": 77, "firstname": "Ada", "lastname": "Lovelace"},
-            },
-        )
-
-    with OAuthClient(config=OAUTH_CONFIG, transport=httpx.MockTransport(app)) as oauth:
-        tokens = oauth.exchange_code("thecode123", scope="read,activity:write")
-    assert {
-        "client_id": "4242",
-        "client_secret": CLIENT_SECRET,
-        "code": "thecode123",
-        "grant_type": "authorization_code",
-    } == seen[0]
-    assert tokens.athlete is not None
-    assert "Ada Lovelace" == tokens.athlete.name
-    assert "read,activity:write" == tokens.scope
-    assert ACCESS not in repr(tokens)
-
-
-def test_bad_code_is_auth_flow_error() -> None:
-    """A used or invalid code is AuthFlowError with advice."""
-    app = httpx.MockTransport(
-        lambda _r: httpx.Response(
-            400,
-            json={
-                "errors": [{"resource": "AuthorizationCode", "field": "code", "code": "invalid"}]
-            },
-        )
-    )
-    with pytest.raises(AuthFlowError, match="stravasync auth"):
-        OAuthClient(config=OAUTH_CONFIG, transport=app).exchange_code("used-code")
-
-
-def test_bad_client_credentials_are_config_error() -> None:
-    """Wrong client id/secret are a configuration problem."""
-    app = httpx.MockTransport(
-        lambda _r: httpx.Response(
-            401,
-            json={"errors": [{"resource": "Application", "field": "client_id", "code": "invalid"}]},
-        )
-    )
-    with pytest.raises(ConfigError, match="client_secret"):
-        OAuthClient(config=OAUTH_CONFIG, transport=app).exchange_code("c0de")
-
-
-def test_no_secret_is_config_error() -> None:
-    """Without a client secret, nothing is sent and the person is told where to set it."""
-    config = StravaConfig(
-        client_id="1", client_secret="", api_url=OAUTH_CONFIG.api_url, oauth_url=OAUTH_CONFIG.oauth_url
-    )
-    app = httpx.MockTransport(lambda _r: pytest.fail("no request expected"))
-    with pytest.raises(ConfigError, match="STRAVASYNC_CLIENT_SECRET"):
-        OAuthClient(config=config, transport=app).refresh(REFRESH)
-
-
-def test_revoke_uses_basic_auth_and_token_body() -> None:
-    """Sign-out posts token=... with HTTP Basic client credentials, nothing in the URL."""
-    seen: list[httpx.Request] = []
-
-    def app(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        request.read()
-        return httpx.Response(200, json={})
-
-    oauth = OAuthClient(config=OAUTH_CONFIG, transport=httpx.MockTransport(app))
-    assert oauth.revoke(access_token=ACCESS, refresh_token=REFRESH)
-    (request,) = seen
-    assert "/oauth/revoke" == request.url.path
-    assert request.headers["authorization"] == httpx.BasicAuth("4242", CLIENT_SECRET)._auth_header
-    assert {"token": REFRESH} == dict(httpx.QueryParams(request.content.decode()))
-    assert "" == request.url.query.decode()
-
-
-def test_revoke_falls_back_to_deauthorize() -> None:
-    """When /revoke is not there, the older /deauthorize is used."""
-    paths: list[str] = []
-
-    def app(request: httpx.Request) -> httpx.Response:
-        paths.append(request.url.path)
-        return httpx.Response(404 if request.url.path.endswith("/revoke") else 200, json={})
-
-    oauth = OAuthClient(config=OAUTH_CONFIG, transport=httpx.MockTransport(app))
-    assert oauth.revoke(access_token=ACCESS, refresh_token=REFRESH)
-    assert ["/oauth/revoke", "/oauth/deauthorize"] == paths
-
-
-def test_revoke_offline_is_transient() -> None:
-    """Sign-out without a network raises TransientError."""
-
-    def app(_r: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("down")
-
-    with pytest.raises(TransientError):
-        OAuthClient(config=OAUTH_CONFIG, transport=httpx.MockTransport(app)).revoke(access_token=ACCESS)
-
-
 # -- end to end against the emulator ------------------------------------------------------
 
 
 @pytest.fixture
 def strava() -> Iterator[object]:
     """A running emulator for client 4242."""
-    with emulator_mod.Emulator(
-        emulator_mod.EmulatorConfig(seed=3, client_id="4242", client_secret=SECRET)
-    ) as emu:
+    with serving(seed=3, client_id="4242", client_secret=SECRET) as emu:
         yield emu
-
-
-def write_config(tmp_path: Path, strava: object, *, secret: str = SECRET) -> Path:
-    """A config file pointing at the emulator, with state under tmp_path."""
-    path = tmp_path / "config.toml"
-    path.write_text(
-        "[strava]\n"
-        'client_id = "4242"\n'
-        f'client_secret = "{secret}"\n'
-        f'api_url = "{strava.api_url}"\n'  # type: ignore[attr-defined]
-        f'oauth_url = "{strava.oauth_url}"\n'  # type: ignore[attr-defined]
-        f'[state]\ndir = "{tmp_path / "state"}"\n'
-    )
-    os.chmod(path, 0o600)
-    return path
 
 
 class Browser:
@@ -297,23 +109,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STRAVASYNC_CLIENT_SECRET", raising=False)
 
 
-def invoke(command: object, config: Path, args: list[str], stdin: str = "") -> object:
-    """Run a click command with our CLI context."""
-    return CliRunner().invoke(
-        command,
-        args,
-        obj=CliContext(config_path=config),  # type: ignore[arg-type]
-        input=stdin,
-        catch_exceptions=True,
-    )
-
-
 @pytest.mark.integration
 def test_auth_end_to_end(tmp_path: Path, strava: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """`stravasync auth` opens the browser, checks state and scope, shows the athlete, stores tokens."""
     browser = Browser()
     monkeypatch.setattr("webbrowser.open", browser)
-    config = write_config(tmp_path, strava)
+    config = write_auth_config(tmp_path, strava)
     result = invoke(auth_command, config, ["--timeout", "20"])
     assert browser.thread is not None
     browser.thread.join()
@@ -338,7 +139,7 @@ def test_auth_unticked_scope_stores_nothing(
     strava.set_knobs(granted_scope="read")  # type: ignore[attr-defined]
     browser = Browser()
     monkeypatch.setattr("webbrowser.open", browser)
-    result = invoke(auth_command, write_config(tmp_path, strava), ["--timeout", "20"])
+    result = invoke(auth_command, write_auth_config(tmp_path, strava), ["--timeout", "20"])
     assert browser.thread is not None
     browser.thread.join()
     assert isinstance(result.exception, ScopeMissing)  # type: ignore[attr-defined]
@@ -354,7 +155,7 @@ def test_auth_state_mismatch(
     """A redirect with a foreign state is refused and nothing is exchanged."""
     browser = Browser(tamper_state=True)
     monkeypatch.setattr("webbrowser.open", browser)
-    result = invoke(auth_command, write_config(tmp_path, strava), ["--timeout", "1"])
+    result = invoke(auth_command, write_auth_config(tmp_path, strava), ["--timeout", "1"])
     assert browser.thread is not None
     browser.thread.join()
     assert isinstance(result.exception, AuthFlowError)  # type: ignore[attr-defined]
@@ -369,7 +170,7 @@ def test_auth_no_browser_paste(tmp_path: Path, strava: object) -> None:
     from stravasync.config.settings import load_config
     from stravasync.strava.oauth import OAuthClient
 
-    cfg = load_config(write_config(tmp_path, strava))
+    cfg = load_config(write_auth_config(tmp_path, strava))
     read_fd, write_fd = os.pipe()
     lines: list[str] = []
 
@@ -402,7 +203,7 @@ def test_auth_no_browser_paste(tmp_path: Path, strava: object) -> None:
 @pytest.mark.integration
 def test_auth_with_code(tmp_path: Path, strava: object) -> None:
     """--code exchanges a code obtained by hand and exits."""
-    config = write_config(tmp_path, strava)
+    config = write_auth_config(tmp_path, strava)
     url = authorize_url(
         oauth_url=strava.oauth_url,
         client_id="4242",  # type: ignore[attr-defined]
@@ -421,26 +222,15 @@ def test_auth_with_code(tmp_path: Path, strava: object) -> None:
 def test_auth_timeout(tmp_path: Path, strava: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nobody answers: a clear timeout message."""
     monkeypatch.setattr("webbrowser.open", lambda _url: True)
-    result = invoke(auth_command, write_config(tmp_path, strava), ["--timeout", "1"])
+    result = invoke(auth_command, write_auth_config(tmp_path, strava), ["--timeout", "1"])
     assert isinstance(result.exception, AuthFlowError)  # type: ignore[attr-defined]
     assert "within 1 seconds" in str(result.exception)  # type: ignore[attr-defined]
-
-
-def test_auth_needs_a_secret(tmp_path: Path) -> None:
-    """Without a client secret the command says where to put one."""
-    fake = type(
-        "S", (), {"api_url": "http://127.0.0.1:9/api/v3", "oauth_url": "http://127.0.0.1:9/oauth"}
-    )()
-    config = write_config(tmp_path, fake, secret="")
-    result = invoke(auth_command, config, ["--code", "abc123"])
-    assert isinstance(result.exception, ConfigError)  # type: ignore[attr-defined]
-    assert "client_secret" in str(result.exception)  # type: ignore[attr-defined]
 
 
 @pytest.mark.integration
 def test_logout_revokes_and_deletes(tmp_path: Path, strava: object) -> None:
     """logout revokes at Strava (the token stops working) and deletes the file."""
-    config = write_config(tmp_path, strava)
+    config = write_auth_config(tmp_path, strava)
     url = authorize_url(
         oauth_url=strava.oauth_url,
         client_id="4242",  # type: ignore[attr-defined]
@@ -471,7 +261,7 @@ def test_logout_offline_still_deletes(tmp_path: Path) -> None:
     fake = type(
         "S", (), {"api_url": "http://127.0.0.1:9/api/v3", "oauth_url": "http://127.0.0.1:9/oauth"}
     )()
-    config = write_config(tmp_path, fake)
+    config = write_auth_config(tmp_path, fake)
     from stravasync.strava.tokens import TokenSet
 
     TokenStore(state_dir=tmp_path / "state").save_initial(
@@ -494,40 +284,6 @@ def test_listener_port_can_be_fixed_for_ssh_forwarding() -> None:
         assert f"http://localhost:{port}/callback" == listener.redirect_uri
         with pytest.raises(AuthFlowError, match="Choose another --port"):
             CallbackListener(expected_state="s", port=port)
-
-
-@pytest.mark.parametrize(("exc", "words"), [
-    (httpx.ConnectError("[Errno 111] Connection refused"), "could not connect"),
-    (httpx.ConnectTimeout("slow"), "timed out"),
-    (httpx.ReadTimeout("slow"), "did not answer in time"),
-])
-def test_sign_in_offline_says_what_happened_and_what_to_do(
-    exc: Exception, words: str
-) -> None:
-    """A network failure during sign-in: in words, no httpx names, no "retried later"."""
-
-    def app(_r: httpx.Request) -> httpx.Response:
-        raise exc
-
-    oauth = OAuthClient(config=OAUTH_CONFIG, transport=httpx.MockTransport(app))
-    with pytest.raises(TransientError) as info:
-        oauth.exchange_code("c0de")
-    message = str(info.value)
-    assert words in message.lower()
-    assert "oauth_url" in message
-    assert "stravasync auth" in message
-    assert "retried" not in message
-    assert type(exc).__name__ not in message
-
-
-def test_sign_in_with_strava_down_does_not_promise_a_retry() -> None:
-    """A 5xx answer to the sign-in says to run `stravasync auth` again, not "retried later"."""
-    oauth = OAuthClient(config=OAUTH_CONFIG,
-                        transport=httpx.MockTransport(lambda _r: httpx.Response(502)))
-    with pytest.raises(TransientError) as info:
-        oauth.exchange_code("c0de")
-    assert "stravasync auth" in str(info.value)
-    assert "retried" not in str(info.value)
 
 
 def test_no_browser_timeout_with_closed_input_fits_the_mode(tmp_path: Path) -> None:
@@ -559,20 +315,6 @@ def test_no_browser_timeout_with_open_input_says_to_paste(tmp_path: Path) -> Non
     message = str(info.value)
     assert "with --no-browser" not in message
     assert "paste" in message
-
-
-def test_logout_removes_a_damaged_token_file(tmp_path: Path) -> None:
-    """A token file that cannot be read is removed by logout, which says so."""
-    fake = type(
-        "S", (), {"api_url": "http://127.0.0.1:9/api/v3", "oauth_url": "http://127.0.0.1:9/oauth"}
-    )()
-    config = write_config(tmp_path, fake)
-    (tmp_path / "state").mkdir(exist_ok=True)
-    (tmp_path / "state" / "tokens.json").write_text("{not json")
-    result = invoke(logout_command, config, [])
-    assert 0 == result.exit_code  # type: ignore[attr-defined]
-    assert "Deleted the unreadable token file" in result.output  # type: ignore[attr-defined]
-    assert not (tmp_path / "state" / "tokens.json").exists()
 
 
 class CappedBrowser:
@@ -626,11 +368,11 @@ def test_logout_without_a_secret_says_deauthorize_retires(tmp_path: Path, strava
     """logout with no client secret signs out by /deauthorize and says it ends on 1 June 2027."""
     url = authorize_url(oauth_url=strava.oauth_url, client_id="4242",  # type: ignore[attr-defined]
                         redirect_uri="http://localhost:9/callback", state="x")
-    signed_in = invoke(auth_command, write_config(tmp_path, strava),
+    signed_in = invoke(auth_command, write_auth_config(tmp_path, strava),
                        ["--code", httpx.get(url).headers["location"]])
     assert 0 == signed_in.exit_code  # type: ignore[attr-defined]
     token = json.loads((tmp_path / "state" / "tokens.json").read_text())["access_token"]
-    result = invoke(logout_command, write_config(tmp_path, strava, secret=""), [])
+    result = invoke(logout_command, write_auth_config(tmp_path, strava, secret=""), [])
     output = " ".join(result.output.split())  # type: ignore[attr-defined]
     assert "Strava confirmed the sign-out" in output
     assert "retires on 1 June 2027" in output
@@ -649,7 +391,7 @@ def test_logout_when_strava_refuses_says_it_was_not_confirmed(
 
     TokenStore(state_dir=tmp_path / "state").save_initial(
         TokenSet(access_token="x" * 40, refresh_token="y" * 40, expires_at=4_000_000_000))
-    result = invoke(logout_command, write_config(tmp_path, strava, secret=""), [])
+    result = invoke(logout_command, write_auth_config(tmp_path, strava, secret=""), [])
     assert 0 == result.exit_code  # type: ignore[attr-defined]
     assert "did not confirm the sign-out" in result.output  # type: ignore[attr-defined]
     assert "Strava confirmed" not in result.output  # type: ignore[attr-defined]

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 from daemon_rig import FINAL, START, seed_tokens, wait_for_event, write_daemon_config
+from emulator_rig import serving
+from processes import stop
 
 from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit, sample_gpx, sample_tcx
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.errors import AlreadyRunning
 from stravasync.service.daemon import Daemon
 from stravasync.service.sdnotify import SystemdNotifier
@@ -76,15 +78,9 @@ class Live:
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
     """A running emulator with fast processing and tokens stored for its athlete."""
-    emulator = Emulator(
-        EmulatorConfig(
-            client_id="4242",
-            client_secret="daemon-test-secret",
-            seed=11,
-            knobs=Knobs(processing_min_s=0.2, processing_max_s=0.6),
-        )
-    ).start()
-    try:
+    knobs = Knobs(processing_min_s=0.2, processing_max_s=0.6)
+    with serving(client_id="4242", client_secret="daemon-test-secret", seed=11,
+                 knobs=knobs) as emulator:
         watch = tmp_path / "watch"
         watch.mkdir()
         live = Live(emulator=emulator, root=tmp_path, watch=watch, config=None,  # type: ignore[arg-type]
@@ -102,8 +98,6 @@ def live(tmp_path: Path) -> Iterator[Live]:
         store.set_meta(ESTIMATE_KEY, "1.0")
         store.close()
         yield live
-    finally:
-        emulator.stop()
 
 
 def drop(folder: Path, name: str, data: bytes) -> Path:
@@ -154,7 +148,7 @@ def test_slow_copy_is_uploaded_once_and_whole(live: Live, daemon_thread: Callabl
         for i in range(0, len(data), len(data) // 5 + 1):
             out.write(data[i : i + len(data) // 5 + 1])
             out.flush()
-            time.sleep(0.1)
+            time.sleep(0.1)  # kept: a writer pausing mid-copy is what this test is about
     files = live.wait_final(1)
     assert {str(target): "uploaded"} == files
     uploads = live.emulator.inspect(requests=False)["uploads"]
@@ -210,33 +204,19 @@ def start_process(live: Live, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def stop_process(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM and reap the daemon; one that hangs is killed (so no later test inherits it)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
 def test_sigterm_exits_zero_within_five_seconds(live: Live) -> None:
     """SIGTERM stops the daemon cleanly with status 0 in under 5 s."""
     proc = start_process(live)
     try:
         wait_for_event(proc, "daemon_started")
         drop(live.watch, "run.fit", sample_fit(start=START))
-        time.sleep(0.3)
+        wait_for_event(proc, "upload_started")  # SIGTERM arrives with an upload under way
         began = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        status = proc.wait(10)
+        status = stop(proc)
         assert 0 == status
         assert time.monotonic() - began < 5.0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        stop(proc, signal.SIGKILL)
 
 
 def test_second_run_exits_with_a_clear_message(live: Live) -> None:
@@ -255,7 +235,7 @@ def test_second_run_exits_with_a_clear_message(live: Live) -> None:
         assert "already running" in second.stderr
         assert "Traceback" not in second.stderr
     finally:
-        stop_process(proc)
+        stop(proc)
 
 
 def test_sighup_reloads_the_configuration(live: Live) -> None:
@@ -271,7 +251,7 @@ def test_sighup_reloads_the_configuration(live: Live) -> None:
         drop(extra, "late.fit", sample_fit(start=START))
         assert {"uploaded"} == set(live.wait_final(1).values())
     finally:
-        stop_process(proc)
+        stop(proc)
 
 
 def test_sigkill_at_random_moments_still_uploads_each_file_once(live: Live) -> None:
@@ -287,17 +267,15 @@ def test_sigkill_at_random_moments_still_uploads_each_file_once(live: Live) -> N
     for moment in ("upload_started", "upload_created", "upload_done", None):
         proc = start_process(live)
         if moment is None:
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.5, 1.5))  # kept: a random moment is the point here
         else:
             wait_for_event(proc, moment)
-        proc.kill()
-        proc.wait(10)
-        proc.communicate()
+        stop(proc, signal.SIGKILL)
     proc = start_process(live)
     try:
         files = live.wait_final(workouts, timeout=40)
     finally:
-        stop_process(proc)
+        stop(proc)
     assert {"uploaded"} == set(files.values())
     assert workouts == live.activities()
 

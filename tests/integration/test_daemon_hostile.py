@@ -12,16 +12,16 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from daemon_rig import START, Rig, make_rig, running, wait_until
+from daemon_rig import START, Rig, make_rig, running, wait_for_log, wait_until
+from processes import stop
 from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_fit
@@ -204,19 +204,6 @@ def test_one_zero_limit_header_does_not_stop_uploads(rig: Rig) -> None:
     assert snapshot["paused_until"] is None
 
 
-def test_a_zero_limit_never_pauses_past_the_next_quarter_hour(tmp_path: Path) -> None:
-    """Even with usage recorded, 0,0 pauses uploads at most until the next quarter-hour."""
-    now = datetime(2026, 3, 1, 10, 7, 30, tzinfo=UTC).timestamp()
-    governor = Governor(state_file=tmp_path / "ratelimit.json", clock=lambda: now)
-    governor.observe({"X-RateLimit-Limit": "200,2000", "X-RateLimit-Usage": "5,50"})
-    governor.observe({"X-RateLimit-Limit": "0,0", "X-RateLimit-Usage": "6,51"})
-    pause = governor.active_pause("upload")
-    quarter = datetime(2026, 3, 1, 10, 15, tzinfo=UTC).timestamp()
-    assert pause is None or pause.until <= quarter
-    restarted = Governor(state_file=tmp_path / "ratelimit.json", clock=lambda: now)
-    assert restarted.snapshot()["limit_15"] == 200
-
-
 # -- a state folder that fills up -----------------------------------------------------------
 
 
@@ -260,12 +247,12 @@ def test_files_dropped_while_the_state_is_full_are_uploaded_once_space_is_back(
         shutil.copytree(rig.state_dir, state)
         rig.state_dir = state
         rig.write_config()
-        with running(rig.config()):
+        with capture_logs() as logs, running(rig.config()):
             put(rig.watch, "before.fit", workout(50))
             rig.wait_final(1)
             filler = fill(small_tmpfs)
             dropped = [put(rig.watch, f"full{n}.fit", workout(51 + n)) for n in range(5)]
-            time.sleep(3)  # the ingest thread meets the full disk, the backlog keeps them
+            wait_for_log(logs, "state_unwritable")  # the ingest thread met the full disk
             while_full = rig.command("status")
             print(f"\nstatus while the state folder is full:\n{while_full.stdout}")
             filler.unlink()
@@ -298,7 +285,6 @@ def test_a_command_beside_the_daemon_never_hides_its_later_writes(rig: Rig) -> N
                    "the upload after the command, as other processes see it")
         files = {f["path"]: f["state"] for f in status_json(rig)["files"]}  # type: ignore[index]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=10)
+        stop(proc)
     assert {first: "uploaded", after: "uploaded"} == files
     assert 2 == rig.uploads()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,17 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_rig import (
-    NOBODY,
-    START,
-    Rig,
-    give_to_nobody,
-    json_lines,
-    make_rig,
-    nobody_root,
-    running,
-    wait_until,
-)
+from daemon_rig import START, Rig, json_lines, make_rig, running, wait_for_log, wait_until
+from nobody import NOBODY, give_to_nobody, nobody_root
+from processes import stop
 from structlog.testing import capture_logs
 
 from stravasync.demo.samples import sample_fit, sample_tcx
@@ -105,15 +95,21 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def stop(proc: subprocess.Popen[str]) -> None:
-    """SIGTERM the daemon and reap it (killed if it hangs)."""
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+def _text(path: Path) -> str:
+    """A file's text, empty while it does not exist."""
+    return path.read_text() if path.exists() else ""
+
+
+def wait_status(rig: Rig, check: Any, what: str, timeout: float = 15.0) -> dict[str, Any]:
+    """Ask ``status --json`` until ``check(status)`` holds; that status."""
+    seen: list[dict[str, Any]] = []
+
+    def asked() -> bool:
+        seen[:] = [json.loads(rig.command("status", "--json").stdout)]
+        return bool(check(seen[0]))
+
+    wait_until(asked, timeout, what)
+    return seen[0]
 
 
 # -- folder health as an ordinary user --------------------------------------------------------
@@ -156,7 +152,12 @@ def test_unusable_folders_are_told_once_each_as_an_ordinary_user(
             give_to_nobody(rig.root / "Garmni")
             took = wait_until(lambda: rig.files().get(str(typo / "late.fit")) == "uploaded",
                               15, "the folder that appeared is used")
-            time.sleep(2.5)  # a follow-up round or two: no notice repeats
+            # Both channels have told the recovery, and a follow-up round has run since
+            # (it told late.fit): a repeated notice would have gone out by now.
+            wait_until(lambda: "recovered|" in _text(notices_log)
+                       and any(p["priority"] != "high" for p in receiver.posts),
+                       15, "the recovery told on both channels")
+            rig.wait_told(typo / "late.fit")
         finally:
             stop(proc)
     log = json_lines(log_path.read_text())
@@ -199,14 +200,14 @@ def test_a_copy_read_half_written_leaves_one_row_and_no_stale_problem(rig: Rig) 
     """A TCX copied with a pause longer than settle_seconds: one row, uploaded, no problem."""
     data = sample_tcx(start=START)
     target = rig.watch / "slow.tcx"
-    with running(rig.config()):
+    with capture_logs() as logs, running(rig.config()):
         with target.open("wb") as out:
             out.write(data[: len(data) // 2])
             out.flush()
-            time.sleep(1.5)  # settle_seconds is 0.3: the half is read and judged
+            wait_for_log(logs, "file_invalid", path=str(target))  # the half, read and judged
             out.write(data[len(data) // 2:])
         wait_until(lambda: rig.files().get(str(target)) == "uploaded", 15, "the whole copy")
-        time.sleep(2.5)  # the daemon's follow-up round has run
+        rig.wait_told(target)  # the daemon's follow-up round has run
         status = json.loads(rig.command("status", "--json").stdout)
         table = rig.command("status").stdout
     assert [("uploaded", str(target))] == [(f["state"], f["path"]) for f in status["files"]]
@@ -224,8 +225,8 @@ def test_status_while_paused_by_the_rate_limit(rig: Rig) -> None:
         for n in range(2):
             put(rig.watch, f"waits{n}.fit", workout(6 + n))
         wait_until(lambda: len(rig.files()) == 3, 10, "the waiting files are queued")
-        time.sleep(2.5)
-        status = json.loads(rig.command("status", "--json").stdout)
+        status = wait_status(rig, lambda s: s["rate_limit"]["paused_until"] is not None,
+                             "the pause shown")
         table = rig.command("status").stdout
         print(f"\nstatus during a rate-limit pause:\n{table}")
     now = time.time()
@@ -250,8 +251,8 @@ def test_retry_of_a_skipped_file_is_uploaded_by_the_running_daemon(rig: Rig) -> 
         rig.wait_final(1)
     assert {str(old): "skipped"} == rig.files()
     rig.write_config(max_age_days=30)  # the owner raises it and restarts the service
-    with running(rig.config()):
-        time.sleep(0.5)
+    with capture_logs() as logs, running(rig.config()):
+        wait_for_log(logs, "scan_done")
         assert {str(old): "skipped"} == rig.files()  # known, not read again by the scan
         result = rig.command("retry", str(old))
         asked = time.monotonic()
@@ -319,10 +320,10 @@ def test_zwift_in_progress_file_is_never_read(rig: Rig) -> None:
     rig.write_config()
     zwift_mid_ride = put(rig.watch, "inProgressActivity.fit", workout(5))
     with capture_logs() as logs, running(rig.config()):
-        put(rig.watch, "2026-11-29-18-04-12.fit", workout(6))
         zwift_mid_ride.write_bytes(workout(7))  # the next save, mid-ride
+        # Written after that save: once it is final, the save's events were handled too.
+        put(rig.watch, "2026-11-29-18-04-12.fit", workout(6))
         rig.wait_final(1)
-        time.sleep(0.5)
     assert {str(rig.watch / "2026-11-29-18-04-12.fit"): "uploaded"} == rig.files()
     assert 1 == rig.uploads()
     assert not [e for e in logs if "inProgressActivity" in str(e.get("path", ""))]

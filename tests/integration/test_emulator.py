@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import ast
 import base64
-import csv
 import gzip
 import struct
-import sys
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from click.testing import CliRunner
+from emulator_rig import START, bearer, serving
 
-from stravasync.cli.emulator_cmd import build_config, emulator_command
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock, ServerUsage
-from stravasync.emulator.content import inspect_payload
-from stravasync.emulator.forms import parse_body
+from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock
 
 pytestmark = pytest.mark.integration
 
-START = 1_700_000_100.0 + 300  # five minutes into a 15-minute window (…:00:00 + 300 s)
 CLIENT_ID, SECRET = "12345", "emulator-secret"
 REDIRECT = "http://127.0.0.1:8999/callback"
 AUTH_ERROR = {
@@ -88,34 +79,6 @@ def tcx(*, points: int = 3, timed: bool = True) -> bytes:
 
 
 # -- fixtures and helpers ---------------------------------------------------------------
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """A clock the test moves by hand."""
-    return ManualClock(START)
-
-
-@pytest.fixture
-def strava(clock: ManualClock) -> Iterator[Emulator]:
-    """A running emulator with 1-2 s processing on the manual clock."""
-    config = EmulatorConfig(
-        seed=7, clock=clock, knobs=Knobs(processing_min_s=1.0, processing_max_s=2.0)
-    )
-    with Emulator(config) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """A plain httpx client that follows no redirects."""
-    with httpx.Client(timeout=10.0) as client:
-        yield client
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    """The Authorization header for `tokens`."""
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def upload(
@@ -635,13 +598,8 @@ def test_other_athletes_uploads_are_not_found(strava: Emulator, http: httpx.Clie
 
 def test_ids_can_exceed_32_bits(clock: ManualClock, http: httpx.Client) -> None:
     """Upload and activity ids above 2**32 come back exactly, id_str included."""
-    config = EmulatorConfig(
-        clock=clock,
-        upload_id_start=2**32 + 5,
-        activity_id_start=2**33 + 7,
-        knobs=Knobs(processing_min_s=0, processing_max_s=0),
-    )
-    with Emulator(config) as strava:
+    with serving(clock=clock, upload_id_start=2**32 + 5, activity_id_start=2**33 + 7,
+                 knobs=Knobs(processing_min_s=0, processing_max_s=0)) as strava:
         tokens = strava.issue_tokens()
         result = finish(http, strava, clock, tokens, gpx())
     assert (str(2**32 + 5), 2**33 + 7) == (result["id_str"], result["activity_id"])
@@ -754,77 +712,6 @@ def test_http_inspection_and_knob_endpoints(strava: Emulator, http: httpx.Client
     )
 
 
-def test_multipart_keeps_binary_bytes_and_merges_query_fields() -> None:
-    """Every byte value and CRLF run survives multipart parsing; form fields win."""
-    payload = bytes(range(256)) + b"\r\n--\r\n\r\n" + bytes(range(255, -1, -1))
-    request = httpx.Request(
-        "POST",
-        "http://x/",
-        data={"data_type": "fit"},
-        files={"file": ("f.fit", payload)},
-    )
-    body = request.read()
-    form = parse_body(body, request.headers["content-type"])
-    assert (payload, "f.fit", {"data_type": "fit"}) == (
-        form.files["file"].data,
-        form.files["file"].filename,
-        form.fields,
-    )
-
-
-def test_emulator_command_builds_config_and_serves(tmp_path: Path) -> None:
-    """The CLI documents its defaults and its options become the emulator's settings."""
-    runner = CliRunner()
-    help_text = runner.invoke(emulator_command, ["--help"]).output
-    assert "[default: 8723" in help_text
-    context = emulator_command.make_context(
-        "emulator",
-        [
-            "--port",
-            "0",
-            "--limits",
-            "10,20",
-            "--usage",
-            "3,4",
-            "--fault-5xx-share",
-            "0.1",
-            "--no-rotate",
-            "--large-ids",
-            "--granted-scope",
-            "read",
-            "--update-5xx-share",
-            "0.3",
-            "--private-share",
-            "0.25",
-            "--athlete-cap",
-            "1",
-            "--form-tokens",
-            "--deauthorize-retired",
-        ],
-    )
-    config = build_config(context.params)
-    assert (10, 20, 0.1, False, "read") == (
-        config.knobs.limit_15,
-        config.knobs.limit_day,
-        config.knobs.error_5xx_share,
-        config.knobs.rotate_refresh_tokens,
-        config.knobs.granted_scope,
-    )
-    assert (0.3, 0.25, 1, False, True) == (
-        config.knobs.update_5xx_share,
-        config.knobs.private_share,
-        config.knobs.athlete_limit,
-        config.knobs.header_only_tokens,
-        config.knobs.deauthorize_retired,
-    )
-    assert (ServerUsage(usage_15=3, usage_day=4), 2**32 + 9000001) == (
-        config.initial_usage,
-        config.upload_id_start,
-    )
-    bad = runner.invoke(emulator_command, ["--limits", "ten"])
-    assert 2 == bad.exit_code
-
-
 def test_serve_until_stopped_prints_the_config_snippet() -> None:
     """The standalone loop prints the URLs and a [strava] snippet, and stops on request."""
     from stravasync.emulator import serve_until_stopped
@@ -841,38 +728,3 @@ def test_serve_until_stopped_prints_the_config_snippet() -> None:
     assert f'api_url = "{seen[0]}"' in lines[0]
     assert f"api_url   = {seen[0].removesuffix('/api/v3')}   (path-less" in lines[0]
     assert "[strava]" in lines[0]
-
-
-def test_emulator_imports_nothing_of_stravasync_outside_itself() -> None:
-    """The emulator stands for Strava: it imports only the stdlib and itself."""
-    package = Path(inspect_payload.__code__.co_filename).parent
-    imported: set[str] = set()
-    for module in package.glob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                imported.add(node.module)
-    foreign = {
-        name
-        for name in imported
-        if not name.startswith("stravasync.emulator")
-        and name.split(".")[0] not in sys.stdlib_module_names
-        and name != "__future__"
-    }
-    assert set() == foreign
-
-
-@pytest.mark.corpus
-def test_corpus_files_strava_would_take_are_accepted(corpus: Path) -> None:
-    """Every valid corpus file passes the emulator's content checks."""
-    with (corpus / "MANIFEST.tsv").open(encoding="utf-8") as manifest:
-        rows = list(csv.DictReader(manifest, delimiter="\t"))
-    errors = {
-        row["file"]: inspect_payload(
-            (corpus / row["file"]).read_bytes(), data_type=row["format"].lower()
-        ).error
-        for row in rows
-        if row["expected"] == "valid"
-    }
-    assert dict.fromkeys(errors) == errors

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from emulator_rig import bearer
 from fixtures import fit_bytes, gpx_text, tcx_text
 
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock
-from stravasync.emulator.fitscan import FIT_EPOCH, scan_fit
+from stravasync.emulator import Emulator, ManualClock
 
 pytestmark = pytest.mark.integration
 
@@ -27,30 +25,8 @@ SCOPE_MISSING_READ = {
 
 @pytest.fixture
 def clock() -> ManualClock:
-    """A clock the test moves by hand."""
+    """A clock the test moves by hand, from this module's start (the emulator fixture uses it)."""
     return ManualClock(NOW)
-
-
-@pytest.fixture
-def strava(clock: ManualClock) -> Iterator[Emulator]:
-    """A running emulator with 1-2 s processing on the manual clock."""
-    config = EmulatorConfig(
-        seed=3, clock=clock, knobs=Knobs(processing_min_s=1.0, processing_max_s=2.0)
-    )
-    with Emulator(config) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """A plain httpx client."""
-    with httpx.Client(timeout=10.0) as client:
-        yield client
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    """The Authorization header for `tokens`."""
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def day(n: int) -> datetime:
@@ -422,17 +398,3 @@ def test_one_list_call_is_one_read(
         response.headers["X-RateLimit-Usage"],
         response.headers["X-ReadRateLimit-Usage"],
     )
-
-
-# -- the FIT walk -----------------------------------------------------------------------
-
-
-def test_fit_walk_rolls_compressed_timestamps_over() -> None:
-    """A record with a compressed header gets its 5-bit offset rolled onto the last full time."""
-    full = 1_000_000_030  # low five bits: 30
-    definition_event = struct.pack("<BBBHB", 0x41, 0, 0, 21, 1) + bytes([253, 4, 0x86])
-    event = struct.pack("<BI", 0x01, full)
-    definition_record = struct.pack("<BBBHB", 0x42, 0, 0, 20, 1) + bytes([3, 1, 0x02])
-    compressed = bytes([0x80 | (2 << 5) | 2, 120])  # offset 2 < 30: rolls over to +4
-    facts = scan_fit(definition_event + event + definition_record + compressed)
-    assert (full + 4, float(full + 4 + FIT_EPOCH)) == (facts.record_time, facts.start_unix())

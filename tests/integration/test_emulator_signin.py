@@ -4,15 +4,15 @@ the athlete cap at authorize, and the path-less API host."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from emulator_rig import bearer
 from fixtures import gpx_text
 
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs, ManualClock, describe
+from stravasync.emulator import Emulator, ManualClock, describe
 
 pytestmark = pytest.mark.integration
 
@@ -34,30 +34,8 @@ AUTHORIZE = {
 
 @pytest.fixture
 def clock() -> ManualClock:
-    """A clock the test moves by hand."""
+    """A clock the test moves by hand, from this module's start (the emulator fixture uses it)."""
     return ManualClock(1_800_000_000.0)
-
-
-@pytest.fixture
-def strava(clock: ManualClock) -> Iterator[Emulator]:
-    """A running emulator with 1-2 s processing on the manual clock."""
-    config = EmulatorConfig(
-        seed=5, clock=clock, knobs=Knobs(processing_min_s=1.0, processing_max_s=2.0)
-    )
-    with Emulator(config) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    """A plain httpx client that follows no redirects."""
-    with httpx.Client(timeout=10.0) as client:
-        yield client
-
-
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    """The Authorization header for `tokens`."""
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
 def alive(http: httpx.Client, strava: Emulator, tokens: dict[str, Any]) -> bool:

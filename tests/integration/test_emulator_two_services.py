@@ -12,9 +12,9 @@ import pytest
 from fixtures import fit_bytes
 
 from stravasync.emulator import (
-    Athlete,
     Emulator,
     EmulatorConfig,
+    HouseholdAthlete,
     Knobs,
     ManualClock,
     serve_until_stopped,
@@ -39,7 +39,7 @@ def emulator(clock: ManualClock) -> Iterator[Emulator]:
         seed=11,
         clock=clock,
         knobs=Knobs(processing_min_s=1.0, processing_max_s=1.0),
-        athletes=(Athlete(id=BOB, firstname="Bob", lastname="Builder"),),
+        athletes=(HouseholdAthlete(id=BOB, firstname="Bob", lastname="Builder"),),
     )
     with Emulator(config) as running:
         yield running
@@ -124,7 +124,7 @@ def test_the_banner_prints_the_intervals_url_and_keys() -> None:
         seen.append(running.intervals_url)
         stop.set()
 
-    config = EmulatorConfig(athletes=(Athlete(id=BOB, firstname="Bob", intervals_key="k-bob"),))
+    config = EmulatorConfig(athletes=(HouseholdAthlete(id=BOB, firstname="Bob", intervals_key="k-bob"),))
     serve_until_stopped(config, echo=lines.append, stop=stop, on_ready=ready)
     assert f"  intervals = {seen[0]}   (intervals.icu api_url" in lines[0]
     assert "key emulator-icu-key-1234567" in lines[0]

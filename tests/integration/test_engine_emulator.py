@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from emulator_rig import serving
+from processes import reaped
 
 from stravasync.config.settings import config_from_dict
 from stravasync.demo.samples import sample_broken, sample_fit, sample_gpx
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
+from stravasync.emulator import Emulator, Knobs
 from stravasync.stack import build_engine, open_api
 from stravasync.state import State, Store
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
@@ -30,7 +32,7 @@ def faulty() -> Iterator[Emulator]:
     some activities deleted, processing up to a second."""
     knobs = Knobs(processing_min_s=0.1, processing_max_s=1.0, error_5xx_share=0.2,
                   drop_upload_share=0.25, duplicate_html_share=0.5, deleted_share=0.1)
-    with Emulator(EmulatorConfig(seed=11, knobs=knobs)) as strava:
+    with serving(seed=11, knobs=knobs) as strava:
         yield strava
 
 
@@ -63,7 +65,7 @@ def test_every_distinct_workout_ends_as_exactly_one_activity(
     api = open_api(config)
     client = api.client
     engine = build_engine(config=config, store=store, client=client, governor=client.governor,
-                          timing=QUICK)
+                    timing=QUICK)
     engine.scan(sorted(watch.iterdir()))
     engine.start()
     outcome = engine.wait_idle(timeout=90)
@@ -110,6 +112,7 @@ _SECOND_PROCESS = """
 import sys
 from pathlib import Path
 from stravasync.config.settings import load_config
+from stravasync.upload.engine import Engine
 from stravasync.upload.polling import Pacing
 from stravasync.state import Store
 from stravasync.stack import build_engine, open_api
@@ -118,7 +121,7 @@ store = Store.open(config.state_dir)
 api = open_api(config)
 client = api.client
 engine = build_engine(config=config, store=store, client=client, governor=client.governor,
-                      timing=Pacing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
+                timing=Pacing(min_poll_s=0.2, initial_estimate_s=0.5, min_estimate_s=0.2))
 engine.scan(sorted(p for p in config.watch.paths[0].iterdir()))
 engine.start()
 print(engine.wait_idle(timeout=60).status)
@@ -132,7 +135,7 @@ def test_two_processes_on_one_store_send_each_workout_once(tmp_path: Path) -> No
     import sys
 
     knobs = Knobs(processing_min_s=0.3, processing_max_s=1.0)
-    with Emulator(EmulatorConfig(seed=4, knobs=knobs)) as strava:
+    with serving(seed=4, knobs=knobs) as strava:
         watch, state_dir = tmp_path / "watch", tmp_path / "state"
         watch.mkdir()
         toml = tmp_path / "config.toml"
@@ -151,20 +154,21 @@ def test_two_processes_on_one_store_send_each_workout_once(tmp_path: Path) -> No
             (watch / f"w{i}.fit").write_bytes(sample_fit(start=base - timedelta(hours=i)))
         other = subprocess.Popen([sys.executable, "-c", _SECOND_PROCESS, str(toml)],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        from stravasync.config.settings import load_config
+        with reaped(other):
+            from stravasync.config.settings import load_config
 
-        config = load_config(toml)
-        store = Store.open(state_dir)
-        api = open_api(config)
-        client = api.client
-        engine = build_engine(config=config, store=store, client=client,
-                              governor=client.governor, timing=QUICK)
-        engine.scan(sorted(watch.iterdir()))
-        engine.start()
-        mine = engine.wait_idle(timeout=60)
-        engine.stop()
-        api.close()
-        out, err = other.communicate(timeout=60)
+            config = load_config(toml)
+            store = Store.open(state_dir)
+            api = open_api(config)
+            client = api.client
+            engine = build_engine(config=config, store=store, client=client, governor=client.governor,
+                            timing=QUICK)
+            engine.scan(sorted(watch.iterdir()))
+            engine.start()
+            mine = engine.wait_idle(timeout=60)
+            engine.stop()
+            api.close()
+            out, err = other.communicate(timeout=60)
         seen = strava.inspect(requests=False)
     posts = [u["external_id_sent"] for u in seen["uploads"]]
     assert len(set(posts)) == len(posts)

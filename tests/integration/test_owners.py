@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from processes import stop
 
 from stravasync.state import owners
 from stravasync.state.owners import _this_host, owner_alive, owner_tag, process_started
@@ -16,7 +18,7 @@ from stravasync.state.owners import _this_host, owner_alive, owner_tag, process_
 
 def _child() -> subprocess.Popen[bytes]:
     """A live process of ours that is not this one."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])  # until killed
 
 
 def test_an_owner_tag_outlives_pid_reuse() -> None:
@@ -33,8 +35,7 @@ def test_an_owner_tag_outlives_pid_reuse() -> None:
         assert not owner_alive(f"{_this_host()}:{child.pid}@{started}0")
         assert owner_alive(f"{_this_host()}:{child.pid}")  # an old tag: the pid alone
     finally:
-        child.kill()
-        child.wait()
+        stop(child, signal.SIGKILL)
     assert not owner_alive(f"{_this_host()}:{child.pid}@{started}")
     assert not owner_alive(f"{_this_host()}:{child.pid}")
 
@@ -52,7 +53,6 @@ def test_process_start_is_found_without_proc(monkeypatch: pytest.MonkeyPatch,
         assert set(started).isdisjoint(":@")
         assert started == owners.process_started(child.pid)
     finally:
-        child.kill()
-        child.wait()
+        stop(child, signal.SIGKILL)
     assert owners.process_started(child.pid) is None
 

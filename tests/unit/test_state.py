@@ -4,51 +4,24 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from store_rig import T0, Clock, add, facts
 
 from stravasync.errors import StateError
 from stravasync.state import (
     MIGRATIONS,
     SCHEMA_VERSION,
-    FileFacts,
     State,
     Store,
 )
-from stravasync.validate.result import Facts
-
-T0 = 1_750_000_000.0
-
-
-class Clock:
-    """A settable clock."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def facts(sha: str, *, fmt: str = "fit", start: float | None = T0 - 86400, sport: str = "run",
-          state: State = State.QUEUED) -> FileFacts:
-    """Facts of one valid workout."""
-    when = datetime.fromtimestamp(start, UTC) if start is not None else None
-    return FileFacts(sha256=sha, state=state, format=fmt,
-                     facts=Facts(start_time=when, sport=sport))
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     """A fresh store on a settable clock."""
     return Store.open(tmp_path / "state", clock=Clock())
-
-
-def add(store: Store, path: str, f: FileFacts) -> None:
-    """Record one file."""
-    store.record_file(path, size=10, mtime_ns=1, facts=f)
 
 
 def test_new_database_has_the_current_schema_version(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_state import T0, Clock, add, facts
+from store_rig import T0, Clock, add, facts
 
 from stravasync.state import FileFacts, State, Store
 from stravasync.state.schema import MIGRATIONS

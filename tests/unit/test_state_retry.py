@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_state import Clock, add, facts
+from store_rig import Clock, add, facts
 
 from stravasync.state import FileFacts, State, Store
 from stravasync.validate.result import Facts

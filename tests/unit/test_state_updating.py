@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_state import T0, Clock, add, facts
+from store_rig import T0, Clock, add, facts
 
 from stravasync.state import ACTIVE_STATES, State, Store
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import io
@@ -17,8 +16,11 @@ from fitdecode import CrcCheck, ErrorHandling, FitReader
 from fixtures import (
     BILLION_LAUGHS,
     CORPUS,
+    CORPUS_ROWS,
+    EXPECTED,
     EXTERNAL_FILE,
     EXTERNAL_HTTP,
+    JUDGEMENTS,
     NOW,
     START,
     FileType,
@@ -34,37 +36,6 @@ from stravasync.validate import ValidationResult, Verdict, validate_bytes, valid
 
 # --- the corpus --------------------------------------------------------------------
 
-EXPECTED = {
-    "valid": Verdict.OK,
-    "valid-quirk": Verdict.OK,
-    "invalid": Verdict.INVALID,
-    "no-timestamps": Verdict.INVALID,
-    "not-activity": Verdict.SKIP,
-}
-#: Files where we decide differently from (or where) the manifest leaves it open.
-JUDGEMENTS = {
-    # degenerate: one point has no duration and no distance; Strava needs a track.
-    "gpx_apple-health_1point.gpx": Verdict.INVALID,
-    # degenerate: lap summaries without trackpoints carry no per-point time, which
-    # Strava requires of TCX ("Time information is missing").
-    "tcx_laps-no-trackpoints.tcx": Verdict.INVALID,
-    # manifest says valid, but all 184 points share the time 1901-12-13T20:45:52Z,
-    # the 32-bit time_t minimum GPSBabel writes for "no time": nothing to date the
-    # activity by (uploaded, it would become a 1901 activity of zero duration). A
-    # deliberate difference from the manifest, noted on the validation issue.
-    "gpx_gpsbabel_hike.gpx": Verdict.INVALID,
-}
-
-
-def _manifest() -> list[tuple[str, str]]:
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.is_file():
-        return []
-    with manifest.open(newline="") as handle:
-        return [(row["file"], row["expected"]) for row in csv.DictReader(handle, delimiter="\t")]
-
-
-CORPUS_ROWS = _manifest()
 
 
 @pytest.mark.corpus

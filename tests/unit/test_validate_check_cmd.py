@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from fitgen import time_rule_files
-from fixtures import CORPUS
-from test_validate import CORPUS_ROWS, EXPECTED, JUDGEMENTS
+from fixtures import CORPUS, CORPUS_ROWS, EXPECTED, JUDGEMENTS
 
 from stravasync.cli.check_cmd import check
 from stravasync.cli.context import CliContext

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ def held_by_a_live_process(world: World, name: str) -> tuple[str, str]:
     path = workout_file(world.watch, name, start=world.start())
     sha = world.engine().submit(path).sha256
     assert sha is not None
-    holder = f"{socket.gethostname()}:{os.getppid()}"
+    holder = f"{os.uname().nodename}:{os.getppid()}"  # as owners tags a process
     assert world.store.claim_post(sha, owner=holder, external_id="theirs") is not None
     return os.path.realpath(path), holder
 

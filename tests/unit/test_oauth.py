@@ -1,8 +1,8 @@
-"""Tests for the OAuth client: the athlete cap at /oauth/token, and signing out honestly."""
+"""Tests for the OAuth client over MockTransport: the athlete cap at /oauth/token, and signing out honestly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
@@ -167,60 +167,4 @@ def test_refused_client_credentials_at_revoke_fall_back_and_say_so() -> None:
 
 # -- against the emulator -------------------------------------------------------------------
 
-emulator_mod = pytest.importorskip("stravasync.emulator")
 
-
-@pytest.fixture
-def strava() -> Iterator[object]:
-    """A running emulator (deauthorize refuses tokens in forms, as from June 2027)."""
-    with emulator_mod.Emulator(
-        emulator_mod.EmulatorConfig(seed=5, client_id="4242", client_secret=SECRET)
-    ) as emu:
-        yield emu
-
-
-@pytest.mark.integration
-def test_emulator_deauthorize_fallback_sends_no_form_token(strava: object) -> None:
-    """Without a secret, sign-out through /deauthorize works with the June 2027 rules."""
-    tokens = strava.issue_tokens(scope="read,activity:write")  # type: ignore[attr-defined]
-    sent: list[httpx.Request] = []
-
-    class Recording(httpx.HTTPTransport):
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            request.read()
-            sent.append(request)
-            return super().handle_request(request)
-
-    config = replace(NO_SECRET, api_url=strava.api_url,  # type: ignore[attr-defined]
-                     oauth_url=strava.oauth_url)  # type: ignore[attr-defined]
-    with OAuthClient(config=config, transport=Recording()) as client:
-        outcome = client.revoke(access_token=str(tokens["access_token"]),
-                                refresh_token=str(tokens["refresh_token"]))
-    assert (True, "deauthorize") == (outcome.confirmed, outcome.via)
-    (request,) = sent
-    assert (b"", b"") == (request.content, request.url.query)
-    log = [r for r in strava.inspect()["requests"]  # type: ignore[attr-defined]
-           if r["path"] == "/oauth/deauthorize"]
-    assert [(200, None)] == [(r["status"], r["note"]) for r in log]
-    reply = httpx.get(f"{strava.api_url}/athlete",  # type: ignore[attr-defined]
-                      headers={"Authorization": f"Bearer {tokens['access_token']}"})
-    assert 401 == reply.status_code
-
-
-@pytest.mark.integration
-def test_emulator_athlete_cap_at_exchange(strava: object) -> None:
-    """A code issued before the cap was lowered is refused as the athlete cap, not as bad secrets."""
-    from urllib.parse import parse_qs, urlsplit
-
-    from stravasync.strava.signin import authorize_url
-
-    url = authorize_url(oauth_url=strava.oauth_url, client_id="4242",  # type: ignore[attr-defined]
-                        redirect_uri="http://localhost:9/callback", state="s")
-    code = parse_qs(urlsplit(httpx.get(url).headers["location"]).query)["code"][0]
-    strava.issue_tokens(athlete_id=999, scope="read")  # type: ignore[attr-defined]
-    strava.set_knobs(athlete_limit=1)  # type: ignore[attr-defined]
-    config = replace(CONFIG, api_url=strava.api_url,  # type: ignore[attr-defined]
-                     oauth_url=strava.oauth_url)  # type: ignore[attr-defined]
-    with OAuthClient(config=config) as client, pytest.raises(AthleteLimitReached) as info:
-        client.exchange_code(code)
-    assert "https://www.strava.com/settings/api" in str(info.value)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -50,7 +47,7 @@ class FakeRefresher:
         with self._lock:
             self.calls += 1
             n = self.calls
-        time.sleep(self.delay)
+        time.sleep(self.delay)  # kept: a slow refresh, so that the other callers must wait
         if self.error is not None:
             raise self.error
         if refresh_token != self.valid:
@@ -177,58 +174,6 @@ def test_concurrent_refresh_across_threads(tmp_path: Path) -> None:
         t.join()
     assert ["access-0001"] * 8 == results
     assert 1 == refresher.calls
-
-
-_CHILD = textwrap.dedent(
-    """
-    import json, sys, time
-    from pathlib import Path
-    from stravasync.logs import configure_logging
-    from stravasync.strava.tokens import TokenSet, TokenStore
-
-    configure_logging(fmt="json", stream=sys.stderr)
-    state, log = Path(sys.argv[1]), Path(sys.argv[2])
-
-    class Refresher:
-        def refresh(self, refresh_token):
-            with log.open("a") as f:
-                f.write(refresh_token + "\\n")
-            time.sleep(0.3)
-            return TokenSet(access_token="access-new", refresh_token="refresh-new",
-                            expires_at=int(time.time()) + 21600)
-
-    while not (state / "go").exists():
-        time.sleep(0.005)
-    print(TokenStore(state_dir=state, refresher=Refresher()).access_token())
-    """
-)
-
-
-@pytest.mark.integration
-def test_concurrent_refresh_across_processes(tmp_path: Path) -> None:
-    """Four processes needing a refresh at once cause exactly one refresh call."""
-    state = tmp_path / "state"
-    store = TokenStore(state_dir=state)
-    store.save_initial(
-        TokenSet(
-            access_token="access-old", refresh_token="refresh-old", expires_at=int(time.time()) + 30
-        )
-    )
-    log = tmp_path / "refresh.log"
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-c", _CHILD, str(state), str(log)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    time.sleep(0.5)  # let the interpreters start
-    (state / "go").touch()
-    outputs = [c.communicate(timeout=60)[0].strip() for c in children]
-    assert ["access-new"] * 4 == outputs
-    assert ["refresh-old"] == log.read_text().split()
 
 
 def test_dead_refresh_token_recorded(tmp_path: Path) -> None:

@@ -1,27 +1,17 @@
 """Issue 14 against the emulator: one list call settles many uploads, private ones too.
 
 A quarter of the activities are private (``private_share=0.25``). The engine runs on
-the in-process emulator and a manual clock (``engine_rig``); the last test kills a
-real daemon with SIGKILL while its first list call is being answered.
-"""
+the in-process emulator and a manual clock (``engine_rig``)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from daemon_rig import seed_tokens, write_daemon_config
-from engine_rig import Crash, World, workout_file
+from engine_rig import Crash, World, with_rules, workout_file
 
-from stravasync.demo.samples import sample_fit
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
 from stravasync.owner.status import gather_status
 from stravasync.state import State, Store
 
@@ -186,8 +176,6 @@ def test_nothing_is_matched_on_name(tmp_path: Path) -> None:
     """Activities that share our name and start range are never taken for our uploads."""
     rules = [{"set": {"name": "Morning Ride"}}]
     world = world_with(tmp_path, READ_ALL)
-    from test_rules_emulator import with_rules
-
     with_rules(world, rules)
     decoys = workouts(world, 4, prefix="decoy")
     for path in decoys:  # the athlete's own, same name, starts within the lists' range
@@ -207,62 +195,3 @@ def test_nothing_is_matched_on_name(tmp_path: Path) -> None:
     assert not decoy_ids & {w.activity_id for w in uploaded}
     by_upload = {str(a["upload_id"]): a["id"] for a in world.activities()}
     assert all(by_upload[str(w.upload_id)] == w.activity_id for w in uploaded)
-
-
-# -- a real daemon, SIGKILLed while its first list call is answered ----------------------
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(90)
-def test_sigkill_between_the_list_call_and_its_recording(tmp_path: Path) -> None:
-    """A daemon killed while its list call is answered leaves `run --once` one activity per workout."""
-    victim: dict[str, subprocess.Popen[str]] = {}
-    killed: list[str] = []
-
-    def on_request(entry: Any) -> None:
-        proc = victim.get("daemon")
-        if proc is not None and not killed and str(entry["path"]).endswith("/athlete/activities"):
-            proc.send_signal(signal.SIGKILL)  # before the answer leaves the emulator
-            killed.append(entry["path"])
-
-    strava = Emulator(EmulatorConfig(seed=4, on_request=on_request, knobs=Knobs(
-        processing_min_s=0.2, processing_max_s=1.0, private_share=0.25))).start()
-    try:
-        config = _write_config(tmp_path, strava)
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-        for i in range(6):
-            (tmp_path / "watch" / f"w{i}.fit").write_bytes(
-                sample_fit(start=start + timedelta(hours=i)))
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path)}
-        cmd = [sys.executable, "-m", "stravasync", "--config", str(config), "run"]
-        victim["daemon"] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                            text=True, env=env)
-        try:
-            victim["daemon"].wait(40)
-        finally:
-            if victim["daemon"].poll() is None:
-                victim["daemon"].kill()
-            victim["daemon"].communicate()
-        assert killed
-        assert -signal.SIGKILL == victim["daemon"].returncode
-        once = subprocess.run([*cmd, "--once"], capture_output=True, text=True, env=env,
-                              timeout=60, check=False)
-        assert 0 == once.returncode, once.stderr[-2000:]
-        seen = strava.inspect(requests=False)
-        assert 6 == len(seen["uploads"]) == len(seen["activities"])
-        assert 6 == len({a["sha256"] for a in seen["activities"]})
-        store = Store.open(tmp_path / "state", read_only=True)
-        try:
-            assert {State.UPLOADED} == {f.state for f in store.files()}
-        finally:
-            store.close()
-    finally:
-        strava.stop()
-
-
-def _write_config(tmp_path: Path, strava: Emulator) -> Path:
-    (tmp_path / "watch").mkdir()
-    config = write_daemon_config(tmp_path / "config.toml", strava,
-                                 paths=[str(tmp_path / "watch")], state_dir=tmp_path / "state")
-    seed_tokens(strava, tmp_path / "state", scope=READ_ALL)
-    return config

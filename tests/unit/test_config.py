@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -214,25 +213,6 @@ def test_config_command_masks_the_secret(tmp_path: Path) -> None:
     assert "very-secret-value" not in result.output
     assert 'client_id = "777"' in result.output
     assert str(path) in result.output
-
-
-def test_main_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    """The console script shows an expected failure as lines of text, no traceback."""
-    import subprocess
-    import sys
-
-    path = write(tmp_path / "bad.toml", "[strava]\nclient_id = 'x'\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "stravasync", "--config", str(path), "config"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "HOME": str(tmp_path)},
-    )
-    assert 2 == proc.returncode
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("stravasync: Invalid configuration: 1 problem")
-    assert "strava.client_id" in proc.stderr
 
 
 def test_packaged_example_is_the_documented_one() -> None:

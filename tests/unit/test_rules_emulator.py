@@ -1,31 +1,18 @@
 """Issue 12 against the emulator: ``[[rules]]`` fields with the POST, one PUT for the rest.
 
-The engine runs on the in-process emulator and a manual clock (``engine_rig``); the
-last test kills a real daemon with SIGKILL while its updates fail and lets
-``run --once`` finish the job.
-"""
+The engine runs on the in-process emulator and a manual clock (``engine_rig``)."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from daemon_rig import seed_tokens, wait_for_event, write_daemon_config
-from engine_rig import Crash, World, workout_file
+from engine_rig import Crash, World, with_rules, workout_file
 
-from stravasync.config.rules import rules_from_toml
-from stravasync.demo.samples import sample_fit
-from stravasync.emulator import Emulator, EmulatorConfig, Knobs
-from stravasync.state import State, Store
+from stravasync.state import Store
 from stravasync.upload.engine import Engine
 
 #: Every file: fields that go with the POST. Rides: the update's fields too.
@@ -36,14 +23,6 @@ RULES: list[dict[str, Any]] = [
                               "hide_from_home": True}},
 ]
 UPDATE = {"sport_type": "VirtualRide", "gear_id": "b2345678", "hide_from_home": True}
-
-
-def with_rules(world: World, rules: list[dict[str, Any]]) -> World:
-    """Give the world's config these ``[[rules]]`` (as TOML would)."""
-    parsed, problems = rules_from_toml(rules, folder_path=[str(world.watch)])
-    assert [] == problems
-    world.config = dataclasses.replace(world.config, rules=parsed)
-    return world
 
 
 def puts(world: World) -> list[dict[str, Any]]:
@@ -204,68 +183,3 @@ def test_an_unknown_gear_ends_uploaded_with_stravas_reason_and_no_retry(tmp_path
     assert 1 == len(world.emulator.inspect(requests=False)["uploads"])
 
 
-# -- a real daemon, SIGKILLed while its updates fail -------------------------------------
-
-
-@pytest.fixture
-def strava() -> Iterator[Emulator]:
-    emulator = Emulator(EmulatorConfig(seed=3, knobs=Knobs(
-        processing_min_s=0.2, processing_max_s=0.6, update_5xx_share=1.0))).start()
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
-
-
-def write_config(tmp_path: Path, strava: Emulator) -> Path:
-    (tmp_path / "watch").mkdir()
-    config = write_daemon_config(
-        tmp_path / "config.toml", strava, paths=[str(tmp_path / "watch")],
-        state_dir=tmp_path / "state",
-        extra='[[rules]]\nglob = "*.fit"\n[rules.set]\nsport_type = "VirtualRide"\n'
-              "hide_from_home = true\n")
-    seed_tokens(strava, tmp_path / "state")
-    return config
-
-
-def stravasync(config: Path, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "stravasync", "--config", str(config), "run", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path)})
-
-
-@pytest.mark.integration
-@pytest.mark.timeout(90)
-def test_sigkill_while_updates_fail_then_run_once_applies_one_put(
-    tmp_path: Path, strava: Emulator
-) -> None:
-    """Killed while every PUT fails, the daemon's `run --once` then applies one PUT per activity and waits for it."""
-    config = write_config(tmp_path, strava)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    for i in range(2):
-        (tmp_path / "watch" / f"w{i}.fit").write_bytes(sample_fit(start=start + timedelta(hours=i)))
-    daemon = stravasync(config, tmp_path)
-    try:
-        wait_for_event(daemon, "activity_update_failed")
-    finally:
-        daemon.send_signal(signal.SIGKILL)
-        daemon.wait(10)
-        daemon.communicate()
-    strava.set_knobs(update_5xx_share=0.0)
-    once = stravasync(config, tmp_path, "--once")
-    _out, err = once.communicate(timeout=60)
-    assert 0 == once.returncode, err[-2000:]
-    seen = strava.inspect(requests=False)
-    assert 2 == len(seen["uploads"])
-    for activity in seen["activities"]:
-        assert 1 == sum(u["applied"] for u in activity["updates"])
-        assert "VirtualRide" == activity["sport_type"]
-    failed = [u for a in seen["activities"] for u in a["updates"] if not u["applied"]]
-    assert failed
-    assert all(u["status"] >= 500 for u in failed)
-    store = Store.open(tmp_path / "state", read_only=True)
-    try:
-        assert {State.UPLOADED} == {f.state for f in store.files()}
-    finally:
-        store.close()
