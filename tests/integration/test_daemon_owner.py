@@ -204,7 +204,7 @@ def test_a_copy_read_half_written_leaves_one_row_and_no_stale_problem(rig: Rig) 
         with target.open("wb") as out:
             out.write(data[: len(data) // 2])
             out.flush()
-            wait_for_log(logs, "file_invalid", path=str(target))  # the half, read and judged
+            wait_for_log(logs, "file_cut_short", path=str(target))  # the half: read, pending
             out.write(data[len(data) // 2:])
         wait_until(lambda: rig.files().get(str(target)) == "uploaded", 15, "the whole copy")
         rig.wait_told(target)  # the daemon's follow-up round has run
