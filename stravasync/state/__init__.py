@@ -3,7 +3,8 @@
 ``state_dir/state.sqlite3`` is the single source of truth: the daemon can be killed
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,
 :mod:`stravasync.state.model` for the values it hands out,
-:mod:`stravasync.state.schema` for the versioned schema and its migrations and
+:mod:`stravasync.state.schema` for the versioned schema and its migrations,
+:mod:`stravasync.state.owed` for the ``upload.after`` moves still owed and
 :mod:`stravasync.state.reset` for setting a damaged database aside.
 """
 

@@ -98,11 +98,14 @@ class DaemonInfo:
     """Problems that need the owner now, by cause (e.g. ``state``: the reason)."""
     list_mode: str | None = None
     """How uploads are followed: ``list`` (one call settles many) or ``single``."""
+    problems_since: dict[str, float] = field(default_factory=dict)
+    """When each open problem began, by cause."""
 
     def as_json(self) -> dict[str, Any]:
         """The JSON object stored (and ``status --json``'s ``daemon`` fields)."""
         return {"pid": self.pid, "since": self.since, "version": self.version,
-                "watch": self.watch, "problems": self.problems, "list_mode": self.list_mode}
+                "watch": self.watch, "problems": self.problems, "list_mode": self.list_mode,
+                "problems_since": self.problems_since}
 
 
 def write_info(state_dir: Path, info: DaemonInfo) -> None:
