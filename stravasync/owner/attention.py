@@ -69,9 +69,10 @@ class Attention:
 
     def __init__(
         self, *, notices: Notices, state_dir: Path, api_url: str,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, wake_signal: str | None = None,
     ) -> None:
         self._notices = notices
+        self._wake_signal = wake_signal
         self._state_dir = state_dir
         self._api_url = api_url
         self._clock = clock
@@ -223,7 +224,7 @@ class Attention:
                 pid=os.getpid(), since=self._since, version=__version__,
                 watch=[h.to_json() for h in self._health.values()],
                 problems=dict(self._problems), list_mode=self._list_mode,
-                problems_since=dict(self._began))
+                problems_since=dict(self._began), wake_signal=self._wake_signal)
         write_info(self._state_dir, info)
 
     def close(self, timeout: float = 5.0) -> None:

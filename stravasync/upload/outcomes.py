@@ -208,3 +208,4 @@ class Outcomes:
             if done is not None and done.activity_id is not None:
                 carry_out_after(self.config, self.store, done)
         self.gates.wake()
+        self.gates.news()
