@@ -52,6 +52,7 @@ from stravasync.errors import StateError, StravaSyncError
 from stravasync.logs import configure_logging, get_logger
 from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
 from stravasync.stack import Stack, open_stack
+from stravasync.state.pointer import remember_state_dir
 from stravasync.state.runlock import NUDGE_SIGNAL, DaemonLock
 from stravasync.upload.archive import carry_out_owed
 
@@ -254,6 +255,7 @@ class Daemon:
             log.warning("no_watch_paths", hint="set [watch] paths in the configuration")
         stack = open_stack(config, transport=self._transport)
         self._stack = stack
+        remember_state_dir(config)  # `status` finds this folder if the file gets a typo
         self._attention = Attention(
             notices=Notices.from_settings(config.notify,
                                           state_path=config.state_dir / "notices.json"),

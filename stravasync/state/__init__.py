@@ -4,7 +4,9 @@
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,
 :mod:`stravasync.state.model` for the values it hands out,
 :mod:`stravasync.state.schema` for the versioned schema and its migrations,
-:mod:`stravasync.state.owed` for the ``upload.after`` moves still owed and
+:mod:`stravasync.state.owed` for the ``upload.after`` moves still owed,
+:mod:`stravasync.state.pointer` for finding the daemon's folder despite a broken
+configuration and
 :mod:`stravasync.state.reset` for setting a damaged database aside.
 """
 
