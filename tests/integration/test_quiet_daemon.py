@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 IDLE_WINDOW_S = 20.0
 """How long the idle daemon's wake-ups are counted (a measurement window, not a wait)."""
-MAX_WAKEUPS_PER_MINUTE = 90
-"""0.2's 2-second follow-up job alone woke it about 150 times a minute."""
+MAX_WAKEUPS_PER_MINUTE = 60
+"""0.2 woke 110-155 times a minute (its 2-second job); a bare watchdog observer about 32."""
 
 
 @pytest.fixture
@@ -45,12 +45,12 @@ def wakeups(pid: int) -> int:
 
 
 def started(rig: Rig) -> subprocess.Popen[str]:
-    """``stravasync run`` as the service runs it, once it says it takes the wake signal."""
+    """``stravasync run`` as the service runs it, once it has written daemon.json."""
     proc = rig.start(stderr=subprocess.DEVNULL)
 
     def announced() -> bool:
         info = read_info(rig.state_dir)
-        return info is not None and info.get("pid") == proc.pid and bool(info.get("wake_signal"))
+        return info is not None and info.get("pid") == proc.pid
 
     wait_until(announced, 20, "the daemon announces itself")
     return proc
