@@ -9,7 +9,9 @@ never silent and never repeats itself:
 - the state folder that cannot be written, and its recovery;
 - a file that Strava refused or that is invalid, and each new activity, found by
   following the store's finished workouts (the store is the source of truth, so a
-  file uploaded by ``stravasync upload`` is told too).
+  file uploaded by ``stravasync upload`` is told too); a file problem leaves the list
+  as soon as no path shows that content any more (replaced, finished, read again);
+- an ``upload.after`` move that failed and is still owed, and its success.
 
 Notices go through :class:`~stravasync.owner.notices.Notices` (once per cause, persisted);
 ``daemon.json`` (:mod:`stravasync.state.runlock`) carries the folders' health and the open
