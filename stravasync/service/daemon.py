@@ -50,6 +50,7 @@ import httpx
 from stravasync.config.settings import Config, load_config
 from stravasync.errors import StateError, StravaSyncError
 from stravasync.logs import configure_logging, get_logger
+from stravasync.models import State
 from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
 from stravasync.stack import Stack, open_stack
 from stravasync.state.pointer import remember_state_dir
@@ -68,6 +69,9 @@ log = get_logger("stravasync.daemon")
 
 EMBEDDED_FOLLOW_UP_SECONDS = 2.0
 """How often a daemon that takes no signals (embedded: the demo, tests) follows up."""
+_OWNER_HEARS = frozenset({State.INVALID, State.DUPLICATE})
+"""What a file read may end in that the follow-up tells or settles (never sent, so no
+upload's end announces it)."""
 STOP_SECONDS = 4.0
 """How long in-flight calls may take to finish on shutdown (systemd allows 10 s)."""
 
@@ -335,9 +339,11 @@ class Daemon:
             stack = self._stack
             if isinstance(item, StopIngest) or stack is None:
                 return
+            news = True  # a scan may have judged files invalid: the owner hears at once
             try:
                 if isinstance(item, FileReady):
-                    stack.engine.submit(item.path, retry=item.retry)
+                    judged = stack.engine.submit(item.path, retry=item.retry)
+                    news = not judged.known and judged.state in _OWNER_HEARS
                 else:
                     watcher = self._watcher
                     if watcher is not None:
@@ -346,6 +352,8 @@ class Daemon:
                 self._ingest_failed(item, error)
             else:
                 self._ingest_done(item)
+                if news:
+                    self._news()
 
     def _ingest_failed(self, item: FileReady | Rescan, error: Exception) -> None:
         what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
