@@ -160,10 +160,9 @@ class Daemon:
         self._notifier = notifier or SystemdNotifier()
         self._install_signals = install_signals
         # Commands for the main loop: ("stop" | "reload" | "follow_up", signal name or
-        # None). A
-        # SimpleQueue because its put() is reentrant: signal handlers only put here, so a
-        # signal landing while the main thread holds a lock (a log line being written)
-        # cannot deadlock it.
+        # None). A SimpleQueue because its put() is reentrant: signal handlers only put
+        # here, so a signal landing while the main thread holds a lock (a log line being
+        # written) cannot deadlock it.
         self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._inbox: queue.Queue[InboxItem] = queue.Queue()
@@ -217,8 +216,11 @@ class Daemon:
             while (command := self._next_command()) != "stop":
                 if command == "reload":
                     self._do_reload()
-                else:
+                    continue
+                try:
                     self._follow_up()
+                except Exception:  # a bug here must not stop the daemon
+                    log.exception("follow_up_crashed")
         finally:
             self._notifier.stopping()
             log.info("daemon_stopping")
