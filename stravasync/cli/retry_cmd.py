@@ -29,12 +29,13 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     """Read rejected/retrying files (or the named ones) again and queue them now.
 
     A named file in any state but uploaded or duplicate (invalid, skipped, pending
-    too) is read again from disk and judged afresh. A running daemon takes the
-    request up within seconds, no signal needed; `stravasync run --once` does too.
+    too) is read again from disk and judged afresh. A running daemon is woken and
+    takes the request up at once (within a minute if it cannot be signalled);
+    `stravasync run --once` does too.
     """
     from stravasync.fsutil import legible
     from stravasync.state import Store
-    from stravasync.state.runlock import lock_holder
+    from stravasync.state.runlock import lock_holder, nudge
 
     if not paths and not everything:
         raise click.UsageError("name the files to retry, or pass --all")
@@ -53,7 +54,7 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
         click.echo(f"{why}: {legible(path)}")
     if not done:
         click.echo("nothing to retry")
-    elif lock_holder(config.state_dir) is None:
+    elif not nudge(config.state_dir) and lock_holder(config.state_dir) is None:
         click.echo("no daemon is running: `stravasync run --once` sends them now")
     click.get_current_context().exit(1 if left else 0)
 

@@ -4,6 +4,11 @@
 ``daemon``, ``watch``, ``files`` (one entry per path, its latest content), ``auth``
 and ``rate_limit`` (with ``paused_until``). The table starts with one line that says
 whether it runs, what it watches and whether anything waits or needs the owner.
+
+A configuration file with a mistake does not hide the running daemon (which keeps its
+last good configuration): ``status`` reports from the state folder that daemon used
+(:mod:`stravasync.state.pointer`), the problem on its first line and in
+``config_error``.
 """
 
 from __future__ import annotations
@@ -24,12 +29,23 @@ __all__ = ["status_command"]
 @pass_context
 def status_command(obj: CliContext, *, as_json: bool, show_all: bool) -> None:
     """Whether it runs, the watched folders, every file's state, sign-in and rate limit."""
+    from stravasync.config.settings import resolve_config_path
+    from stravasync.errors import ConfigError
     from stravasync.owner.status import gather_status, status_table
+    from stravasync.state.pointer import stand_in_config
 
-    config = obj.config()
-    status = gather_status(config)
+    try:
+        status = gather_status(obj.config())
+        broken = None
+    except ConfigError as error:
+        source = resolve_config_path(obj.config_path)
+        broken = (f"the configuration {source} has a mistake, so a running daemon keeps "
+                  f"its last good one: {error.message.splitlines()[0].rstrip(':')}; "
+                  "`stravasync config` lists every problem")
+        status = gather_status(stand_in_config(source), config_error=error.message)
     if as_json:
         click.echo(json.dumps(status.data, indent=2))
         return
-    for line in status_table(status, show_all=show_all):
+    lines = status_table(status, show_all=show_all)
+    for line in [broken, *lines] if broken else lines:
         click.echo(line)

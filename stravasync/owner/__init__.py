@@ -2,6 +2,7 @@
 
 - ``attention``: Telling the owner: one notice per cause, and the daemon's own account for
   ``status``.
+- ``needs``: The "needs you" list: what only the owner can fix, as it stands now.
 - ``notices``: Owns telling the owner when something needs them: the ``[notify]`` notices.
 - ``status``: What ``stravasync status`` and the demo show: gathered without changing
   anything.

@@ -9,7 +9,9 @@ never silent and never repeats itself:
 - the state folder that cannot be written, and its recovery;
 - a file that Strava refused or that is invalid, and each new activity, found by
   following the store's finished workouts (the store is the source of truth, so a
-  file uploaded by ``stravasync upload`` is told too).
+  file uploaded by ``stravasync upload`` is told too); a file problem leaves the list
+  as soon as no path shows that content any more (replaced, finished, read again);
+- an ``upload.after`` move that failed and is still owed, and its success.
 
 Notices go through :class:`~stravasync.owner.notices.Notices` (once per cause, persisted);
 ``daemon.json`` (:mod:`stravasync.state.runlock`) carries the folders' health and the open
@@ -31,6 +33,7 @@ from stravasync.fsutil import shown
 from stravasync.intake.folders import FolderHealth
 from stravasync.logs import get_logger
 from stravasync.models import ReasonCode, State
+from stravasync.owner.needs import open_file_problems, owed_text
 from stravasync.owner.notices import Notices, error_cause, file_cause, folder_cause
 from stravasync.state.runlock import DaemonInfo, write_info
 
@@ -68,9 +71,10 @@ class Attention:
 
     def __init__(
         self, *, notices: Notices, state_dir: Path, api_url: str,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, wake_signal: str | None = None,
     ) -> None:
         self._notices = notices
+        self._wake_signal = wake_signal
         self._state_dir = state_dir
         self._api_url = api_url
         self._clock = clock
@@ -79,6 +83,8 @@ class Attention:
         self._health: dict[str, FolderHealth] = {}
         self._first_report: set[str] = set()
         self._problems: dict[str, str] = {}
+        self._began: dict[str, float] = {}
+        self._names: dict[str, str] = {}
         self._halt_cause: str | None = None
         self._list_mode: str | None = None
 
@@ -159,10 +165,41 @@ class Attention:
             self._tell_finished(w)
         if newest > since:
             store.set_meta(WATERMARK_KEY, repr(newest))
+            self._forget_gone_files(store)
+
+    def _forget_gone_files(self, store: Store) -> None:
+        """A file problem whose content no path shows any more (replaced, finished, read
+        again) leaves the list now, not at the next restart."""
+        with self._lock:
+            told = [c for c in self._problems if c.startswith("file:")]
+        if not told:
+            return
+        standing = open_file_problems(store.files())
+        for cause in told:
+            if cause.removeprefix("file:") not in standing:
+                name = self._names.get(cause, "a file")
+                self._recovered(cause, f"{name} needs nothing more: it was replaced or "
+                                       "read again")
+        self.publish()
+
+    def owed_moves(self, store: Store) -> None:
+        """Tell each ``upload.after`` move that failed (once), and each that is done."""
+        owed = {f"archive:{w.sha256}": w for w in store.owed_moves()}
+        with self._lock:
+            before = [c for c in self._problems if c.startswith("archive:")]
+        for cause, w in owed.items():
+            if cause not in before:
+                self._problem(cause, owed_text(w), title="Archive move failed")
+        for cause in before:
+            if cause not in owed:
+                self._recovered(cause, "an archive move owed is done")
+        if owed or before:
+            self.publish()
 
     def _tell_finished(self, w: Workout) -> None:
         name = Path(w.path).name
         cause = file_cause(w.sha256)
+        self._names[cause] = shown(name)
         if w.state is State.UPLOADED and w.activity_id is not None:
             self._recovered(cause, f"{shown(name)} is on Strava now")
             self._notices.uploaded(
@@ -188,7 +225,8 @@ class Attention:
             info = DaemonInfo(
                 pid=os.getpid(), since=self._since, version=__version__,
                 watch=[h.to_json() for h in self._health.values()],
-                problems=dict(self._problems), list_mode=self._list_mode)
+                problems=dict(self._problems), list_mode=self._list_mode,
+                problems_since=dict(self._began), wake_signal=self._wake_signal)
         write_info(self._state_dir, info)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -200,11 +238,14 @@ class Attention:
     def _problem(self, cause: str, message: str, *, title: str) -> None:
         with self._lock:
             self._problems[cause] = message
+            self._began.setdefault(cause, self._clock())
         self._notices.problem(cause, message, title=title)
 
     def _recovered(self, cause: str, message: str) -> None:
         with self._lock:
             self._problems.pop(cause, None)
+            self._began.pop(cause, None)
+            self._names.pop(cause, None)
         # Notices knows what was told, across restarts too: a cause never told is quiet.
         self._notices.recovered(cause, message)
 

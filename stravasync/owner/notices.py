@@ -17,7 +17,11 @@ written atomically). :meth:`Notices.recovered` clears a cause, so a later recurr
 is told again; it tells nothing for a cause that was never a problem, so callers may
 call it whenever a thing is found healthy.
 
-Never in the way: the caller only updates memory and queues the work; one worker
+Never a flood: at most one notice per kind per minute (:data:`WINDOW_S`); the first
+goes at once, the others of that minute are summed into one sent at its end ("12
+activities uploaded: …").
+
+Never in the way: the caller only updates memory and hands the work on; one worker
 thread writes the file and sends, each send with a short timeout (HTTP 5 s, command
 10 s). A failure is logged at debug level and never raised. Messages pass through
 :func:`stravasync.logs.redact_text`, so no token or secret is ever sent.
@@ -28,12 +32,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import queue
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -82,8 +85,10 @@ HTTP_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
 """Seconds a notice command may run before it is killed."""
 
-QUEUE_SIZE = 64
-"""Notices waiting to be sent; beyond this a notice is dropped (and logged)."""
+WINDOW_S = 60.0
+"""At most one notice of a kind per this many seconds; the rest are summed into one."""
+MAX_NAMED = 20
+"""Notices of a sum quoted in it (the message is cut at :data:`MAX_MESSAGE` anyway)."""
 MAX_MESSAGE = 1000
 """Characters of message sent; a longer one is cut with an ellipsis."""
 MAX_REMEMBERED = 1000
@@ -95,6 +100,11 @@ _TITLES = {
     RECOVERED: "fixed",
 }
 _PRIORITIES = {PROBLEM: "high", UPLOADED: "default", RECOVERED: "default"}
+_SUMMED = {
+    PROBLEM: "problems need you",
+    UPLOADED: "activities uploaded",
+    RECOVERED: "problems fixed",
+}
 _CAUSES: tuple[tuple[type[StravaSyncError], str], ...] = (
     (NotSignedIn, "auth:signed_out"),
     (ReauthRequired, "auth:signed_out"),
@@ -218,14 +228,38 @@ def _remember(table: dict[str, float], cause: str, now: float) -> None:
             del table[old]
 
 
-_STOP = object()
+@dataclass
+class _HeldBack:
+    """Notices of one kind waiting for the end of their minute, to go as one."""
+
+    notices: list[Notice]
+    """The first :data:`MAX_NAMED` of them."""
+    count: int = 0
+    """How many there are."""
+
+
+def summary(kind: str, held: Sequence[Notice], count: int) -> Notice:
+    """One notice that sums ``count`` notices of ``kind`` (``held``: the first of them)."""
+    if count == 1:
+        return held[0]
+    noun = _SUMMED[kind]
+    named = "; ".join(n.message for n in held)
+    more = f"; and {count - len(held)} more" if count > len(held) else ""
+    return Notice(kind=kind, cause=f"{held[0].cause} and {count - 1} more",
+                  title=one_line(f"stravasync: {count} {noun}", 200),
+                  message=one_line(f"{count} {noun}: {named}{more}"))
 
 
 class Notices:
     """Sends notices off the caller's thread, once per cause, never raising.
 
+    At most one notice per kind goes out per :data:`WINDOW_S`: the first at once, the
+    rest of that minute summed into one at its end ("12 activities uploaded: …"), so a
+    backfill of hundreds of files is two notices, and a problem is never held back
+    behind others' (the first of a quiet minute goes at once).
+
     Without a ``url`` or a ``command`` every method does nothing (and no file is
-    written). Call :meth:`close` at shutdown to send what is queued.
+    written). Call :meth:`close` at shutdown to send what is waiting.
     """
 
     def __init__(
@@ -237,6 +271,7 @@ class Notices:
         state_path: Path,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        window_s: float = WINDOW_S,
     ) -> None:
         if url and (problem := url_problem(url)) is not None:
             log.warning("notify_url_refused", scheme=urlsplit(url).scheme, reason=problem)
@@ -249,11 +284,15 @@ class Notices:
         self._path = state_path
         self._transport = transport
         self._clock = clock
+        self._window_s = window_s
         self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._pending = 0
+        self._wakeup = threading.Condition(self._lock)
+        self._outbox: list[Notice] = []
+        self._held: dict[str, _HeldBack] = {}
+        self._open_at: dict[str, float] = {}
+        self._dirty = False
+        self._busy = False
         self._closed = False
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
         self._thread: threading.Thread | None = None
         self._ledger = _Ledger.load(state_path) if self.enabled else _Ledger({}, {})
 
@@ -299,91 +338,113 @@ class Notices:
         *,
         present: bool,
     ) -> None:
-        """Change *table* when *cause* is (*present*) or is not in it, and queue the work."""
+        """Change *table* when *cause* is (*present*) or is not in it, and hand the work on."""
         if not self.enabled:
             return
-        with self._lock:
+        with self._wakeup:
             if self._closed or (cause in table) != present:
                 return
-            before = table.get(cause)
             if present:
                 del table[cause]
             else:
                 _remember(table, cause, self._clock())
-            notice = None
+            self._dirty = True
             if kind in self._on:
                 heading = f"stravasync: {title or _TITLES[kind]}"
-                notice = Notice(kind=kind, cause=cause, title=one_line(heading, 200),
-                                message=one_line(message))
-            try:
-                self._queue.put_nowait(notice)
-            except queue.Full:
-                if before is None:
-                    table.pop(cause, None)
-                else:
-                    table[cause] = before
-                log.debug("notice_dropped", kind=kind, cause=cause, reason="queue full")
-                return
-            self._pending += 1
+                self._pace(Notice(kind=kind, cause=cause, title=one_line(heading, 200),
+                                  message=one_line(message)))
+            self._wakeup.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._work, name="stravasync-notices", daemon=True
                 )
                 self._thread.start()
 
+    def _pace(self, notice: Notice) -> None:
+        """Send ``notice`` now if its kind's minute is open, else hold it (lock held)."""
+        now = time.monotonic()
+        held = self._held.get(notice.kind)
+        if held is None and self._open_at.get(notice.kind, 0.0) <= now:
+            self._outbox.append(notice)
+            self._open_at[notice.kind] = now + self._window_s
+            return
+        if held is None:
+            held = self._held[notice.kind] = _HeldBack([])
+        if len(held.notices) < MAX_NAMED:
+            held.notices.append(notice)
+        held.count += 1
+
     # -- lifetime -----------------------------------------------------------------------
 
     def flush(self, timeout: float) -> bool:
-        """Wait until everything queued is written and sent; False if *timeout* ran out."""
+        """Wait until everything is written and sent, held notices too; False if *timeout*
+        ran out first."""
         deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
+        with self._wakeup:
+            while self._dirty or self._outbox or self._held or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                self._idle.wait(left)
+                self._wakeup.wait(left)
         return True
 
     def close(self, timeout: float) -> None:
-        """Send what is queued (waiting at most *timeout* seconds), then stop the worker."""
-        with self._lock:
+        """Send what is waiting, held notices at once (waiting at most *timeout* seconds),
+        then stop the worker."""
+        with self._wakeup:
             if self._closed:
                 return
             self._closed = True
             thread = self._thread
+            self._wakeup.notify_all()
         if thread is None:
             return
-        deadline = time.monotonic() + timeout
-        try:
-            self._queue.put(_STOP, timeout=max(timeout, 0.0))
-        except queue.Full:
-            log.debug("notices_close_timeout", pending=self._pending)
-            return
-        thread.join(max(deadline - time.monotonic(), 0.0))
+        thread.join(max(timeout, 0.0))
         if thread.is_alive():
-            log.debug("notices_close_timeout", pending=self._pending)
+            log.debug("notices_close_timeout", held=sum(h.count for h in self._held.values()))
 
     # -- the worker ---------------------------------------------------------------------
+
+    def _next_batch(self) -> tuple[bool, list[Notice]] | None:
+        """Wait for work: (whether to persist, notices to send); None once closed and done."""
+        with self._wakeup:
+            while True:
+                now = time.monotonic()
+                due = [kind for kind in self._held
+                       if self._closed or self._open_at.get(kind, 0.0) <= now]
+                if self._dirty or self._outbox or due:
+                    break
+                if self._closed:
+                    return None
+                waits = [self._open_at[kind] - now for kind in self._held]
+                self._wakeup.wait(min(waits) if waits else None)
+            batch, self._outbox = self._outbox, []
+            for kind in due:
+                held = self._held.pop(kind)
+                batch.append(summary(kind, held.notices, held.count))
+                self._open_at[kind] = now + self._window_s
+            persist, self._dirty = self._dirty, False
+            self._busy = True
+            return persist, batch
 
     def _work(self) -> None:
         client = None
         if self._url is not None:
             client = httpx.Client(transport=self._transport, timeout=HTTP_TIMEOUT)
         try:
-            while True:
-                item = self._queue.get()
-                if item is _STOP:
-                    return
+            while (work := self._next_batch()) is not None:
+                persist, batch = work
                 try:
-                    self._persist()
-                    if isinstance(item, Notice):
-                        self._send(item, client)
+                    if persist:
+                        self._persist()
+                    for notice in batch:
+                        self._send(notice, client)
                 except Exception as exc:  # noqa: BLE001 - a notice must never kill the worker
                     log.debug("notice_failed", via="worker", error=redact_text(repr(exc)))
                 finally:
-                    with self._idle:
-                        self._pending -= 1
-                        self._idle.notify_all()
+                    with self._wakeup:
+                        self._busy = False
+                        self._wakeup.notify_all()
         finally:
             if client is not None:
                 client.close()

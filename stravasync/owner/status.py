@@ -21,6 +21,7 @@ from stravasync.errors import AuthError, StateError
 from stravasync.fsutil import legible, shown
 from stravasync.intake.folders import folder_health
 from stravasync.models import State
+from stravasync.owner.needs import needs_you
 from stravasync.stack import open_governor, open_tokens
 from stravasync.state import DB_NAME, FINAL_STATES, Store
 from stravasync.state.runlock import lock_holder, read_info
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from stravasync.config.settings import Config
-    from stravasync.state import FileStatus
+    from stravasync.state import FileStatus, Workout
 
 __all__ = ["Status", "gather_status", "status_table"]
 
@@ -95,23 +96,30 @@ def state_dir_problem(state_dir: Any) -> str | None:
     return None
 
 
-def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> Status:
-    """Read the daemon's lock and account, the stores and the governor state."""
+def gather_status(
+    config: Config, *, clock: Callable[[], float] = time.time, config_error: str | None = None,
+) -> Status:
+    """Read the daemon's lock and account, the stores and the governor state.
+
+    ``config_error``: the configuration file is invalid (``config`` is then the last
+    good one's state folder with defaults): said first, and as ``config_error``.
+    """
     from stravasync import __version__
 
     now = clock()
     files: list[FileStatus] = []
     follow_raw: str | None = None
-    foreign: list[str] = []
+    foreign: list[Workout] = []
+    owed: list[Workout] = []
     if (config.state_dir / DB_NAME).exists():
         store = Store.open(config.state_dir, read_only=True)
         try:
             files = store.files()
             follow_raw = store.get_meta(FOLLOW_MODE_KEY)
             # Strava kept answering about another file: only the owner can sort it out.
-            foreign = [f"{shown(w.path)}: {w.error}"
-                       for w in store.workouts(states=(State.REJECTED,))
+            foreign = [w for w in store.workouts(states=(State.REJECTED,))
                        if w.reason_code == FOREIGN_ANSWER]
+            owed = store.owed_moves()
         finally:
             store.close()
     auth: dict[str, Any] | None
@@ -132,11 +140,15 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
     watch = (info or {}).get("watch") or [
         folder_health(p, recursive=config.watch.recursive).to_json()
         for p in config.watch.paths]
-    problems = list(((info or {}).get("problems") or {}).values()) + foreign
     unwritable = state_dir_problem(config.state_dir)
-    if unwritable is not None:
-        problems.insert(0, f"the state folder {shown(config.state_dir)} cannot be written: "
-                           f"{unwritable}; files are read again once it can")
+    needs = needs_you(
+        problems=(info or {}).get("problems") or {},
+        since=(info or {}).get("problems_since") or {}, files=files,
+        state_dir=config.state_dir, owed=owed, refused=foreign, config_error=config_error,
+        state_problem=None if unwritable is None else (
+            f"the state folder {shown(config.state_dir)} cannot be written: "
+            f"{unwritable}; files are read again once it can"))
+    problems = [entry["message"] for entry in needs]
 
     paused = rate.get("paused_until")
     entries = []
@@ -158,7 +170,10 @@ def gather_status(config: Config, *, clock: Callable[[], float] = time.time) -> 
         "rate_limit": rate,
         "follow_mode": follow.mode,
         "follow_reason": follow.why,
+        "needs_you": needs,
     }
+    if config_error is not None:
+        data["config_error"] = config_error
     return Status(files=files, data=data, problems=problems)
 
 

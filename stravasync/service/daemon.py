@@ -10,14 +10,21 @@ Scheduler jobs (a ``BackgroundScheduler``; each coalesced, one instance at a tim
 
 - ``refresh_tokens`` (every 5 min): refresh the access token ahead of its expiry;
 - ``resume`` (every minute): wake the engine for work a rate-limit pause or a backoff
-  deferred, and resume after ``stravasync auth`` fixed a dead sign-in;
-- ``follow_up`` (every 2 s): files ``stravasync retry`` asked for, files whose ingest
-  failed (backoff up to 30 s), copies that looked cut short (read again once quiet for
-  a minute), and the owner's notices (:mod:`stravasync.owner.attention`);
+  deferred, resume after ``stravasync auth`` fixed a dead sign-in, and follow up (a
+  safety net for what no event announced, e.g. a file ``stravasync upload`` sent);
 - ``rescan`` (hourly): a safety net for events the file system did not deliver;
 - ``housekeeping`` (daily): prune rows of files that are gone and were never sent;
 - ``watchdog`` / ``status`` (only under systemd): ``WATCHDOG=1`` while the threads
   are alive, and a one-line ``STATUS=``.
+
+Idle, nothing runs more often than once a minute. The follow-up (files ``stravasync
+retry`` asked for, the owner's notices (:mod:`stravasync.owner.attention`), moves
+``upload.after`` still owes) runs on the main thread when there is news: SIGUSR1 (the
+``retry`` command sends it, :func:`~stravasync.state.runlock.nudge`), or the engine
+saying a workout finished or calls stopped. A file whose ingest failed is put back by a
+timer when its backoff (up to 30 s) is over, and a copy that looked cut short when its
+quiet minute is over. A daemon embedded in another program
+(the demo, tests: it takes no signals) follows up every 2 s instead.
 
 SIGTERM/SIGINT stop taking work, let in-flight requests finish (or stay recorded for
 the next start) and return within about 5 s. SIGHUP re-reads the configuration and
@@ -43,9 +50,12 @@ import httpx
 from stravasync.config.settings import Config, load_config
 from stravasync.errors import StateError, StravaSyncError
 from stravasync.logs import configure_logging, get_logger
+from stravasync.models import State
 from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
 from stravasync.stack import Stack, open_stack
-from stravasync.state.runlock import DaemonLock
+from stravasync.state.pointer import remember_state_dir
+from stravasync.state.runlock import NUDGE_SIGNAL, DaemonLock
+from stravasync.upload.archive import carry_out_owed
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -57,8 +67,11 @@ __all__ = ["Daemon", "run_daemon"]
 
 log = get_logger("stravasync.daemon")
 
-FOLLOW_UP_SECONDS = 2.0
-"""How often retries asked for, the ingest backlog and notices are looked at."""
+EMBEDDED_FOLLOW_UP_SECONDS = 2.0
+"""How often a daemon that takes no signals (embedded: the demo, tests) follows up."""
+_OWNER_HEARS = frozenset({State.INVALID, State.DUPLICATE})
+"""What a file read may end in that the follow-up tells or settles (never sent, so no
+upload's end announces it)."""
 STOP_SECONDS = 4.0
 """How long in-flight calls may take to finish on shutdown (systemd allows 10 s)."""
 
@@ -167,10 +180,10 @@ class Daemon:
         self._transport = transport
         self._notifier = notifier or SystemdNotifier()
         self._install_signals = install_signals
-        # Commands for the main loop: ("stop" | "reload", signal name or None). A
-        # SimpleQueue because its put() is reentrant: signal handlers only put here, so a
-        # signal landing while the main thread holds a lock (a log line being written)
-        # cannot deadlock it.
+        # Commands for the main loop: ("stop" | "reload" | "follow_up", signal name or
+        # None). A SimpleQueue because its put() is reentrant: signal handlers only put
+        # here, so a signal landing while the main thread holds a lock (a log line being
+        # written) cannot deadlock it.
         self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._inbox: queue.Queue[InboxItem] = queue.Queue()
@@ -184,6 +197,7 @@ class Daemon:
         self._rechecks = Rechecks()
         self._state_problem: str | None = None
         self._force_polling = tuple(force_polling)
+        self._takes_signals = False
 
     # -- control (any thread) ------------------------------------------------------------
 
@@ -221,8 +235,14 @@ class Daemon:
                 pid=os.getpid(),
             )
             self._ready.set()
-            while self._next_command() == "reload":
-                self._do_reload()
+            while (command := self._next_command()) != "stop":
+                if command == "reload":
+                    self._do_reload()
+                    continue
+                try:
+                    self._follow_up()
+                except Exception:  # a bug here must not stop the daemon
+                    log.exception("follow_up_crashed")
         finally:
             self._notifier.stopping()
             log.info("daemon_stopping")
@@ -233,7 +253,8 @@ class Daemon:
         return 0
 
     def _next_command(self) -> str:
-        """Wait for the next command(s); ``stop`` wins over ``reload`` if both came."""
+        """Wait for the next command(s); ``stop`` wins over ``reload``, which wins over
+        ``follow_up`` (a burst of news is one follow-up)."""
         commands = [self._control.get()]
         while True:
             try:
@@ -243,7 +264,12 @@ class Daemon:
         for _command, signame in commands:
             if signame is not None:
                 log.info("signal_received", signal=signame)  # logged here, never in a handler
-        return "stop" if any(command == "stop" for command, _ in commands) else "reload"
+        given = {command for command, _ in commands}
+        return next(c for c in ("stop", "reload", "follow_up") if c in given)
+
+    def _news(self) -> None:
+        """Something to follow up (any thread, a signal handler too): the main loop does."""
+        self._control.put(("follow_up", None))
 
     # -- start and stop --------------------------------------------------------------------
 
@@ -257,11 +283,14 @@ class Daemon:
             log.warning("no_watch_paths", hint="set [watch] paths in the configuration")
         stack = open_stack(config, transport=self._transport)
         self._stack = stack
+        remember_state_dir(config)  # `status` finds this folder if the file gets a typo
         self._attention = Attention(
             notices=Notices.from_settings(config.notify,
                                           state_path=config.state_dir / "notices.json"),
-            state_dir=config.state_dir, api_url=config.strava.api_url)
+            state_dir=config.state_dir, api_url=config.strava.api_url,
+            wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None)
         self._attention.publish()
+        stack.engine.on_news(self._news)
         stack.engine.start()
         self._ingest = threading.Thread(target=self._ingest_loop, name="stravasync-ingest",
                                         daemon=True)
@@ -295,6 +324,7 @@ class Daemon:
             self._ingest.join(STOP_SECONDS)
             self._ingest = None
         if self._stack is not None:
+            self._stack.engine.on_news(None)
             self._stack.engine.stop(timeout=STOP_SECONDS)
             self._stack.close()
             self._stack = None
@@ -333,29 +363,36 @@ class Daemon:
             stack = self._stack
             if isinstance(item, StopIngest) or stack is None:
                 return
+            news = True  # a scan may have judged files invalid: the owner hears at once
             try:
                 if isinstance(item, FileReady):
                     watcher = self._watcher
                     closed = watcher is not None and watcher.closes.still_closed(str(item.path))
-                    done = stack.engine.submit(item.path, retry=item.retry, writer_done=closed)
-                    if done.recheck_at is not None:
-                        self._rechecks.add(item.path, done.recheck_at)
+                    judged = stack.engine.submit(item.path, retry=item.retry, writer_done=closed)
+                    if judged.recheck_at is not None:
+                        self._recheck_later(item.path, judged.recheck_at)
+                    news = not judged.known and judged.state in _OWNER_HEARS
                 else:
                     watcher = self._watcher
                     if watcher is not None:
                         report = stack.engine.scan(watcher.scan())
                         for path, at in report.recheck.items():
-                            self._rechecks.add(Path(path), at)
+                            self._recheck_later(Path(path), at)
             except Exception as error:  # noqa: BLE001 - kept and retried, never lost
                 self._ingest_failed(item, error)
             else:
                 self._ingest_done(item)
+                if news:
+                    self._news()
 
     def _ingest_failed(self, item: FileReady | Rescan, error: Exception) -> None:
         what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
         words = (error.message if isinstance(error, StravaSyncError)
                  else f"{type(error).__name__}: {error}")
         delay = self._backlog.failed(item, now=time.monotonic())
+        timer = threading.Timer(delay, self._backlog_due)
+        timer.daemon = True
+        timer.start()
         if isinstance(error, StateError | OSError):
             first = self._state_problem is None
             self._state_problem = words
@@ -376,6 +413,27 @@ class Daemon:
             if self._attention is not None:
                 self._attention.state_unwritable(None)
 
+    def _backlog_due(self) -> None:
+        """A backoff is over: put what is due back in the inbox (a timer thread)."""
+        if self._stack is None:
+            return
+        for item in self._backlog.due(now=time.monotonic()):
+            self._inbox.put(item)
+
+    def _recheck_later(self, path: Path, at: float) -> None:
+        """A copy that looked cut short: read it again once it has been quiet (a timer)."""
+        self._rechecks.add(path, at)
+        timer = threading.Timer(max(0.0, at - time.time()), self._rechecks_due)
+        timer.daemon = True
+        timer.start()
+
+    def _rechecks_due(self) -> None:
+        """Put the copies whose quiet minute is over back in the inbox (any thread)."""
+        if self._stack is None:
+            return
+        for again in self._rechecks.due(now=time.time()):
+            self._inbox.put(FileReady(again))
+
     def _file_ready(self, path: Path) -> None:
         self._inbox.put(FileReady(path))
 
@@ -391,8 +449,9 @@ class Daemon:
         )
         scheduler.add_job(self._refresh_tokens, "interval", minutes=5, id="refresh_tokens")
         scheduler.add_job(self._resume, "interval", minutes=1, id="resume")
-        scheduler.add_job(self._follow_up, "interval", seconds=FOLLOW_UP_SECONDS,
-                          id="follow_up")
+        if not self._takes_signals:  # no SIGUSR1 from `retry`: look for its requests
+            scheduler.add_job(self._news, "interval", seconds=EMBEDDED_FOLLOW_UP_SECONDS,
+                              id="follow_up")
         scheduler.add_job(self._queue_scan, "interval", hours=1, id="rescan")
         scheduler.add_job(self._housekeeping, "interval", hours=24, id="housekeeping")
         interval = watchdog_interval()
@@ -403,19 +462,20 @@ class Daemon:
         return scheduler
 
     def _follow_up(self) -> None:
-        """Every few seconds: retries asked for, the ingest backlog, the owner's notices."""
+        """On news (and each minute): retries asked for, the owner's notices, owed moves."""
         stack, attention = self._stack, self._attention
         if stack is None or attention is None:
             return
-        for item in self._backlog.due(now=time.monotonic()):
-            self._inbox.put(item)
-        for again in self._rechecks.due(now=time.time()):
-            self._inbox.put(FileReady(again))
+        self._backlog_due()
+        self._rechecks_due()
         try:
             for path in stack.store.take_retry_requests():
                 log.info("retry_requested", path=path)
                 self._inbox.put(FileReady(Path(path), retry=True))
             attention.finished(stack.store)
+            if self.config.upload.after != "keep":
+                carry_out_owed(self.config, stack.store, now=time.time())
+                attention.owed_moves(stack.store)
         except StravaSyncError as error:
             log.debug("follow_up_deferred", error=str(error))
         attention.halted(stack.engine.fatal)
@@ -467,6 +527,7 @@ class Daemon:
         # The dispatcher sleeps until the next due time on its own; this nudge makes
         # sure a clock jump (suspend/resume of a laptop) cannot leave work waiting.
         stack.engine.wake()
+        self._news()
 
     def _housekeeping(self) -> None:
         stack = self._stack
@@ -514,14 +575,18 @@ class Daemon:
         def reload(_signum: int, _frame: FrameType | None) -> None:
             self._control.put(("reload", "SIGHUP"))
 
+        def follow_up(_signum: int, _frame: FrameType | None) -> None:
+            self._control.put(("follow_up", NUDGE_SIGNAL.name))
+
         previous: dict[int, object] = {}
         for signum, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop),
-                                (signal.SIGHUP, reload)):
+                                (signal.SIGHUP, reload), (NUDGE_SIGNAL, follow_up)):
             previous[signum] = signal.signal(signum, handler)
+        self._takes_signals = True
         return previous
 
-    @staticmethod
-    def _restore(previous: dict[int, object]) -> None:
+    def _restore(self, previous: dict[int, object]) -> None:
+        self._takes_signals = False
         for signum, handler in previous.items():
             signal.signal(signum, handler)  # type: ignore[arg-type]
 

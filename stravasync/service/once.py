@@ -48,8 +48,9 @@ def run_once(config: Config) -> int:
     """``run --once``: scan, process, wait; return the exit status.
 
     0 only when nothing it saw is left waiting: a file it could not read (``pending``
-    with its reason) or a watched folder it could not list makes it 75, as work
-    deferred by the rate limit or a backoff does. Files ``stravasync retry`` asked
+    with its reason), a watched folder it could not list or an archive move that
+    failed (tried again at the next run) makes it 75, as work deferred by the rate
+    limit or a backoff does. Files ``stravasync retry`` asked
     for are read again first. Files another live process holds are left to it (75).
     """
     require_sign_in(config)
@@ -69,14 +70,16 @@ def run_once(config: Config) -> int:
         seen = {os.path.realpath(p) for p in paths}
         pending = [f.path for f in engine.store.files()
                    if f.state is State.PENDING and f.path in seen]
+        owed = [w.path for w in engine.store.owed_moves()]
     unusable = [h for h in watcher.health() if h.state == "unreadable"]
     status = {"done": 0, "deferred": EXIT_DEFERRED}.get(outcome.status, 1)
     if outcome.held:
         say_left_to_holders(config, outcome.held)
-    if status == 0 and (pending or unusable):
+    if status == 0 and (pending or unusable or owed):
         status = EXIT_DEFERRED
         log.warning("run_left_waiting", pending=[shown(p) for p in pending],
                     unreadable_folders=[shown(h.path) for h in unusable],
+                    archive_moves_owed=[shown(p) for p in owed],
                     hint="fix the permissions; the daemon reads them as soon as it can")
     log.info("run_summary", outcome=outcome.status, exit_status=status, seen=report.seen,
              read=report.read, next_due=outcome.next_due,

@@ -3,8 +3,10 @@
 ``state_dir/state.sqlite3`` is the single source of truth: the daemon can be killed
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,
 :mod:`stravasync.state.model` for the values it hands out,
-:mod:`stravasync.state.schema` for the versioned schema and its migrations and
-:mod:`stravasync.state.reset` for setting a damaged database aside, and
+:mod:`stravasync.state.schema` for the versioned schema and its migrations,
+:mod:`stravasync.state.owed` for the ``upload.after`` moves still owed,
+:mod:`stravasync.state.pointer` for finding the daemon's folder despite a broken
+configuration, :mod:`stravasync.state.reset` for setting a damaged database aside, and
 :mod:`stravasync.state.accounts` for which folder belongs to which account.
 """
 

@@ -147,6 +147,14 @@ class Workout:
     """``updating``: the ``PUT /activities/{id}`` fields still to send; None otherwise."""
     warning: str | None = None
     """A warning kept on a finished workout (e.g. Strava refused the update)."""
+    after_error: str | None = None
+    """Why the ``upload.after`` move last failed; None while none is owed."""
+    after_failures: int = 0
+    """Consecutive failures of that move (drives its backoff)."""
+    after_next_at: float | None = None
+    """When the owed move is tried again."""
+    after_failed_at: float | None = None
+    """When the owed move first failed."""
 
     @property
     def final(self) -> bool:

@@ -96,6 +96,10 @@ def to_workout(row: sqlite3.Row) -> Workout:
         finished_at=row["finished_at"],
         update_fields=_fields(row["update_fields"]),
         warning=row["warning"],
+        after_error=row["after_error"],
+        after_failures=row["after_failures"],
+        after_next_at=row["after_next_at"],
+        after_failed_at=row["after_failed_at"],
     )
 
 

@@ -4,7 +4,8 @@ Owns ``state_dir/daemon.lock`` (an exclusive ``flock`` held for the daemon's lif
 holds the pid) and ``state_dir/daemon.json`` (when it started, its version, the
 health of each watched folder, problems that need the owner). :func:`lock_holder`
 asks the lock itself, so ``status`` tells the truth after a crash: a dead daemon
-holds no lock, whatever its files say.
+holds no lock, whatever its files say. :func:`nudge` wakes the daemon that holds it
+(``SIGUSR1``: look at the store now, e.g. for ``stravasync retry``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,15 @@ from stravasync.errors import AlreadyRunning
 from stravasync.fsutil import atomic_write, ensure_private_dir
 from stravasync.logs import get_logger
 
-__all__ = ["INFO_NAME", "LOCK_NAME", "DaemonInfo", "DaemonLock", "lock_holder", "read_info",
-           "write_info"]
+__all__ = ["INFO_NAME", "LOCK_NAME", "NUDGE_SIGNAL", "DaemonInfo", "DaemonLock", "lock_holder",
+           "nudge", "read_info", "write_info"]
 
 log = get_logger(__name__)
 
 LOCK_NAME = "daemon.lock"
 INFO_NAME = "daemon.json"
+NUDGE_SIGNAL = signal.SIGUSR1
+"""The signal that asks a running daemon to look at the store now."""
 
 
 class DaemonLock:
@@ -82,6 +86,27 @@ def lock_holder(state_dir: Path) -> int | None:
         os.close(fd)
 
 
+def nudge(state_dir: Path) -> bool:
+    """Wake the daemon holding ``state_dir`` (:data:`NUDGE_SIGNAL`); False if none was.
+
+    Only a daemon that says in ``daemon.json`` that it takes the signal is sent it (the
+    signal's default action ends a process): one embedded in another program (the
+    demo, a test) looks on its own every few seconds instead.
+    """
+    pid = lock_holder(state_dir)
+    info = read_info(state_dir) if pid else None
+    if not pid or info is None or info.get("pid") != pid or (
+        info.get("wake_signal") != NUDGE_SIGNAL.name
+    ):
+        return False
+    try:
+        os.kill(pid, NUDGE_SIGNAL)
+    except OSError as exc:  # another user's daemon: it looks on its own within a minute
+        log.debug("daemon_not_nudged", pid=pid, error=exc.strerror or str(exc))
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class DaemonInfo:
     """What a running daemon says of itself in ``daemon.json``."""
@@ -98,11 +123,16 @@ class DaemonInfo:
     """Problems that need the owner now, by cause (e.g. ``state``: the reason)."""
     list_mode: str | None = None
     """How uploads are followed: ``list`` (one call settles many) or ``single``."""
+    problems_since: dict[str, float] = field(default_factory=dict)
+    """When each open problem began, by cause."""
+    wake_signal: str | None = None
+    """The signal that wakes it (:data:`NUDGE_SIGNAL`'s name), if it takes one."""
 
     def as_json(self) -> dict[str, Any]:
         """The JSON object stored (and ``status --json``'s ``daemon`` fields)."""
         return {"pid": self.pid, "since": self.since, "version": self.version,
-                "watch": self.watch, "problems": self.problems, "list_mode": self.list_mode}
+                "watch": self.watch, "problems": self.problems, "list_mode": self.list_mode,
+                "problems_since": self.problems_since, "wake_signal": self.wake_signal}
 
 
 def write_info(state_dir: Path, info: DaemonInfo) -> None:

@@ -98,7 +98,25 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX workouts_by_finished ON workouts (finished_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(db: sqlite3.Connection) -> None:
+    """0.3: ``upload.after`` moves still owed, so a failed one is retried and shown.
+
+    A move that failed (the archive full, a permission) leaves ``after_done`` 0, as
+    before; these columns say why and when to try again, and survive a restart:
+    ``after_error`` (the reason, NULL while nothing failed), ``after_failures``
+    (consecutive failures: the backoff), ``after_next_at`` (the next try),
+    ``after_failed_at`` (when it first failed). A partial index finds the owed moves
+    without reading every row.
+    """
+    db.execute("ALTER TABLE workouts ADD COLUMN after_error TEXT")
+    db.execute("ALTER TABLE workouts ADD COLUMN after_failures INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE workouts ADD COLUMN after_next_at REAL")
+    db.execute("ALTER TABLE workouts ADD COLUMN after_failed_at REAL")
+    db.execute("CREATE INDEX workouts_after_owed ON workouts (after_next_at) "
+               "WHERE after_error IS NOT NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 """Ordered migrations; index ``i`` upgrades version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

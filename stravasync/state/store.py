@@ -37,6 +37,7 @@ from stravasync.state.model import (
     State,
     Workout,
 )
+from stravasync.state.owed import OwedMoves
 from stravasync.state.rows import db_path, db_text, fields_json, from_db_path, to_workout
 
 __all__ = ["DB_NAME", "Ingested", "Store"]
@@ -84,7 +85,7 @@ def _as_sent(w: Workout) -> Workout:
     return dataclasses.replace(w, state=State.UPLOADED) if w.state is State.UPDATING else w
 
 
-class Store(StoreBase):
+class Store(OwedMoves, StoreBase):
     """Thread-safe access to ``state.sqlite3``; usable by two processes at once."""
 
     # -- ingest ---------------------------------------------------------------------------
@@ -437,7 +438,8 @@ class Store(StoreBase):
 
     def mark_after_done(self, sha256: str) -> None:
         """``upload.after`` (keep/move/delete) is carried out for this content."""
-        self._update("UPDATE workouts SET after_done = 1, updated_at = ? WHERE sha256 = ?",
+        self._update("UPDATE workouts SET after_done = 1, after_error = NULL, "
+                     "after_next_at = NULL, updated_at = ? WHERE sha256 = ?",
                      (self._now(), sha256))
 
     def move_path(self, old: str, new: str, *, size: int, mtime_ns: int) -> None:

@@ -5,6 +5,11 @@ relative to its watched folder and never overwriting a file; or delete. Only fil
 under a watched folder are touched, and only while they are still what was read
 (same size and mtime). The activity id is always recorded before this runs, so a
 crash in the middle is finished at the next start (``after_done`` stays false).
+
+A move that fails (the archive full, a permission) stays owed in the store with its
+reason and a time to try again (:func:`next_try_at`: a minute, doubling to an hour);
+:func:`carry_out_owed` tries the due ones again, and a restart or ``run --once``
+tries every owed one. No temporary copy is ever left behind in the archive.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import contextlib
 import errno
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,9 +29,21 @@ if TYPE_CHECKING:
     from stravasync.config.settings import Config
     from stravasync.state import Store, Workout
 
-__all__ = ["carry_out_after", "watch_root"]
+__all__ = ["carry_out_after", "carry_out_owed", "next_try_at", "watch_root"]
 
 log = get_logger(__name__)
+
+FIRST_RETRY_S = 60.0
+"""Seconds before a failed move is tried again the first time (then doubling)."""
+MAX_RETRY_S = 3600.0
+"""The longest wait between two tries of a failed move."""
+_ONE_AT_A_TIME = threading.Lock()
+"""A rescan and the owed-move job never move the same file at once (two archive copies)."""
+
+
+def next_try_at(failures: int, *, now: float) -> float:
+    """When a move that failed ``failures`` times in a row is tried again."""
+    return now + min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** max(failures - 1, 0))
 
 
 def watch_root(path: str, roots: tuple[Path, ...]) -> Path | None:
@@ -67,8 +86,8 @@ def _move_no_overwrite(source: Path, target: Path) -> Path:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP):
                 raise
             tmp = dest.with_name(f".{dest.name}.stravasync-tmp")
-            shutil.copy2(source, tmp)
-            try:
+            try:  # a copy cut short (the archive full) leaves no temporary file
+                shutil.copy2(source, tmp)
                 os.link(tmp, dest)
             except FileExistsError:
                 continue
@@ -79,14 +98,30 @@ def _move_no_overwrite(source: Path, target: Path) -> Path:
         return dest
 
 
-def carry_out_after(config: Config, store: Store, workout: Workout) -> None:
+def carry_out_owed(config: Config, store: Store, *, now: float) -> int:
+    """Try again the owed moves whose time has come; return how many are still owed."""
+    for w in store.owed_moves(due_by=now):
+        carry_out_after(config, store, w, now=now)
+    return len(store.owed_moves())
+
+
+def carry_out_after(
+    config: Config, store: Store, workout: Workout, *, now: float | None = None
+) -> None:
     """Apply ``upload.after`` to the files of a workout Strava holds (activity id recorded).
 
     Only files under a watched folder are moved or deleted, and only if they still are
     what we read (same size and mtime); ``stravasync upload`` of a file elsewhere leaves
-    it alone. Failures are logged, not retried in a loop.
+    it alone. A failure is logged and the move stays owed, to be tried again at
+    :func:`next_try_at` (never in a loop).
     """
+    with _ONE_AT_A_TIME:  # read again inside: another thread may have moved it meanwhile
+        _carry_out(config, store, store.workout(workout.sha256) or workout, now=now)
+
+
+def _carry_out(config: Config, store: Store, workout: Workout, *, now: float | None) -> None:
     after = config.upload.after
+    failed: str | None = None
     if after == "keep" or workout.activity_id is None or workout.after_done:
         return
     for name in store.paths_of(workout.sha256):
@@ -117,6 +152,15 @@ def carry_out_after(config: Config, store: Store, workout: Workout) -> None:
         except FileNotFoundError:
             continue
         except OSError as exc:
+            failed = exc.strerror or str(exc)
             log.warning("file_archive_failed", path=name, sha256=workout.sha256,
-                        error=f"{type(exc).__name__}: {exc.strerror or exc}")
-    store.mark_after_done(workout.sha256)
+                        error=f"{type(exc).__name__}: {failed}",
+                        failures=workout.after_failures + 1)
+    if failed is None:
+        if workout.after_error is not None:
+            log.info("file_archive_recovered", sha256=workout.sha256)
+        store.mark_after_done(workout.sha256)
+        return
+    when = time.time() if now is None else now
+    store.after_failed(workout.sha256, error=failed,
+                       next_at=next_try_at(workout.after_failures + 1, now=when))

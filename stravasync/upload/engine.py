@@ -27,6 +27,7 @@ API for the daemon (all methods thread-safe)::
     engine.next_due()              # Unix time of the next piece of work, or None
     engine.retry(paths or None)    # rejected/retrying (or named) files back in the queue
     engine.wake()                  # look at the store again now
+    engine.on_news(listener)       # called when a workout finished or calls stopped
     engine.fatal                   # the error that stopped all calls (needs a person), or None
     engine.clear_fatal()           # after the person signed in again
     engine.wait_idle(timeout)      # WaitResult: done / deferred (next_due, held) / fatal / timeout
@@ -176,6 +177,10 @@ class Engine:
     def wake(self) -> None:
         """Look at the store again now (after a clock jump, or a change by another process)."""
         self._gates.wake()
+
+    def on_news(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` when a workout finished, or calls stopped (halt, dead end)."""
+        self._gates.on_news = listener
 
     def submit(
         self, path: Path | str, *, ignore_age: bool = False, retry: bool = False,

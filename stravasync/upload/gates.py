@@ -7,7 +7,9 @@ Owns, for one engine, the in-memory answers to "may a call of this kind go now?"
 - the *halt*: an error that needs a person (a dead sign-in, a token file that cannot
   be written). While it stands no call is made at all; it is said once;
 - the *wake-up*: the condition the engine's dispatcher waits on, so that a transfer
-  that changed something (a finished upload frees a slot) has it look again.
+  that changed something (a finished upload frees a slot) has it look again;
+- the *news*: a listener outside the engine (the daemon's owner notices) told when
+  something the owner may hear of happened: a workout finished, the halt, a dead end.
 
 :meth:`Gates.met` is the one place where an error met during a call becomes work
 policy, by what the error itself says (:mod:`stravasync.errors`): stop for a person,
@@ -42,6 +44,8 @@ class Gates:
         self._logged: set[tuple[str, float]] = set()
         self._halt: StravaSyncError | None = None
         self._woken = False
+        self.on_news: Callable[[], None] | None = None
+        """Called (on the caller's thread, no lock held) by :meth:`news`."""
 
     # -- gates --------------------------------------------------------------------------
 
@@ -93,6 +97,7 @@ class Gates:
             self.close("upload", until, sha=sha, why="dead_end", path=path)
             self.close("read", until, sha=sha, why="dead_end", path=path)
             log.error("engine_paused", until=until, error=exc.message, title=exc.title)
+            self.news()
         else:
             self.close(kind, until, sha=sha, why="rate_limit", path=path)
         return True
@@ -114,6 +119,7 @@ class Gates:
         if first:
             log.error("engine_fatal", error=exc.message, title=exc.title,
                       kind=type(exc).__name__)
+            self.news()
 
     def resume(self) -> None:
         """Forget the halt (the person acted) and look at the work again."""
@@ -128,6 +134,12 @@ class Gates:
         with self.cond:
             self._woken = True
             self.cond.notify_all()
+
+    def news(self) -> None:
+        """Something the owner may hear of happened: tell the listener, if any."""
+        listener = self.on_news
+        if listener is not None:
+            listener()
 
     def take_wake(self) -> bool:
         """Whether :meth:`wake` was called since the last look (and reset it)."""

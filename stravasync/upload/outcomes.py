@@ -192,3 +192,4 @@ class Outcomes:
             if done is not None and done.activity_id is not None:
                 carry_out_after(self._config, self._store, done)
         self._gates.wake()
+        self._gates.news()

@@ -81,8 +81,8 @@ def test_run_once_uploads_the_watched_folder_and_exits_0(setup: Setup) -> None:
     assert 0 == result.exit_code, result.stderr
     assert "run_summary" == json_events(result.stderr)[-1]["event"]
     status = json.loads(setup.invoke(status_command, "--json").stdout)
-    assert ["auth", "daemon", "files", "follow_mode", "follow_reason", "rate_limit",
-            "watch"] == sorted(status)
+    assert ["auth", "daemon", "files", "follow_mode", "follow_reason", "needs_you",
+            "rate_limit", "watch"] == sorted(status)
     assert {"running": False, "pid": None} == {k: status["daemon"][k] for k in ("running", "pid")}
     assert all(SPEC_FILE_KEYS == list(f) for f in status["files"])
     states = sorted(f["state"] for f in status["files"])

@@ -96,6 +96,7 @@ def make_notices(tmp_path: Path) -> Iterator[Callable[..., Notices]]:
         kwargs.setdefault("command", ())
         kwargs.setdefault("on", {"problem", "recovered", "uploaded"})
         kwargs.setdefault("state_path", tmp_path / "state" / "notices.json")
+        kwargs.setdefault("window_s", 0.0)  # pacing has its own tests (test_notice_pacing)
         notices = Notices(**kwargs)  # type: ignore[arg-type]
         made.append(notices)
         return notices
