@@ -29,16 +29,15 @@ nothing at all -> skip.
 from __future__ import annotations
 
 import codecs
-import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 import gpxpy
 from gpxpy.gpx import GPX, GPXException, GPXXMLSyntaxException
 
+from stravasync.validate.gpxshape import GpxShape, gpx_verdict, utc
 from stravasync.validate.gpxstream import analyse_gpx_stream
-from stravasync.validate.result import Analysis, Facts, Verdict
-from stravasync.validate.sports import normalise_sport
+from stravasync.validate.result import Analysis, Verdict
 from stravasync.validate.timestamps import window
 from stravasync.validate.track_times import PointTimes
 from stravasync.validate.xmlsafe import XmlRefused, guard_prolog
@@ -108,49 +107,15 @@ def _without_extensions(text: str) -> str:
     return _EXTENSIONS.sub("", text)
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _decide(gpx: GPX, *, now: datetime | None) -> Analysis:
     times = PointTimes(*window(now))
     for track in gpx.tracks:
         for segment in track.segments:
             for point in segment.points:
-                times.add(_utc(point.time))
-    distance = gpx.length_2d() if times.points else None
-    sport = next((t.type for t in gpx.tracks if t.type and t.type.strip()), None)
-    facts = Facts(
-        start_time=times.start,
-        sport=normalise_sport(sport),
-        duration_s=times.duration,
-        distance_m=round(distance, 1) if distance is not None and math.isfinite(distance) else None,
-        points=times.points,
-        device=gpx.creator,
-    )
-    if times.points == 0:
-        return _without_points(gpx, facts)
-    problem = times.problem("track points")
-    if problem:
-        return Analysis(Verdict.INVALID, problem, facts)
-    return Analysis(Verdict.OK, None, facts)
-
-
-def _without_points(gpx: GPX, facts: Facts) -> Analysis:
-    if gpx.tracks:
-        return Analysis(Verdict.INVALID, f"GPX has {len(gpx.tracks)} track(s) but no track points")
-    what = []
-    if gpx.routes:
-        route_points = sum(len(r.points) for r in gpx.routes)
-        what.append(f"{len(gpx.routes)} route(s) with {route_points} points")
-    if gpx.waypoints:
-        what.append(f"{len(gpx.waypoints)} waypoint(s)")
-    if what:
-        return Analysis(
-            Verdict.SKIP,
-            "not an activity: GPX holds " + " and ".join(what) + " but no recorded track",
-            facts,
-        )
-    return Analysis(Verdict.SKIP, "not an activity: GPX holds no track", facts)
+                times.add(utc(point.time))
+    shape = GpxShape(
+        tracks=len(gpx.tracks), routes=len(gpx.routes),
+        route_points=sum(len(r.points) for r in gpx.routes), waypoints=len(gpx.waypoints),
+        sport=next((t.type for t in gpx.tracks if t.type and t.type.strip()), None),
+        creator=gpx.creator, distance_m=gpx.length_2d() if times.points else None)
+    return gpx_verdict(shape, times)

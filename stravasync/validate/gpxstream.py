@@ -26,17 +26,16 @@ not made: a huge file with such a flaw is judged on its track.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from xml.etree.ElementTree import Element
 
 from gpxpy.geo import distance as gpx_distance
 from gpxpy.gpxfield import TIME_TYPE
 
-from stravasync.validate.result import Analysis, Facts, Verdict
-from stravasync.validate.sports import normalise_sport
+from stravasync.validate.gpxshape import GpxShape, gpx_verdict, utc
+from stravasync.validate.result import Analysis, Verdict
 from stravasync.validate.timestamps import window
 from stravasync.validate.track_times import PointTimes
 from stravasync.validate.xmlsafe import Event, XmlRefused, walk
@@ -145,7 +144,7 @@ def _end(state: _Pass, times: PointTimes, name: str, elem: Element, depth: int) 
             _number("ele", elem.text)
     elif depth == 4 and name == "trkpt" and where[:2] == ["trk", "trkseg"]:
         text = state.point_time
-        times.add(_utc(TIME_TYPE.from_string(text) if text is not None else None))
+        times.add(utc(TIME_TYPE.from_string(text) if text is not None else None))
     elif depth == 3 and name == "trkseg" and where[0] == "trk":
         if state.segment_length:
             state.track_length += state.segment_length
@@ -176,42 +175,9 @@ def _number(tag: str | None, text: str) -> float:
         raise GpxProblem(f"Invalid value for <{tag}>... {text} ({exc})") from exc
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def _decide(state: _Pass, times: PointTimes) -> Analysis:
-    distance = state.total if times.points else None
-    facts = Facts(
-        start_time=times.start,
-        sport=normalise_sport(state.sport),
-        duration_s=times.duration,
-        distance_m=round(distance, 1) if distance is not None and math.isfinite(distance) else None,
-        points=times.points,
-        device=state.creator,
-    )
-    if times.points == 0:
-        return _without_points(state, facts)
-    problem = times.problem("track points")
-    if problem:
-        return Analysis(Verdict.INVALID, problem, facts)
-    return Analysis(Verdict.OK, None, facts)
-
-
-def _without_points(state: _Pass, facts: Facts) -> Analysis:
-    if state.tracks:
-        return Analysis(Verdict.INVALID, f"GPX has {state.tracks} track(s) but no track points")
-    what = []
-    if state.routes:
-        what.append(f"{state.routes} route(s) with {state.route_points} points")
-    if state.waypoints:
-        what.append(f"{state.waypoints} waypoint(s)")
-    if what:
-        return Analysis(
-            Verdict.SKIP,
-            "not an activity: GPX holds " + " and ".join(what) + " but no recorded track",
-            facts,
-        )
-    return Analysis(Verdict.SKIP, "not an activity: GPX holds no track", facts)
+    shape = GpxShape(
+        tracks=state.tracks, routes=state.routes, route_points=state.route_points,
+        waypoints=state.waypoints, sport=state.sport, creator=state.creator,
+        distance_m=state.total if times.points else None)
+    return gpx_verdict(shape, times)
