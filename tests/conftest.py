@@ -23,6 +23,8 @@ RIGS = str(Path(__file__).parent)
 if RIGS not in sys.path:
     sys.path.insert(0, RIGS)
 
+from notices_rig import make_notices  # noqa: E402, F401 - a fixture for the notices tests
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -5,34 +5,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from daemon_rig import Rig, make_rig
+from mounts import small_tmpfs
 
 from stravasync.demo.samples import sample_fit
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def archive(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs for the archive (needs root and mount(2))."""
-    point = tmp_path / "archive"
-    point.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)],
-                             capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield point
-    finally:
-        subprocess.run(["umount", "--lazy", str(point)], check=False)
 
 
 @pytest.fixture
@@ -80,3 +65,10 @@ def test_a_move_into_a_full_archive_is_shown_and_done_by_the_next_run(
     assert not ride.exists()
     assert (archive / "ride.fit").exists()
     assert [] == after["needs_you"]
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs for the archive (needs root and mount(2))."""
+    with small_tmpfs(tmp_path / "archive") as point:
+        yield point

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from notices_rig import SETTLE
 from structlog.testing import capture_logs
 
 from stravasync.logs import register_secret
@@ -25,8 +26,6 @@ from stravasync.owner.notices import (
 )
 
 TOKEN = "5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f"
-SETTLE = 20.0
-"""Seconds a test waits at most for the worker: generous, never a timing assertion."""
 
 
 @dataclass
@@ -86,24 +85,6 @@ def receiver() -> Iterator[Receiver]:
     thread.join(SETTLE)
 
 
-@pytest.fixture
-def make_notices(tmp_path: Path) -> Iterator[Callable[..., Notices]]:
-    """Builds Notices on tmp_path/state/notices.json by default, closed after the test."""
-    made: list[Notices] = []
-
-    def make(**kwargs: object) -> Notices:
-        kwargs.setdefault("url", None)
-        kwargs.setdefault("command", ())
-        kwargs.setdefault("on", {"problem", "recovered", "uploaded"})
-        kwargs.setdefault("state_path", tmp_path / "state" / "notices.json")
-        kwargs.setdefault("window_s", 0.0)  # pacing has its own tests (test_notice_pacing)
-        notices = Notices(**kwargs)  # type: ignore[arg-type]
-        made.append(notices)
-        return notices
-
-    yield make
-    for notices in made:
-        notices.close(SETTLE)
 
 
 def recorder_command(tmp_path: Path, *, exit_status: int = 0, sleep: float = 0.0) -> tuple[str, ...]:

@@ -4,11 +4,11 @@ without a restart."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mounts import small_tmpfs
 from store_rig import Clock, add, facts, write_many
 
 from stravasync.state import State, StateUnwritable, Store
@@ -24,21 +24,6 @@ def fill_disk(path: Path) -> None:
         os.close(fd)
 
 
-@pytest.fixture
-def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs holding the state folder (needs root and mount(2))."""
-    point = tmp_path / "small"
-    point.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(point)],
-                             capture_output=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        yield point
-    finally:  # lazily: a connection the test left open must not keep it mounted
-        subprocess.run(["umount", "--lazy", str(point)], check=False)
 
 
 def test_a_state_folder_on_a_full_disk_recovers_without_a_restart(full_tmpfs: Path) -> None:
@@ -59,3 +44,8 @@ def test_a_state_folder_on_a_full_disk_recovers_without_a_restart(full_tmpfs: Pa
     assert State.QUEUED == later.state
 
 
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs holding the state folder (needs root and mount(2))."""
+    with small_tmpfs(tmp_path / "small") as point:
+        yield point

@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
+from notices_rig import SETTLE
 from structlog.testing import capture_logs
 
 from stravasync.errors import AppInactive, NotSignedIn, ReauthRequired, TransientError
@@ -22,29 +22,6 @@ from stravasync.owner.notices import (
     folder_cause,
     url_problem,
 )
-
-SETTLE = 20.0
-"""Seconds a test waits at most for the worker: generous, never a timing assertion."""
-
-
-@pytest.fixture
-def make_notices(tmp_path: Path) -> Iterator[Callable[..., Notices]]:
-    """Builds Notices on tmp_path/state/notices.json by default, closed after the test."""
-    made: list[Notices] = []
-
-    def make(**kwargs: object) -> Notices:
-        kwargs.setdefault("url", None)
-        kwargs.setdefault("command", ())
-        kwargs.setdefault("on", {"problem", "recovered", "uploaded"})
-        kwargs.setdefault("state_path", tmp_path / "state" / "notices.json")
-        kwargs.setdefault("window_s", 0.0)  # pacing has its own tests (test_notice_pacing)
-        notices = Notices(**kwargs)  # type: ignore[arg-type]
-        made.append(notices)
-        return notices
-
-    yield make
-    for notices in made:
-        notices.close(SETTLE)
 
 
 def test_nothing_configured_does_nothing(tmp_path: Path, make_notices: Callable[..., Notices]) -> None:
