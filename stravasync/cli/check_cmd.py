@@ -28,19 +28,25 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
 
     Exit status 0 when every file is ok, 1 otherwise.
     """
+    from stravasync.config.accounts import Account, routes_for
     from stravasync.config.rules import Rule, settings_for
     from stravasync.config.settings import resolve_config_path
     from stravasync.fsutil import legible, shown
     from stravasync.validate import Verdict, validate_path
 
     rules: tuple[Rule, ...] = ()
+    accounts: tuple[Account, ...] = ()
     if resolve_config_path(obj.config_path).exists():
-        rules = obj.config().rules
+        rules, accounts = obj.config().rules, obj.config().accounts
     all_ok = True
     for path in files:
         result = validate_path(path)
         ok = result.verdict is Verdict.OK
-        settings = settings_for(rules, path=path.absolute(), facts=result if ok else None)
+        # The account whose folders hold it (a file named by hand: the first account).
+        to = (routes_for(accounts, path.absolute()) or accounts)[:1]
+        settings = settings_for(rules, path=path.absolute(), facts=result if ok else None,
+                                account=to[0].name if to else None,
+                                service=to[0].service if to else None)
         if as_json:
             data = result.as_json(path)
             data["path"] = shown(path)

@@ -24,7 +24,7 @@ from stravasync.state import FileStatus, Workout
 __all__ = ["ACCOUNT", "FILE_PROBLEM_STATES", "needs_you", "open_file_problems"]
 
 ACCOUNT = "me"
-"""The one account of a config without ``[[accounts]]`` (SPEC)."""
+"""The one account of a config without ``[[accounts]]`` (SPEC); a named one is passed in."""
 FILE_PROBLEM_STATES = frozenset({State.REJECTED, State.INVALID})
 """A file in one of these states waits for the owner (Strava refused it, or it is bad)."""
 _ORDER = ("config", "state", "auth", "engine", "folder", "file", "archive")
@@ -52,6 +52,7 @@ def needs_you(
     state_dir: Path,
     owed: Iterable[Workout] = (),
     refused: Iterable[Workout] = (),
+    account: str = ACCOUNT,
     config_error: str | None = None,
     state_problem: str | None = None,
 ) -> list[dict[str, Any]]:
@@ -65,7 +66,7 @@ def needs_you(
     """
     entries: list[dict[str, Any]] = []
     if config_error is not None:
-        entries.append(_entry("config", {"account": ACCOUNT}, config_error, None))
+        entries.append(_entry("config", {"account": account}, config_error, None))
     if state_problem is not None:
         entries.append(_entry("state", {"path": shown(state_dir)}, state_problem, None))
     standing = open_file_problems(files)
@@ -83,7 +84,7 @@ def needs_you(
             if state_problem is None:
                 entries.append(_entry(kind, {"path": shown(state_dir)}, message, when))
         elif kind != "archive":  # archive moves are read from the store below
-            entries.append(_entry(kind, {"account": ACCOUNT}, message, when))
+            entries.append(_entry(kind, {"account": account}, message, when))
     entries.extend(_refused_entries(refused, listed={e.get("path") for e in entries}))
     for w in owed:
         if w.after_error is not None:

@@ -144,7 +144,8 @@ def gather_status(
     needs = needs_you(
         problems=(info or {}).get("problems") or {},
         since=(info or {}).get("problems_since") or {}, files=files,
-        state_dir=config.state_dir, owed=owed, refused=foreign, config_error=config_error,
+        state_dir=config.state_dir, owed=owed, refused=foreign,
+        account=config.accounts[0].name, config_error=config_error,
         state_problem=None if unwritable is None else (
             f"the state folder {shown(config.state_dir)} cannot be written: "
             f"{unwritable}; files are read again once it can"))

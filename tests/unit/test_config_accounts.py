@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,36 @@ def test_a_config_built_by_hand_has_its_one_account() -> None:
                     upload=UploadConfig(), state_dir=Path("/s"), log=LogConfig())
 
     assert (Account(name="me", paths=(Path("/w"),)),) == config.accounts
+
+
+def test_check_applies_the_rules_of_the_account_that_holds_the_file(tmp_path: Path) -> None:
+    """``check`` matches a rule's ``account`` against the account whose folder holds the file."""
+    from stravasync.demo.samples import sample_fit
+
+    (tmp_path / "jane").mkdir()
+    ride = tmp_path / "jane" / "ride.fit"
+    ride.write_bytes(sample_fit(start=datetime.now(UTC) - timedelta(days=1)))
+    path = tmp_path / "config.toml"
+    path.write_text(_toml({
+        "strava": {"client_id": "1"},
+        "accounts": [{"name": "jane", "paths": [str(tmp_path / "jane")]}],
+        "rules": [{"account": "jane", "set": {"name": "Jane's ride"}},
+                  {"service": "intervals", "set": {"name": "never here"}}],
+    }))
+    path.chmod(0o600)
+
+    result = CliRunner().invoke(cli, ["--config", str(path), "check", "--json", str(ride)])
+
+    assert 0 == result.exit_code, result.output
+    assert "Jane's ride" == json.loads(result.stdout)["rules"]["name"]
+
+
+def test_needs_you_names_the_configured_account() -> None:
+    """A problem of the account (not of a file) names the account as configured."""
+    from stravasync.owner.needs import needs_you
+
+    entries = needs_you(problems={"auth:signed_out": "sign in again"}, since={}, files=[],
+                        state_dir=Path("/s"), account="jane", config_error="a typo")
+
+    assert [("config", "jane"), ("auth", "jane")] == [(e["kind"], e["account"])
+                                                     for e in entries]
