@@ -8,10 +8,17 @@ the same view). Run: ``python -m benchmarks.module_graph [--dot]``.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "stravasync"
+
+
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """The syntax tree of a source file, parsed once per process (the layout tests share it)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
 
 
 def module_name(path: Path) -> str:
@@ -22,7 +29,7 @@ def module_name(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path)
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -58,7 +65,7 @@ def graph() -> dict[str, set[str]]:
 def largest_function() -> tuple[str, int]:
     best = ("", 0)
     for path in ROOT.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 size = (node.end_lineno or node.lineno) - node.lineno + 1
                 if size > best[1]:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.module_graph import parsed
 from stravasync.cli.emulator_cmd import build_config, emulator_command
 from stravasync.emulator import ServerUsage
 from stravasync.emulator.content import inspect_payload
@@ -96,7 +97,7 @@ def test_emulator_imports_nothing_of_stravasync_outside_itself() -> None:
     package = Path(inspect_payload.__code__.co_filename).parent
     imported: set[str] = set()
     for module in package.glob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(module)):
             if isinstance(node, ast.Import):
                 imported.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

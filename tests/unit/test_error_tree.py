@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import stravasync
+from benchmarks.module_graph import parsed
 from stravasync import errors
 
 PACKAGE = Path(stravasync.__file__).parent
@@ -55,7 +56,7 @@ def test_every_error_of_ours_is_defined_in_errors_py() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         if path == PACKAGE / "errors.py":
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.ClassDef) and any(
                 isinstance(base, ast.Name) and base.id in ours for base in node.bases
             ):
@@ -67,7 +68,7 @@ def test_only_the_state_store_touches_sqlite3() -> None:
     """``sqlite3`` is imported in ``stravasync/state/`` only: the store turns its errors into StateErrors."""
     importers = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = parsed(path)
         names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                  for alias in node.names}
         names |= {node.module or "" for node in ast.walk(tree)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import stravasync
+from benchmarks.module_graph import parsed
 
 PACKAGE = Path(stravasync.__file__).parent
 
@@ -16,7 +17,7 @@ def classes_by_name() -> dict[str, list[str]]:
     found: dict[str, list[str]] = defaultdict(list)
     for path in sorted(PACKAGE.rglob("*.py")):
         module = path.relative_to(PACKAGE.parent).with_suffix("").as_posix().replace("/", ".")
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.ClassDef):
                 found[node.name].append(module)
     return found
