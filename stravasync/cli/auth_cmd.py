@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from stravasync.cli.context import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from stravasync.config.accounts import Account
+    from stravasync.config.settings import Config
 
 
 @click.command("auth")
@@ -22,9 +27,12 @@ from stravasync.cli.context import CliContext, pass_context
 @click.option("--port", type=click.IntRange(0, 65535), default=0,
               help="Port of the local listener Strava redirects to (default: any free one). "
                    "Fix it to forward it over SSH first: ssh -L 8765:localhost:8765 HOST.")
+@click.option("--account", "account_name", metavar="NAME",
+              help="The [[accounts]] entry to sign in; for an intervals.icu account, check "
+                   "its API key with one call and say whose account it is.")
 @pass_context
 def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
-                 timeout: float, port: int) -> None:
+                 timeout: float, port: int, account_name: str | None) -> None:
     """Sign in to Strava and store the tokens (scope read,activity:write,activity:read_all)."""
     from stravasync.errors import ConfigError
     from stravasync.stack import open_governor, open_tokens
@@ -32,6 +40,15 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
     from stravasync.strava.signin import sign_in, sign_in_with_code
 
     config = obj.config()
+    if account_name is not None:
+        account = next((a for a in config.accounts if a.name == account_name), None)
+        if account is None:
+            raise click.UsageError(
+                f"no account is named {account_name!r} (accounts: "
+                f"{', '.join(a.name for a in config.accounts)})")
+        if account.service == "intervals":
+            _check_intervals_key(config, account)
+            return
     if not config.strava.client_secret:
         raise ConfigError(
             "Signing in needs the Strava application's client secret. Set [strava] "
@@ -61,6 +78,15 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
     until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(result.expires_at))
     click.echo(f"Signed in to Strava as {who} with {scope}.")
     click.echo(f"Tokens stored in {tokens.path}; they renew automatically (next by {until}).")
+
+
+def _check_intervals_key(config: Config, account: Account) -> None:
+    """``auth --account`` for intervals.icu: one call names the key's athlete."""
+    from stravasync.intervals.keycheck import check_key
+
+    athlete = check_key(account, accounts=config.accounts, state_dir=config.state_dir)
+    who = f"{athlete.name} ({athlete.id})" if athlete.name else athlete.id
+    click.echo(f"The intervals.icu key of account {account.name} works: it belongs to {who}.")
 
 
 @click.command("logout")

@@ -106,6 +106,12 @@ class IntervalsClient:
         """Release the connection pool."""
         self._http.close()
 
+    def __enter__(self) -> IntervalsClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def upload(self, *, data: bytes, filename: str, external_id: str,
                name: str | None = None, description: str | None = None) -> IntervalsActivity:
         """Send one workout file; its activity, as intervals.icu made it."""
