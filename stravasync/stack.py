@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stravasync.errors import ConfigError
+from stravasync.errors import AuthFlowError, ConfigError
 from stravasync.fsutil import ensure_private_dir
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
 from stravasync.strava.oauth import OAuthClient
-from stravasync.strava.tokens import TokenStore
+from stravasync.strava.tokens import TokenSet, TokenStore
 
 if TYPE_CHECKING:
     import random
@@ -44,6 +44,7 @@ __all__ = [
     "Stack",
     "build_engine",
     "only_account",
+    "open_account_tokens",
     "open_api",
     "open_engine",
     "open_governor",
@@ -80,6 +81,42 @@ def open_tokens(config: Config, *, refresher: OAuthClient | None = None,
     """The token store of ``config.state_dir`` (refreshing through ``refresher``, if any)."""
     only_account(config)
     return TokenStore(state_dir=config.state_dir, refresher=refresher, clock=clock)
+
+
+def open_account_tokens(config: Config, account: Account, *,
+                        refresher: OAuthClient | None = None,
+                        clock: Callable[[], float] = time.time) -> TokenStore:
+    """The token store of one Strava account, in its own folder, refusing a crossing.
+
+    A sign-in is admitted only for the athlete the account's folder records (or, the
+    first time, for one no other Strava account records), and that athlete is then
+    recorded: one athlete's workouts can never go out with another's tokens.
+    """
+    from stravasync.state.accounts import (
+        AccountRecord,
+        account_folders,
+        athlete_problem,
+        read_record,
+        write_record,
+    )
+
+    folders = account_folders(config.state_dir, config.accounts)
+    folder = folders[account.name]
+
+    def admit(token_set: TokenSet) -> None:
+        if token_set.athlete is None:
+            return  # a bare code names no athlete: checked at the first call instead
+        athlete = str(token_set.athlete.id)
+        records = {name: read_record(path) for name, path in folders.items()}
+        problem = athlete_problem(account=account.name, service="strava",
+                                  athlete_id=athlete, records=records)
+        if problem is not None:
+            raise AuthFlowError(f"signing in {account.name!r} is refused: {problem}")
+        write_record(folder, AccountRecord(name=account.name, service="strava",
+                                           athlete_id=athlete))
+
+    ensure_private_dir(folder)
+    return TokenStore(state_dir=folder, refresher=refresher, clock=clock, admit=admit)
 
 
 def open_governor(config: Config, *, clock: Callable[[], float] = time.time) -> Governor:

@@ -35,11 +35,12 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
                  timeout: float, port: int, account_name: str | None) -> None:
     """Sign in to Strava and store the tokens (scope read,activity:write,activity:read_all)."""
     from stravasync.errors import ConfigError
-    from stravasync.stack import open_governor, open_tokens
+    from stravasync.stack import open_account_tokens, open_governor, open_tokens
     from stravasync.strava.oauth import OAuthClient
     from stravasync.strava.signin import sign_in, sign_in_with_code
 
     config = obj.config()
+    account = None
     if account_name is not None:
         account = next((a for a in config.accounts if a.name == account_name), None)
         if account is None:
@@ -57,7 +58,10 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
         )
     if not config.strava.client_id:
         raise ConfigError("Signing in needs [strava] client_id in the config.")
-    tokens = open_tokens(config)
+    # A named account signs in to its own folder (checked against the athlete it records);
+    # without a name, the one Strava account of today's configurations.
+    tokens = (open_account_tokens(config, account) if account is not None
+              else open_tokens(config))
     with OAuthClient(config=config.strava) as oauth:
         if code is not None:
             result = sign_in_with_code(oauth=oauth, tokens=tokens, code_or_url=code)

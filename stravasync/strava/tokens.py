@@ -226,8 +226,12 @@ class TokenStore:
         clock: Callable[[], float] = time.time,
         refresh_margin: float = REFRESH_MARGIN,
         lock_timeout: float = LOCK_TIMEOUT,
+        admit: Callable[[TokenSet], None] | None = None,
     ) -> None:
+        """``admit``: called with a fresh sign-in's tokens before they are stored; it
+        raises to refuse them (an athlete who must not act for this account)."""
         self.path = state_dir / "tokens.json"
+        self._admit = admit
         self._lock_path = state_dir / "tokens.lock"
         self._state_dir = state_dir
         self._refresher = refresher
@@ -322,6 +326,8 @@ class TokenStore:
         """Store the tokens of a fresh sign-in (replacing any old, possibly dead, ones)."""
         register_secret(token_set.access_token)
         register_secret(token_set.refresh_token)
+        if self._admit is not None:
+            self._admit(token_set)  # raises before anything is written
         athlete = token_set.athlete
         stored = _Stored(
             access_token=token_set.access_token,
