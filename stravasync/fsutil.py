@@ -53,8 +53,15 @@ def fsync_dir(path: Path) -> None:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create *path* (and parents) if needed; a folder we create is 0700."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create *path* (and parents) if needed; every folder we create is 0700.
+
+    ``Path.mkdir(parents=True)`` gives the parents it makes the default mode (0755
+    under the usual umask), so each missing folder is made here, top down.
+    """
+    missing = [path, *path.parents]
+    for folder in reversed(missing[:next((i for i, p in enumerate(missing) if p.is_dir()),
+                                         len(missing))]):
+        folder.mkdir(mode=0o700, exist_ok=True)
     return path
 
 

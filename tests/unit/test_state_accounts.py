@@ -83,3 +83,13 @@ def test_one_athlete_under_two_account_names_is_refused() -> None:
         account="bob", service="strava", athlete_id="111", records=records) or "")
     assert None is athlete_problem(account="bob", service="strava", athlete_id="333",
                                    records=records)
+
+
+def test_every_folder_made_for_an_account_is_private(tmp_path: Path) -> None:
+    """The state folder, ``accounts/`` and the account's folder are all 0700 when made."""
+    write_record(tmp_path / "state" / "accounts" / "bob",
+                 AccountRecord(name="bob", service="strava", athlete_id="2"))
+
+    modes = [(tmp_path / sub).stat().st_mode & 0o777
+             for sub in ("state", "state/accounts", "state/accounts/bob")]
+    assert [0o700, 0o700, 0o700] == modes
