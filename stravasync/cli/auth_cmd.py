@@ -42,11 +42,7 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
     config = obj.config()
     account = None
     if account_name is not None:
-        account = next((a for a in config.accounts if a.name == account_name), None)
-        if account is None:
-            raise click.UsageError(
-                f"no account is named {account_name!r} (accounts: "
-                f"{', '.join(a.name for a in config.accounts)})")
+        account = _named_account(config, account_name)
         if account.service == "intervals":
             _check_intervals_key(config, account)
             return
@@ -84,6 +80,15 @@ def auth_command(obj: CliContext, *, no_browser: bool, code: str | None,
     click.echo(f"Tokens stored in {tokens.path}; they renew automatically (next by {until}).")
 
 
+def _named_account(config: Config, name: str) -> Account:
+    """The ``[[accounts]]`` entry named ``name``, or a usage error listing the names."""
+    account = next((a for a in config.accounts if a.name == name), None)
+    if account is None:
+        raise click.UsageError(f"no account is named {name!r} (accounts: "
+                               f"{', '.join(a.name for a in config.accounts)})")
+    return account
+
+
 def _check_intervals_key(config: Config, account: Account) -> None:
     """``auth --account`` for intervals.icu: one call names the key's athlete."""
     from stravasync.intervals.keycheck import check_key
@@ -94,15 +99,26 @@ def _check_intervals_key(config: Config, account: Account) -> None:
 
 
 @click.command("logout")
+@click.option("--account", "account_name", metavar="NAME",
+              help="The [[accounts]] entry to sign out (a Strava account).")
 @pass_context
-def logout_command(obj: CliContext) -> None:
+def logout_command(obj: CliContext, *, account_name: str | None) -> None:
     """Revoke the tokens at Strava and delete them here."""
     from stravasync.errors import ApiError, AuthError, ConfigError
-    from stravasync.stack import open_tokens
+    from stravasync.stack import open_account_tokens, open_tokens
     from stravasync.strava.oauth import REVOKE_BY_HAND, OAuthClient
 
     config = obj.config()
-    tokens = open_tokens(config)
+    if account_name is None:
+        tokens = open_tokens(config)
+    else:
+        account = _named_account(config, account_name)
+        if account.service == "intervals":
+            raise click.UsageError(
+                f"{account_name} is an intervals.icu account: it holds no sign-in here, only "
+                "its API key; revoke the key on intervals.icu (Settings, Developer) and delete "
+                "it where the configuration reads it")
+        tokens = open_account_tokens(config, account)
     try:
         stored = tokens.stored_tokens()
     except AuthError as exc:  # a damaged token file: nothing to revoke with, remove it

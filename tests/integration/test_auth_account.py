@@ -90,3 +90,36 @@ def test_a_sign_in_for_another_athlete_never_replaces_the_accounts_tokens(
     assert ("the sign-in is for athlete 2345678, but account 'jane' belongs to athlete "
             "1234567") in str(crossed.exception)
     assert before == (tmp_path / "state" / "tokens.json").read_bytes()
+
+
+def test_logout_of_one_account_leaves_the_others_signed_in(tmp_path: Path) -> None:
+    """``logout --account bob`` revokes and deletes Bob's tokens only; Jane stays signed in."""
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
+        config = household(tmp_path, emulator)
+        assert 0 == sign_in(config, "bob", redirected(emulator, BOB)).exit_code
+        assert 0 == sign_in(config, "jane", redirected(emulator, EMMA)).exit_code
+        out = CliRunner().invoke(cli, ["--config", str(config), "logout", "--account", "bob"])
+        connected = emulator.inspect()["connected_athletes"]
+
+    assert 0 == out.exit_code, out.output
+    assert "Strava confirmed the sign-out." in out.output
+    assert not (tmp_path / "state" / "accounts" / "bob" / "tokens.json").exists()
+    assert (tmp_path / "state" / "tokens.json").exists()
+    assert [EMMA] == connected  # Bob's grant is revoked at Strava, Jane's stands
+
+
+def test_an_intervals_account_has_no_sign_in_to_end(tmp_path: Path) -> None:
+    """``logout --account`` for intervals.icu says where its key is revoked instead."""
+    config = tmp_path / "config.toml"
+    key = tmp_path / "k.key"
+    key.write_text("k")
+    key.chmod(0o600)
+    config.write_text(
+        '[strava]\nclient_id = "1"\n[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
+        f'paths = ["/w"]\napi_key_file = {json.dumps(str(key))}\n')
+    config.chmod(0o600)
+
+    out = CliRunner().invoke(cli, ["--config", str(config), "logout", "--account", "jane-icu"])
+
+    assert 2 == out.exit_code
+    assert "revoke the key on intervals.icu" in out.output
