@@ -2,6 +2,8 @@
 
 ``state_dir/state.sqlite3`` is the single source of truth: the daemon can be killed
 at any line and resume from it. See :mod:`stravasync.state.store` for the store,
+:mod:`stravasync.state.verdicts` for recording files as they are read,
+:mod:`stravasync.state.retries` for ``stravasync retry``,
 :mod:`stravasync.state.model` for the values it hands out,
 :mod:`stravasync.state.schema` for the versioned schema and its migrations,
 :mod:`stravasync.state.owed` for the ``upload.after`` moves still owed,

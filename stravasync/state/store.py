@@ -11,202 +11,34 @@ Concurrency: one connection per thread (``threading.local``), WAL journal,
 committed transition survives a power cut. Claims carry an ``owner``
 (``host:pid@start``: the start time tells a reused pid apart); a row owned by a dead
 process is free again (see :meth:`Store.release_dead_owners`).
+
+The store is put together from parts with one job each, mixed into :class:`Store`:
+recording files as they are read (:mod:`stravasync.state.verdicts`),
+``stravasync retry`` (:mod:`stravasync.state.retries`) and the ``upload.after`` moves
+still owed (:mod:`stravasync.state.owed`). This module keeps the upload's transitions
+(claim, POST, poll, finish, the activity's update), scheduling and path bookkeeping.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from stravasync.models import ReasonCode
 from stravasync.state.base import DB_NAME, StoreBase
-from stravasync.state.dedupe import (
-    SAME_WORKOUT_TOLERANCE_S,
-    may_be_outranked,
-    next_copy,
-    pick_leader,
-    same_workout_error,
-    same_workout_window,
-)
-from stravasync.state.model import (
-    FINAL_STATES,
-    FileFacts,
-    State,
-    Workout,
-)
+from stravasync.state.dedupe import next_copy
+from stravasync.state.model import FINAL_STATES, State, Workout
 from stravasync.state.owed import OwedMoves
+from stravasync.state.retries import RetryRequests
 from stravasync.state.rows import db_path, db_text, fields_json, from_db_path, to_workout
+from stravasync.state.verdicts import Ingested, Verdicts
 
 __all__ = ["DB_NAME", "Ingested", "Store"]
 
-_LEADER_STATES = (State.QUEUED, State.RETRYING, State.UPLOADING, State.UPDATING,
-                  State.UPLOADED, State.DUPLICATE)
-#: A known content that ``record_file(retry=True)`` judges again in place.
-_RETRIABLE = frozenset({State.INVALID, State.SKIPPED, State.REJECTED, State.RETRYING,
-                        State.PENDING})
-#: Named paths ``request_retry`` leaves alone: on Strava, or on their way there.
-_NOT_RETRIED = frozenset({State.UPLOADED, State.DUPLICATE, State.UPLOADING,
-                          State.UPDATING})
 
-
-@dataclass(frozen=True)
-class Ingested:
-    """What :meth:`Store.record_file` did with one file."""
-
-    workout: Workout
-    """The content's row after the change."""
-    new_content: bool
-    """The content was not known before (a new workout row)."""
-    same_workout_as: Workout | None = None
-    """The other-format workout this one was found to duplicate, if any."""
-    displaced: tuple[str, ...] = ()
-    """sha256s of queued poorer-format copies that this richer file replaces."""
-    revived: bool = False
-    """A known content was judged again like a new one, on its row: it was skipped as
-    too old and is wanted now (``stravasync upload``, or a larger
-    ``watch.max_age_days``), or ``stravasync retry`` asked for it."""
-
-
-def _revives(known: Workout, facts: FileFacts, *, retry: bool = False) -> bool:
-    """Whether a known content is judged again: a workout skipped for its age whose new
-    reading (without the age rule) is queued, or, on ``retry``, any content that did
-    not reach Strava and is not on its way there."""
-    if retry and known.state in _RETRIABLE:
-        return True
-    return (known.state is State.SKIPPED and known.reason_code == ReasonCode.TOO_OLD
-            and facts.state is State.QUEUED)
-
-
-def _as_sent(w: Workout) -> Workout:
-    """``w`` as the same-workout rules must see it: ``updating`` is on Strava (sent)."""
-    return dataclasses.replace(w, state=State.UPLOADED) if w.state is State.UPDATING else w
-
-
-class Store(OwedMoves, StoreBase):
+class Store(Verdicts, RetryRequests, OwedMoves, StoreBase):
     """Thread-safe access to ``state.sqlite3``; usable by two processes at once."""
-
-    # -- ingest ---------------------------------------------------------------------------
-
-    def mark_pending(
-        self, path: str, *, size: int, mtime_ns: int, error: str | None = None
-    ) -> None:
-        """Record a path as seen but not (yet) read to the end; no content attached."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO paths (path, size, mtime_ns, sha256, error, seen_at) "
-                "VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (path) DO UPDATE SET "
-                "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = NULL, "
-                "error = excluded.error, seen_at = excluded.seen_at",
-                (db_path(path), size, mtime_ns, db_text(error), self._now()),
-            )
-
-    def record_file(
-        self, path: str, *, size: int, mtime_ns: int, facts: FileFacts,
-        same_workout_tolerance_s: float = SAME_WORKOUT_TOLERANCE_S, retry: bool = False,
-        hold_until: float | None = None,
-    ) -> Ingested:
-        """Attach ``facts`` (one read of the file at ``path``) to the store.
-
-        A content already known only gains the path. A new valid workout becomes
-        ``queued`` unless another-format copy of the same workout (start within the
-        tolerance, same sport) exists: then the richer format is kept queued and the
-        other is marked ``duplicate`` of it (or of the one already sent). A content
-        skipped as too old that ``facts`` now call ``queued`` is judged the same way in
-        place (its row, and every path that shares it, are kept), with ``path`` as the
-        path it is read from.
-
-        ``retry`` (``stravasync retry`` asked for this path): a known content that did
-        not reach Strava (invalid, skipped, rejected, retrying) is judged again in place
-        the same way, and the path's retry request is cleared.
-
-        ``hold_until``: a new workout that is queued is not due before then (Unix
-        seconds; see ``dedupe.SIBLING_HOLD_S``), unless no other format could lead
-        it (a FIT).
-        """
-        now = self._now()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO paths (path, size, mtime_ns, sha256, error, seen_at) "
-                "VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (path) DO UPDATE SET "
-                "size = excluded.size, mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256, "
-                "error = NULL, seen_at = excluded.seen_at, "
-                "retry_requested = CASE WHEN ? THEN 0 ELSE retry_requested END",
-                (db_path(path), size, mtime_ns, facts.sha256, now, int(retry)),
-            )
-            known = self.workout(facts.sha256)
-            if known is not None and not _revives(known, facts, retry=retry):
-                return Ingested(workout=known, new_content=False)
-            state, error, reason, duplicate_of, activity_id = (
-                facts.state, db_text(facts.error), facts.reason_code, None, None)
-            leader: Workout | None = None
-            displaced: list[str] = []
-            if facts.state is State.QUEUED and facts.start_time is not None:
-                siblings = self._same_workout(facts, tolerance=same_workout_tolerance_s)
-                leader, displaced = pick_leader(facts.format, [_as_sent(w) for w in siblings])
-                if leader is not None:
-                    leader = next(w for w in siblings if w.sha256 == leader.sha256)
-                    state, duplicate_of, activity_id = State.DUPLICATE, leader.sha256, \
-                        leader.activity_id
-                    error = db_text(same_workout_error(leader.path, leader.format))
-                    reason = ReasonCode.SAME_WORKOUT
-            finished = now if state in FINAL_STATES else None
-            held = hold_until if state is State.QUEUED and may_be_outranked(facts.format) \
-                else None
-            if known is not None:  # revived: the same judgement, on the existing row
-                db.execute(
-                    "UPDATE workouts SET state = ?, path = ?, format = ?, gzipped = ?, "
-                    "start_time = ?, sport = ?, sub_sport = ?, duration_s = ?, "
-                    "distance_m = ?, points = ?, device = ?, error = ?, reason_code = ?, "
-                    "duplicate_of = ?, activity_id = ?, failures = 0, next_attempt_at = NULL, "
-                    "owner = NULL, updated_at = ?, finished_at = ? "
-                    "WHERE sha256 = ? AND state = ?",
-                    (state.value, db_path(path), facts.format, int(facts.gzipped),
-                     facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
-                     facts.distance_m, facts.points, facts.device, error, reason,
-                     duplicate_of, activity_id, now, finished, facts.sha256,
-                     known.state.value),
-                )
-            else:
-                db.execute(
-                    "INSERT INTO workouts (sha256, state, path, format, gzipped, start_time, "
-                    "sport, sub_sport, duration_s, distance_m, points, device, error, "
-                    "reason_code, duplicate_of, activity_id, first_seen_at, updated_at, "
-                    "finished_at, next_attempt_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (facts.sha256, state.value, db_path(path), facts.format, int(facts.gzipped),
-                     facts.start_time, facts.sport, facts.sub_sport, facts.duration_s,
-                     facts.distance_m, facts.points, facts.device, error, reason, duplicate_of,
-                     activity_id, now, now, finished, held),
-                )
-            for other in displaced:
-                db.execute(
-                    "UPDATE workouts SET state = ?, duplicate_of = ?, reason_code = ?, "
-                    "error = ?, finished_at = ?, updated_at = ?, next_attempt_at = NULL "
-                    "WHERE sha256 = ? AND state IN (?, ?) AND owner IS NULL",
-                    (State.DUPLICATE.value, facts.sha256, ReasonCode.SAME_WORKOUT,
-                     db_text(same_workout_error(path, facts.format)), now, now, other,
-                     State.QUEUED.value, State.RETRYING.value),
-                )
-                db.execute("UPDATE workouts SET duplicate_of = ? WHERE duplicate_of = ?",
-                           (facts.sha256, other))
-            created = self.workout(facts.sha256)
-            assert created is not None
-            return Ingested(workout=created, new_content=known is None,
-                            same_workout_as=leader, displaced=tuple(displaced),
-                            revived=known is not None)
-
-    def _same_workout(self, facts: FileFacts, *, tolerance: float) -> list[Workout]:
-        assert facts.start_time is not None
-        low, high = same_workout_window(facts.start_time, tolerance)
-        rows = self._rows(
-            "SELECT * FROM workouts WHERE start_time BETWEEN ? AND ? AND sport IS ? "
-            "AND duplicate_of IS NULL AND sha256 != ? AND state IN (?, ?, ?, ?, ?, ?)",
-            (low, high, facts.sport, facts.sha256, *(s.value for s in _LEADER_STATES)),
-        )
-        return [to_workout(r) for r in rows]
 
     # -- the upload's transitions ---------------------------------------------------------
 
@@ -503,98 +335,3 @@ class Store(OwedMoves, StoreBase):
                 (State.INVALID.value, State.SKIPPED.value)).rowcount
         return removed
 
-    def retry(self, paths: Collection[str] | None = None) -> list[str]:
-        """Queue rejected/retrying files (all, or the named paths) for now; return their paths.
-
-        A named ``invalid`` or ``skipped`` file is forgotten, so the next scan reads it
-        again; other paths with the same content stay listed, ``pending``, and are read
-        again too. Uploaded, duplicate and in-flight files are left as they are.
-        """
-        now = self._now()
-        done: list[str] = []
-        with self.transaction() as db:
-            if paths is None:
-                targets = [(w.path, w) for w in self.workouts(
-                    states=(State.REJECTED, State.RETRYING))]
-            else:
-                targets = []
-                for p in paths:
-                    record = self.path_record(p)
-                    w = self.workout(record.sha256) if record and record.sha256 else None
-                    if w is not None:
-                        targets.append((p, w))
-            for path, w in targets:
-                if w.state in (State.REJECTED, State.RETRYING):
-                    db.execute(
-                        "UPDATE workouts SET state = ?, error = NULL, reason_code = NULL, "
-                        "failures = 0, next_attempt_at = NULL, finished_at = NULL, "
-                        "updated_at = ? WHERE sha256 = ?",
-                        (State.QUEUED.value, now, w.sha256))
-                    done.append(path)
-                elif w.state in (State.INVALID, State.SKIPPED) or (
-                    w.state is State.DUPLICATE and w.reason_code == ReasonCode.SAME_WORKOUT
-                    and w.activity_id is None
-                ):
-                    # Forget the named path; other paths of this content stay known,
-                    # pending, so the next scan reads them again too.
-                    db.execute("DELETE FROM paths WHERE path = ?", (db_path(path),))
-                    db.execute("UPDATE paths SET sha256 = NULL, error = NULL WHERE sha256 = ?",
-                               (w.sha256,))
-                    db.execute("DELETE FROM workouts WHERE sha256 = ?", (w.sha256,))
-                    done.append(path)
-        return done
-
-    # -- ``stravasync retry`` requests ------------------------------------------------------
-
-    def request_retry(self, paths: Collection[str] | None = None) -> list[str]:
-        """Ask for files to be read and judged again; return the paths asked for.
-
-        Named paths in any state but uploaded, duplicate, uploading or updating (a
-        pending path too), or with None every rejected and retrying file, get a retry
-        request: a running daemon takes it (:meth:`take_retry_requests`) within seconds
-        and reads the file again from disk (``record_file(retry=True)``). Rejected and
-        retrying workouts are also put back in the queue now, as :meth:`retry` does, so
-        ``run --once`` sends them even without a daemon. Unknown paths are left out.
-        """
-        now = self._now()
-        done: list[str] = []
-        with self.transaction() as db:
-            targets: list[tuple[str, Workout | None]] = []
-            if paths is None:
-                targets = [(w.path, w) for w in self.workouts(
-                    states=(State.REJECTED, State.RETRYING))]
-            else:
-                for path in paths:
-                    record = self.path_record(path)
-                    if record is not None:
-                        known = self.workout(record.sha256) if record.sha256 else None
-                        targets.append((path, known))
-            for path, w in targets:
-                if w is not None and w.state in _NOT_RETRIED:
-                    continue
-                requeued = w is not None and w.state in (State.REJECTED, State.RETRYING)
-                if w is not None and requeued:
-                    db.execute(
-                        "UPDATE workouts SET state = ?, error = NULL, reason_code = NULL, "
-                        "failures = 0, next_attempt_at = NULL, finished_at = NULL, "
-                        "updated_at = ? WHERE sha256 = ? AND state IN (?, ?)",
-                        (State.QUEUED.value, now, w.sha256, State.REJECTED.value,
-                         State.RETRYING.value))
-                flagged = db.execute("UPDATE paths SET retry_requested = 1 WHERE path = ?",
-                                     (db_path(path),)).rowcount
-                if flagged or requeued:
-                    done.append(path)
-        return done
-
-    def take_retry_requests(self) -> list[str]:
-        """The paths ``retry`` asked for since the last call; the requests are cleared.
-
-        Cheap enough to call every two seconds: with no request it is one indexed read
-        and writes nothing.
-        """
-        if self._row("SELECT 1 FROM paths WHERE retry_requested != 0 LIMIT 1") is None:
-            return []
-        with self.transaction() as db:
-            rows = db.execute("SELECT path FROM paths WHERE retry_requested != 0").fetchall()
-            db.execute("UPDATE paths SET retry_requested = 0 WHERE retry_requested != 0")
-        return [from_db_path(r["path"]) for r in rows]
