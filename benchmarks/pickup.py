@@ -422,7 +422,7 @@ def run_daemon(
     workouts = [sample_fit(start=base - i * step, points=points) for i in range(2 * files)]
     with stamped_logs(stamps):
         daemon = Daemon(config, install_signals=False, notifier=SystemdNotifier(env={}))
-        daemon._inbox = StampedInbox(stamps)  # stage timing only (private)
+        daemon._pickup.inbox = StampedInbox(stamps)  # stage timing only (private)
         before = set(thread_use())
         thread = threading.Thread(target=daemon.run, name="bench-daemon-run", daemon=True)
         thread.start()

@@ -7,6 +7,8 @@
   exit policy.
 - ``oneshot``: Owns ``stravasync upload FILE...``: send the named files now, wait, say
   what each came to.
+- ``pickup``: Owns how a file reaches the daemon's engine: the watcher, the inbox and the
+  ingest thread.
 - ``preflight``: Owns what is checked before the service is installed: what would make it
   fail or idle.
 - ``sdnotify``: Telling systemd how the daemon is doing (sd_notify), and nothing more.

@@ -4,7 +4,8 @@ Owns what ``stravasync run`` is as a long-running service (the object graph itse
 built by :mod:`stravasync.stack`): the single-instance lock
 on the state folder, the threads (watchdog's observer, one ingest thread that reads
 and validates what the watcher hands over, the engine's dispatcher and workers), the
-APScheduler jobs, signals and the systemd notifications.
+APScheduler jobs, signals and the systemd notifications. The watcher, its inbox and
+the ingest thread (with its backlog and rechecks) are :mod:`stravasync.service.pickup`.
 
 Scheduler jobs (a ``BackgroundScheduler``; each coalesced, one instance at a time):
 
@@ -40,7 +41,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -50,7 +50,7 @@ import httpx
 from stravasync.config.settings import Config, load_config
 from stravasync.errors import StateError, StravaSyncError
 from stravasync.logs import configure_logging, get_logger
-from stravasync.models import State
+from stravasync.service.pickup import Pickup
 from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
 from stravasync.stack import Stack, open_stack
 from stravasync.state.pointer import remember_state_dir
@@ -60,7 +60,6 @@ from stravasync.upload.archive import carry_out_owed
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from stravasync.intake.watcher import Watcher
     from stravasync.owner.attention import Attention
 
 __all__ = ["Daemon", "run_daemon"]
@@ -69,99 +68,8 @@ log = get_logger("stravasync.daemon")
 
 EMBEDDED_FOLLOW_UP_SECONDS = 2.0
 """How often a daemon that takes no signals (embedded: the demo, tests) follows up."""
-_OWNER_HEARS = frozenset({State.INVALID, State.DUPLICATE})
-"""What a file read may end in that the follow-up tells or settles (never sent, so no
-upload's end announces it)."""
 STOP_SECONDS = 4.0
 """How long in-flight calls may take to finish on shutdown (systemd allows 10 s)."""
-
-
-@dataclass(frozen=True)
-class FileReady:
-    """Inbox message: a file looks complete (or a person asked to read it again)."""
-
-    path: Path
-    retry: bool = False
-    """``stravasync retry`` asked: read it again and judge it afresh."""
-
-
-@dataclass(frozen=True)
-class Rescan:
-    """Inbox message: reconcile the watched folders with the state store."""
-
-
-@dataclass(frozen=True)
-class StopIngest:
-    """Inbox message: the ingest thread ends."""
-
-
-InboxItem = FileReady | Rescan | StopIngest
-
-
-class Backlog:
-    """What failed to be read and recorded, and when to try again (backoff to 30 s).
-
-    Nothing that reached the daemon is dropped because a step failed: a state folder
-    that is full or read-only, a bug on one odd file. Thread-safe.
-    """
-
-    CAP_S = 30.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[FileReady | Rescan, tuple[int, float]] = {}
-
-    def failed(self, item: FileReady | Rescan, *, now: float) -> float:
-        """Keep ``item`` for later; the seconds until it is tried again."""
-        with self._lock:
-            failures = self._items.get(item, (0, 0.0))[0] + 1
-            delay = min(self.CAP_S, 2.0 ** failures)
-            self._items[item] = (failures, now + delay)
-        return delay
-
-    def done(self, item: FileReady | Rescan) -> None:
-        """``item`` went through: forget it."""
-        with self._lock:
-            self._items.pop(item, None)
-
-    def due(self, *, now: float) -> list[FileReady | Rescan]:
-        """The items whose time has come (they stay kept until :meth:`done`)."""
-        with self._lock:
-            ready = [item for item, (_n, at) in self._items.items() if at <= now]
-            for item in ready:
-                failures, _at = self._items[item]
-                self._items[item] = (failures, now + min(self.CAP_S, 2.0 ** failures))
-            return ready
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-    def clear(self) -> None:
-        """Forget everything (a reload scans the folders again anyway)."""
-        with self._lock:
-            self._items.clear()
-
-
-class Rechecks:
-    """Files to read again at a time (wall clock): a copy that looked cut short. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._at: dict[Path, float] = {}
-
-    def add(self, path: Path, at: float) -> None:
-        """Read ``path`` again at ``at`` (Unix seconds)."""
-        with self._lock:
-            self._at[path] = at
-
-    def due(self, *, now: float) -> list[Path]:
-        """The paths whose time has come (forgotten once returned)."""
-        with self._lock:
-            ready = [p for p, at in self._at.items() if at <= now]
-            for path in ready:
-                del self._at[path]
-        return ready
 
 
 class Daemon:
@@ -186,16 +94,11 @@ class Daemon:
         # written) cannot deadlock it.
         self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
         self._ready = threading.Event()
-        self._inbox: queue.Queue[InboxItem] = queue.Queue()
+        self._pickup = Pickup(news=self._news)
         self._stack: Stack | None = None
-        self._watcher: Watcher | None = None
         self._scheduler: BackgroundScheduler | None = None
-        self._ingest: threading.Thread | None = None
         self._tokens_seen: str | None = None
         self._attention: Attention | None = None
-        self._backlog = Backlog()
-        self._rechecks = Rechecks()
-        self._state_problem: str | None = None
         self._force_polling = tuple(force_polling)
         self._takes_signals = False
 
@@ -274,7 +177,6 @@ class Daemon:
     # -- start and stop --------------------------------------------------------------------
 
     def _start(self) -> None:
-        from stravasync.intake.watcher import Watcher
         from stravasync.owner.attention import Attention
         from stravasync.owner.notices import Notices
 
@@ -292,22 +194,8 @@ class Daemon:
         self._attention.publish()
         stack.engine.on_news(self._news)
         stack.engine.start()
-        self._ingest = threading.Thread(target=self._ingest_loop, name="stravasync-ingest",
-                                        daemon=True)
-        self._ingest.start()
-        watcher = Watcher(
-            paths=config.watch.paths,
-            recursive=config.watch.recursive,
-            settle_seconds=config.watch.settle_seconds,
-            on_ready=self._file_ready,
-            on_health=self._attention.folder,
-            ignore=config.watch.ignore,
-            poll_interval=config.watch.poll_interval,
-            polling=self._force_polling,
-        )
-        watcher.start()
-        self._watcher = watcher
-        self._queue_scan()  # files that arrived while we were down
+        self._pickup.start(watch=config.watch, engine=stack.engine, attention=self._attention,
+                           polling=self._force_polling)
         self._tokens_seen = self._tokens_fingerprint()
         self._scheduler = self._make_scheduler()
         self._scheduler.start()
@@ -316,13 +204,7 @@ class Daemon:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if self._ingest is not None:
-            self._inbox.put(StopIngest())
-            self._ingest.join(STOP_SECONDS)
-            self._ingest = None
+        self._pickup.stop(timeout=STOP_SECONDS)  # the watcher, then the ingest thread
         if self._stack is not None:
             self._stack.engine.on_news(None)
             self._stack.engine.stop(timeout=STOP_SECONDS)
@@ -331,8 +213,6 @@ class Daemon:
         if self._attention is not None:
             self._attention.close()
             self._attention = None
-        self._inbox = queue.Queue()
-        self._backlog.clear()
 
     def _do_reload(self) -> None:
         source = self.config.source
@@ -351,95 +231,6 @@ class Daemon:
 
     # -- threads and jobs ------------------------------------------------------------------
 
-    def _ingest_loop(self) -> None:
-        """Reads and validates what the watcher hands over, one file at a time.
-
-        Whatever fails (a state folder that is full or read-only, a bug) is kept in
-        the backlog and tried again with backoff, never dropped.
-        """
-        inbox = self._inbox
-        while True:
-            item = inbox.get()
-            stack = self._stack
-            if isinstance(item, StopIngest) or stack is None:
-                return
-            news = True  # a scan may have judged files invalid: the owner hears at once
-            try:
-                if isinstance(item, FileReady):
-                    watcher = self._watcher
-                    closed = watcher is not None and watcher.closes.still_closed(str(item.path))
-                    judged = stack.engine.submit(item.path, retry=item.retry, writer_done=closed)
-                    if judged.recheck_at is not None:
-                        self._recheck_later(item.path, judged.recheck_at)
-                    news = not judged.known and judged.state in _OWNER_HEARS
-                else:
-                    watcher = self._watcher
-                    if watcher is not None:
-                        report = stack.engine.scan(watcher.scan())
-                        for path, at in report.recheck.items():
-                            self._recheck_later(Path(path), at)
-            except Exception as error:  # noqa: BLE001 - kept and retried, never lost
-                self._ingest_failed(item, error)
-            else:
-                self._ingest_done(item)
-                if news:
-                    self._news()
-
-    def _ingest_failed(self, item: FileReady | Rescan, error: Exception) -> None:
-        what = str(item.path) if isinstance(item, FileReady) else "(rescan)"
-        words = (error.message if isinstance(error, StravaSyncError)
-                 else f"{type(error).__name__}: {error}")
-        delay = self._backlog.failed(item, now=time.monotonic())
-        timer = threading.Timer(delay, self._backlog_due)
-        timer.daemon = True
-        timer.start()
-        if isinstance(error, StateError | OSError):
-            first = self._state_problem is None
-            self._state_problem = words
-            if first:
-                log.warning("state_unwritable", error=words, path=what, retry_in=delay)
-                if self._attention is not None:
-                    self._attention.state_unwritable(words)
-            else:
-                log.debug("ingest_deferred", path=what, error=words, retry_in=delay)
-        else:  # a bug: say so loudly, with the traceback, and still keep the file
-            log.exception("ingest_crashed", path=what, retry_in=delay)
-
-    def _ingest_done(self, item: FileReady | Rescan) -> None:
-        self._backlog.done(item)
-        if self._state_problem is not None and isinstance(item, FileReady | Rescan):
-            self._state_problem = None
-            log.info("state_writable_again")
-            if self._attention is not None:
-                self._attention.state_unwritable(None)
-
-    def _backlog_due(self) -> None:
-        """A backoff is over: put what is due back in the inbox (a timer thread)."""
-        if self._stack is None:
-            return
-        for item in self._backlog.due(now=time.monotonic()):
-            self._inbox.put(item)
-
-    def _recheck_later(self, path: Path, at: float) -> None:
-        """A copy that looked cut short: read it again once it has been quiet (a timer)."""
-        self._rechecks.add(path, at)
-        timer = threading.Timer(max(0.0, at - time.time()), self._rechecks_due)
-        timer.daemon = True
-        timer.start()
-
-    def _rechecks_due(self) -> None:
-        """Put the copies whose quiet minute is over back in the inbox (any thread)."""
-        if self._stack is None:
-            return
-        for again in self._rechecks.due(now=time.time()):
-            self._inbox.put(FileReady(again))
-
-    def _file_ready(self, path: Path) -> None:
-        self._inbox.put(FileReady(path))
-
-    def _queue_scan(self) -> None:
-        self._inbox.put(Rescan())
-
     def _make_scheduler(self) -> BackgroundScheduler:
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -452,7 +243,7 @@ class Daemon:
         if not self._takes_signals:  # no SIGUSR1 from `retry`: look for its requests
             scheduler.add_job(self._news, "interval", seconds=EMBEDDED_FOLLOW_UP_SECONDS,
                               id="follow_up")
-        scheduler.add_job(self._queue_scan, "interval", hours=1, id="rescan")
+        scheduler.add_job(self._pickup.queue_scan, "interval", hours=1, id="rescan")
         scheduler.add_job(self._housekeeping, "interval", hours=24, id="housekeeping")
         interval = watchdog_interval()
         if self._notifier.enabled:
@@ -466,12 +257,11 @@ class Daemon:
         stack, attention = self._stack, self._attention
         if stack is None or attention is None:
             return
-        self._backlog_due()
-        self._rechecks_due()
+        self._pickup.due()
         try:
             for path in stack.store.take_retry_requests():
                 log.info("retry_requested", path=path)
-                self._inbox.put(FileReady(Path(path), retry=True))
+                self._pickup.retry(Path(path))
             attention.finished(stack.store)
             if self.config.upload.after != "keep":
                 carry_out_owed(self.config, stack.store, now=time.time())
@@ -541,7 +331,7 @@ class Daemon:
         log.info("housekeeping_done", removed=removed)
 
     def _threads_alive(self) -> bool:
-        return self._ingest is not None and self._ingest.is_alive()
+        return self._pickup.alive()
 
     def _watchdog(self) -> None:
         if self._threads_alive():
