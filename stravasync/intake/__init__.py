@@ -8,5 +8,9 @@
   verdict.
 - ``observers``: Owns the watchdog side of the watcher: observers, shared watches, and the
   event filter.
+- ``settling``: Owns the debouncing: one hand-over per completed write of each workout
+  file.
+- ``watched_folders``: Owns following each configured folder as it comes and goes, and
+  what the filter passes.
 - ``watcher``: Folder watching: notices workout files and hands each over once it is whole.
 """

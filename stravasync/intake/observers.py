@@ -41,6 +41,8 @@ from stravasync.intake.completeness import StatSignature, stat_signature
 from stravasync.intake.folders import Mount, WatchMode, mount_for
 
 __all__ = [
+    "FIRST_RECHECK",
+    "MAX_RECHECK_SECONDS",
     "Backoff",
     "ClosedWrites",
     "DirAttrib",
@@ -114,6 +116,12 @@ class Stop:
 
 
 Message = FileEvent | Reevaluate | Unreachable | DirAttrib
+
+
+#: Longest wait before an unusable folder or unreadable file is looked at again.
+MAX_RECHECK_SECONDS = 30.0
+#: The first wait before such a look (it doubles from there, up to the cap).
+FIRST_RECHECK = 1.0
 
 
 @dataclass

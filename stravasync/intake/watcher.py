@@ -1,8 +1,10 @@
 """Folder watching: notices workout files and hands each over once it is whole.
 
-Owns which names count as workouts, the debouncing that turns a stream of file events
-into one ``on_ready(path)`` per completed write, and following each configured folder
-(its health: ``stravasync.intake.folders``; its watches: ``stravasync.intake.observers``). It knows
+Owns which names count as workouts, sub-folders that cannot be listed, and the threads
+that drive the parts: the debouncing that turns a stream of file events into one
+``on_ready(path)`` per completed write (``stravasync.intake.settling``) and following
+each configured folder (``stravasync.intake.watched_folders``; its health:
+``stravasync.intake.folders``; its watches: ``stravasync.intake.observers``). It knows
 nothing of Strava, validation or the state store.
 
 Threads, as in maestral: watchdog's threads only filter events and put them on a
@@ -38,35 +40,27 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from stravasync.fsutil import shown
-from stravasync.intake.completeness import StatSignature, can_read, proves_complete, stat_signature
-from stravasync.intake.folders import (
-    FolderHealth,
-    HealthBoard,
-    Mount,
-    WatchMode,
-    folder_health,
-    read_mounts,
-)
+from stravasync.intake.completeness import can_read
+from stravasync.intake.folders import FolderHealth, HealthBoard, read_mounts
 from stravasync.intake.observers import (
+    FIRST_RECHECK,
+    MAX_RECHECK_SECONDS,
     Backoff,
-    ClosedWrites,
     DirAttrib,
     EventFilter,
     FileEvent,
-    Identity,
     Message,
     Reevaluate,
     Stop,
     Unreachable,
     Watches,
     is_ancestor_or_self,
-    mount_root,
-    nearest_existing_dir,
 )
+from stravasync.intake.settling import Settler
+from stravasync.intake.watched_folders import WatchedFolders
 from stravasync.logs import get_logger
 
 __all__ = [
@@ -87,9 +81,6 @@ WORKOUT_SUFFIXES = (".fit", ".gpx", ".tcx")
 DEFAULT_IGNORE = ("inProgressActivity.fit",)
 #: Seconds between looks at a folder without change events (``watch.poll_interval = 0``).
 DEFAULT_POLL_INTERVAL = 10.0
-#: Longest wait before an unusable folder or unreadable file is looked at again.
-MAX_RECHECK_SECONDS = 30.0
-_FIRST_RECHECK = 1.0
 
 _MOUNTINFO = "/proc/self/mountinfo"
 
@@ -114,27 +105,6 @@ def is_ignored(name: str, ignore: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(lower, glob.lower()) for glob in ignore)
 
 
-@dataclass
-class _Pending:
-    last_event: float
-    sig: StatSignature
-    check_at: float | None
-
-
-@dataclass
-class _Slot:
-    configured: str
-    polling: bool = False
-    """Forced to polling (constructor) or fell back to it (events unavailable)."""
-    target: str = ""
-    identity: Identity | None = None
-    main: str | None = None
-    main_mode: WatchMode = "events"
-    guards: frozenset[str] = field(default_factory=frozenset)
-    extras: frozenset[str] = field(default_factory=frozenset)
-    recheck: Backoff | None = None
-
-
 class Watcher:
     """Watches folders and calls ``on_ready(path)`` once per completed write of a workout."""
 
@@ -151,32 +121,23 @@ class Watcher:
         polling: Collection[Path] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        forced = {os.path.abspath(os.path.expanduser(p)) for p in polling}
-        self._slots = []
-        for p in paths:
-            configured = os.path.abspath(os.path.expanduser(p))
-            self._slots.append(_Slot(configured=configured, polling=configured in forced))
         self._recursive = recursive
-        self._settle = max(0.0, settle_seconds)
-        self._quick_delay = min(0.05, self._settle / 2)
-        self._on_ready = on_ready
         self._ignore = tuple(ignore)
         self._poll_interval = poll_interval if poll_interval > 0 else DEFAULT_POLL_INTERVAL
         self._clock = clock
         self._queue: queue.SimpleQueue[Message | Stop] = queue.SimpleQueue()
-        self._pending: dict[str, _Pending] = {}
-        self._fired: dict[str, StatSignature] = {}
-        self._how: dict[str, str] = {}  # how each was handed over: "quiet" awaits its close
-        self.closes = ClosedWrites()  # public: which files their writer closed (thread-safe)
-        self._unreadable: dict[str, tuple[StatSignature, Backoff]] = {}
+        self._settler = Settler(settle_seconds=settle_seconds, on_ready=on_ready, clock=clock)
+        self.closes = self._settler.closes  # public: which files their writer closed (thread-safe)
         self._blocked: dict[str, Backoff] = {}
         self._board = HealthBoard(on_change=on_health)
-        # Read by the handler threads; replaced whole (never mutated) by the consumer.
-        self._scopes: tuple[str, ...] = ()
-        self._targets: tuple[str, ...] = ()
         handler = EventFilter(put=self._put, in_scope=self._in_scope,
                               under_scope=self._under_scope, touches_target=self._touches_target)
         self._watches = Watches(handler=handler, poll_interval=self._poll_interval)
+        self._folders = WatchedFolders(
+            paths=paths, polling=polling, recursive=recursive, poll_interval=self._poll_interval,
+            board=self._board, watches=self._watches, clock=clock,
+            on_gone=self._forget_under, on_watched=self._report_folder,
+        )
         self._started = False
         self._consumer: threading.Thread | None = None
         self._mount_thread: threading.Thread | None = None
@@ -193,7 +154,7 @@ class Watcher:
         if sys.platform.startswith("linux"):
             with contextlib.suppress(OSError):
                 mountinfo = os.open(_MOUNTINFO, os.O_RDONLY)  # before looking: no gap
-        self._reevaluate(changed=None, force=False, report=False)
+        self._folders.reevaluate(changed=None, force=False, report=False)
         self._consumer = threading.Thread(
             target=self._consume, name="stravasync-watcher", daemon=True
         )
@@ -220,11 +181,9 @@ class Watcher:
         self._watches.stop()
         self._started = False
         self._consumer = self._mount_thread = None
-        for table in (self._pending, self._unreadable, self._blocked, self._how):
-            table.clear()
-        for slot in self._slots:
-            slot.main, slot.identity, slot.recheck = None, None, None
-            slot.guards, slot.extras = frozenset(), frozenset()
+        self._settler.reset()
+        self._blocked.clear()
+        self._folders.reset()
 
     def scan(self) -> list[Path]:
         """Every workout file now under the watched paths (sorted, resolved); checks health.
@@ -236,8 +195,8 @@ class Watcher:
         changed = False
         found: set[str] = set()
         blocked: list[str] = []
-        for slot in self._slots:
-            health = self._check_health(slot, mounts)
+        for slot in self._folders.slots:
+            health = self._folders.check_health(slot, mounts)
             changed |= self._board.note(health)
             if health.usable:
                 found.update(self._walk(os.path.realpath(slot.configured), blocked=blocked.append))
@@ -254,10 +213,10 @@ class Watcher:
     def health(self) -> list[FolderHealth]:
         """Each configured folder's health as last checked, in configuration order."""
         result = []
-        for slot in self._slots:
+        for slot in self._folders.slots:
             health = self._board.get(Path(slot.configured))
             if health is None:
-                health = self._check_health(slot, read_mounts())
+                health = self._folders.check_health(slot, read_mounts())
                 self._board.note(health)
             result.append(health)
         return result
@@ -271,12 +230,13 @@ class Watcher:
         return is_workout_name(name) and not is_ignored(name, self._ignore)
 
     def _under_scope(self, path: str) -> bool:
-        return any(path.startswith(root.rstrip(os.sep) + os.sep) for root in self._scopes)
+        return any(path.startswith(root.rstrip(os.sep) + os.sep)
+                   for root in self._folders.scopes)
 
     def _in_scope(self, path: str) -> bool:
         if not self._wanted(os.path.basename(path)):
             return False
-        for root in self._scopes:
+        for root in self._folders.scopes:
             if not path.startswith(root.rstrip(os.sep) + os.sep):
                 continue
             rel_dirs = os.path.relpath(os.path.dirname(path), root)
@@ -287,23 +247,7 @@ class Watcher:
         return False
 
     def _touches_target(self, path: str) -> bool:
-        return any(is_ancestor_or_self(path, t) for t in self._targets)
-
-    # -- folder health -------------------------------------------------------------
-
-    def _check_health(self, slot: _Slot, mounts: list[Mount] | None) -> FolderHealth:
-        return folder_health(slot.configured, mounts=mounts, recursive=self._recursive,
-                             force_polling=slot.polling)
-
-    def _recheck_later(self, slot: _Slot, health: FolderHealth) -> None:
-        now = self._clock()
-        cap = MAX_RECHECK_SECONDS
-        if health.mode == "polling":
-            cap = min(cap, self._poll_interval)
-        if slot.recheck is None:
-            slot.recheck = Backoff(due=now + min(_FIRST_RECHECK, cap), delay=_FIRST_RECHECK)
-        elif now >= slot.recheck.due:
-            slot.recheck.again(now, cap)
+        return any(is_ancestor_or_self(path, t) for t in self._folders.targets)
 
     # -- consumer-thread side ----------------------------------------------------
 
@@ -351,118 +295,51 @@ class Watcher:
 
     def _handle(self, message: Message) -> None:
         if isinstance(message, Reevaluate):
-            self._reevaluate(changed=message.changed, force=message.force, report=True)
+            self._folders.reevaluate(changed=message.changed, force=message.force, report=True)
         elif isinstance(message, DirAttrib):
             if message.path in self._blocked:
                 self._blocked[message.path].due = self._clock()
         elif isinstance(message, Unreachable):
             if message.folder:
                 self._block(message.path)
-            elif message.path not in self._unreadable:
-                with contextlib.suppress(OSError):
-                    self._unreadable[message.path] = (
-                        stat_signature(message.path), self._first_backoff())
+            else:
+                self._settler.unreadable(message.path)
         else:
-            self._file_event(message)
-
-    def _file_event(self, message: FileEvent) -> None:
-        path = message.path
-        if message.kind == "gone":
-            for table in (self._pending, self._fired, self._unreadable, self._how):
-                table.pop(path, None)
-            self.closes.note(path, None)
-            return
-        try:
-            sig = stat_signature(path)
-        except OSError:
-            self._pending.pop(path, None)
-            return
-        if not os.path.isfile(path):
-            return  # a FIFO, device or folder named like a workout: never read it
-        if message.kind in ("closed", "write", "arrived"):
-            self.closes.note(path, sig if message.kind == "closed" else None)
-        pending = self._pending.get(path)
-        if (pending is None and message.kind != "scan" and self._fired.get(path) == sig
-                and path not in self._unreadable):
-            if message.kind == "attrib" and not can_read(path):  # locked after we reported it
-                self._unreadable[path] = (sig, self._first_backoff())
-            elif message.kind == "closed" and self._how.pop(path, None) == "quiet":
-                self._on_ready(Path(path))  # handed over in a pause: now its writer is done
-            return  # nothing new since we reported it (e.g. the close after the last write)
-        now = self._clock()
-        check_at = now if message.kind not in ("write", "attrib") else now + self._quick_delay
-        if pending is None:
-            self._pending[path] = _Pending(last_event=now, sig=sig, check_at=check_at)
-        else:
-            pending.last_event, pending.sig, pending.check_at = now, sig, check_at
-
-    def _first_backoff(self) -> Backoff:
-        return Backoff(due=self._clock() + _FIRST_RECHECK, delay=_FIRST_RECHECK)
+            self._settler.event(message)
 
     def _next_deadline(self) -> float | None:
-        deadlines = [
-            p.check_at if p.check_at is not None else p.last_event + self._settle
-            for p in self._pending.values()
-        ]
-        deadlines += [s.recheck.due for s in self._slots if s.recheck is not None]
-        deadlines += [b.due for _, b in self._unreadable.values()]
+        deadlines = self._settler.deadlines()
+        deadlines += self._folders.deadlines()
         deadlines += [b.due for b in self._blocked.values()]
         return min(deadlines, default=None)
 
     def _process_due(self) -> None:
         now = self._clock()
-        for path, pending in list(self._pending.items()):
-            try:
-                if pending.check_at is not None and now >= pending.check_at:
-                    pending.check_at = None
-                    if proves_complete(path):
-                        self._settled(path, pending, now, how="proved")
-                        continue
-                if pending.check_at is None and now >= pending.last_event + self._settle:
-                    self._settled(path, pending, now, how="quiet")
-            except OSError:
-                self._pending.pop(path, None)
-        for path, (_sig, backoff) in list(self._unreadable.items()):
-            if now >= backoff.due and path not in self._pending:
-                backoff.again(now, MAX_RECHECK_SECONDS)
-                if can_read(path):
-                    self._file_event(FileEvent(path, "scan"))
+        self._settler.process_due(now)
         for folder, backoff in list(self._blocked.items()):
             if now >= backoff.due:
                 self._retry_blocked(folder, backoff, now)
-        if any(s.recheck is not None and now >= s.recheck.due for s in self._slots):
-            self._reevaluate(changed=None, force=False, report=True)
+        if self._folders.recheck_due(now):
+            self._folders.reevaluate(changed=None, force=False, report=True)
 
-    def _settled(self, path: str, pending: _Pending, now: float, *, how: str) -> None:
-        sig = stat_signature(path)
-        if sig != pending.sig:  # changed without an event reaching us yet: start over
-            pending.sig, pending.last_event = sig, now
-            pending.check_at = now + self._quick_delay
-            return
-        del self._pending[path]
-        self._fired[path] = sig
-        self._how[path] = how
-        if not can_read(path):
-            known = self._unreadable.get(path)
-            if known is not None and known[0] == sig:
-                return  # handed over already; we look again with backoff
-            self._unreadable[path] = (sig, self._first_backoff())
-            log.warning("file_unreadable", path=shown(path),
-                        hint="fix its permissions; it is picked up as soon as it can be read")
-        elif self._unreadable.pop(path, None) is not None:
-            log.info("file_readable_again", path=shown(path))
-        log.debug("file_ready", path=shown(path), how=how, size=sig.size)
-        try:
-            self._on_ready(Path(path))
-        except Exception:  # a failing callback must not stop the watcher (logged)
-            log.exception("on_ready_failed", path=shown(path))
+    def _report_folder(self, folder: str) -> None:
+        """A folder is watched afresh: its files go through the pipeline as a scan."""
+        for path in self._walk(folder, blocked=self._block):
+            self._settler.event(FileEvent(path, "scan"))
+
+    def _forget_under(self, folder: str) -> None:
+        """A watched folder is gone: forget its files and its sub-folders."""
+        self._settler.forget_under(folder)
+        for path in [p for p in self._blocked if is_ancestor_or_self(folder, p)]:
+            del self._blocked[path]
 
     # -- sub-folders that cannot be listed -----------------------------------------
 
     def _block(self, folder: str) -> None:
-        if folder in self._blocked or not any(is_ancestor_or_self(s, folder) for s in self._scopes):
+        if folder in self._blocked or not any(is_ancestor_or_self(s, folder)
+                                              for s in self._folders.scopes):
             return
-        self._blocked[folder] = self._first_backoff()
+        self._blocked[folder] = Backoff(due=self._clock() + FIRST_RECHECK, delay=FIRST_RECHECK)
         log.warning("subfolder_unreadable", path=shown(folder),
                     hint="fix its permissions; its files are picked up as soon as it can be read")
 
@@ -480,107 +357,8 @@ class Watcher:
             return
         del self._blocked[folder]
         log.info("subfolder_readable_again", path=shown(folder))
-        slot = next((s for s in self._slots if s.main is not None
-                     and is_ancestor_or_self(s.main, folder)), None)
-        if slot is None:
-            return
-        # The recursive inotify watch skipped it when it could not be read: watch it now.
-        # (Polling lists it afresh every time: nothing to add.)
-        if (slot.main_mode == "events"
-                and self._watches.acquire(folder, recursive=True, mode="events") is None):
-            slot.extras = slot.extras | {folder}
-        for path in self._walk(folder, blocked=self._block):
-            self._file_event(FileEvent(path, "scan"))
-
-    # -- watched folders coming and going ----------------------------------------
-
-    def _set_guards(self, slot: _Slot, guards: frozenset[str]) -> None:
-        kept = set()
-        for guard in guards:
-            if guard in slot.guards:
-                if self._watches.is_current(guard, recursive=False, mode="events"):
-                    kept.add(guard)
-                    continue
-                self._watches.release(guard, recursive=False, mode="events")  # stale: afresh
-            if self._watches.acquire(guard, recursive=False, mode="events") is None:
-                kept.add(guard)
-        for guard in slot.guards - guards:
-            self._watches.release(guard, recursive=False, mode="events")
-        slot.guards = frozenset(kept)
-
-    def _drop_main(self, slot: _Slot) -> None:
-        if slot.main is not None:
-            self._watches.release(slot.main, recursive=self._recursive, mode=slot.main_mode)
-            for extra in slot.extras:
-                self._watches.release(extra, recursive=True, mode="events")
-            log.info("watch_path_gone", path=shown(slot.configured))
-            for table in (self._pending, self._fired, self._unreadable, self._blocked,
-                          self._how):
-                for path in [p for p in table if is_ancestor_or_self(slot.main, p)]:
-                    del table[path]
-        slot.main, slot.identity, slot.extras = None, None, frozenset()
-
-    def _reevaluate(self, *, changed: str | None, force: bool, report: bool) -> None:
-        self._watches.mounts = read_mounts()
-        for slot in self._slots:
-            for _attempt in range(8):  # settle races: a folder created while we re-watch
-                if self._refresh(slot, changed=changed, force=force, report=report):
-                    break
-                self._watches.mounts = read_mounts()
-        self._publish()
-
-    def _publish(self) -> None:
-        self._targets = tuple(s.target for s in self._slots)
-        self._scopes = tuple(s.main for s in self._slots if s.main is not None)
-
-    def _refresh(self, slot: _Slot, *, changed: str | None, force: bool, report: bool) -> bool:
-        """Bring one slot's watches in line with the disk; False to try again."""
-        slot.target = target = os.path.realpath(slot.configured)
-        health = self._check_health(slot, self._watches.mounts)
-        self._board.note(health)
-        identity = self._watches.identity(target) if health.usable else None
-        if identity is None:
-            self._drop_main(slot)
-            self._set_guards(slot, frozenset({nearest_existing_dir(target)}))
-            self._recheck_later(slot, health)
-            # It may have appeared between the check and the guard: look once more.
-            return health.state != "missing" or not os.path.isdir(target)
-        stale = (slot.main, slot.identity, slot.main_mode) != (target, identity, health.mode)
-        if force and changed is not None and is_ancestor_or_self(changed, target):
-            stale = True
-        if not stale:
-            return True
-        self._drop_main(slot)
-        error = self._watches.acquire(target, recursive=self._recursive, mode=health.mode)
-        if error is not None and health.mode == "events":
-            # No events to be had here (e.g. the inotify watch limit): poll instead.
-            log.warning("watch_events_unavailable", path=shown(slot.configured),
-                        error=str(error), hint="watching it by polling instead")
-            slot.polling = True
-            health = self._check_health(slot, self._watches.mounts)
-            self._board.note(health)
-            error = self._watches.acquire(target, recursive=self._recursive, mode=health.mode)
-        if error is not None:
-            if not os.path.isdir(target):
-                return False  # it vanished meanwhile: look again
-            log.warning("watch_failed", path=shown(target), error=str(error))
-            self._set_guards(slot, frozenset({os.path.dirname(target)}))
-            self._recheck_later(slot, health)
-            return True
-        slot.main, slot.identity, slot.main_mode = target, identity, health.mode
-        slot.recheck = None
-        self._publish()  # let the handler pass this folder's events from now on
-        mount_point = mount_root(target, self._watches.mounts)[0]
-        guards = {os.path.dirname(target)}
-        if mount_point != os.path.dirname(mount_point):  # the device's mount point
-            guards.add(os.path.dirname(mount_point))
-        self._set_guards(slot, frozenset(guards - {target}))
-        log.info("watch_path_ready", path=shown(slot.configured), watched=shown(target),
-                 mode=health.mode)
-        if report:
-            for path in self._walk(target, blocked=self._block):
-                self._file_event(FileEvent(path, "scan"))
-        return True
+        if self._folders.follow_unblocked(folder):
+            self._report_folder(folder)
 
     def _watch_mounts(self, fd: int) -> None:
         """Linux: wake up on every mount-table change (poll() on mountinfo) and re-check."""
