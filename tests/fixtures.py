@@ -20,6 +20,7 @@ from fit_tool.profile.messages.record_message import RecordMessage
 from fit_tool.profile.messages.session_message import SessionMessage
 from fit_tool.profile.profile_type import FileType, Manufacturer, Sport
 
+from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import fit_crc16
 from stravasync.validate import Verdict
 
@@ -223,3 +224,13 @@ def fit_chain_ok(data: bytes) -> bool:
             return False
         pos = end + 2
     return pos > 0
+
+
+def watched_config(tmp_path: Path) -> Config:
+    """A config watching ``tmp_path/watch`` (made), its state in ``tmp_path/state``."""
+    (tmp_path / "watch").mkdir()
+    return config_from_dict(
+        {"strava": {"client_id": "1", "client_secret": "s"},
+         "watch": {"paths": [str(tmp_path / "watch")]},
+         "state": {"dir": str(tmp_path / "state")}},
+        env={"HOME": str(tmp_path)}, source=tmp_path / "config.toml")

@@ -14,6 +14,7 @@ import pytest
 import structlog
 from emulator_rig import serving
 from fixtures import numbered_gpx
+from strava_rig import SECRET
 
 from stravasync.config.settings import StravaConfig
 from stravasync.errors import (
@@ -33,19 +34,6 @@ from stravasync.strava.client import (
 from stravasync.strava.governor import Governor, next_quarter_hour
 from stravasync.strava.oauth import OAuthClient
 from stravasync.strava.tokens import TokenSet, TokenStore
-
-ACCESS = "a" * 40
-REFRESH = "r" * 40
-NEW_ACCESS = "b" * 40
-NEW_REFRESH = "s" * 40
-SECRET = "client-secret-xyz-123"
-CONFIG = StravaConfig(
-    client_id="4242",
-    client_secret=SECRET,
-    api_url="http://strava.test/api/v3",
-    oauth_url="http://strava.test/oauth",
-)
-
 
 # -- against the emulator -------------------------------------------------------------------
 

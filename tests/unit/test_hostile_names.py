@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 import structlog
 from click.testing import CliRunner
+from fixtures import watched_config
 
 from stravasync.cli import cli
 from stravasync.cli.check_cmd import check
 from stravasync.cli.context import CliContext
 from stravasync.cli.retry_cmd import retry_command
-from stravasync.config.settings import Config, config_from_dict
+from stravasync.config.settings import Config
 from stravasync.fsutil import legible
 from stravasync.logs import configure_logging
 from stravasync.owner.status import gather_status, status_table
@@ -42,12 +43,7 @@ def raw_controls(text: str) -> list[str]:
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
     """A config watching tmp/watch, its state in tmp/state."""
-    (tmp_path / "watch").mkdir()
-    return config_from_dict(
-        {"strava": {"client_id": "1", "client_secret": "s"},
-         "watch": {"paths": [str(tmp_path / "watch")]},
-         "state": {"dir": str(tmp_path / "state")}},
-        env={"HOME": str(tmp_path)}, source=tmp_path / "config.toml")
+    return watched_config(tmp_path)
 
 
 def record_invalid(config: Config, path: str) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fixtures import watched_config
 
-from stravasync.config.settings import Config, config_from_dict
+from stravasync.config.settings import Config
 from stravasync.owner.attention import Attention
 from stravasync.owner.notices import Notices
 from stravasync.owner.status import gather_status, status_table
@@ -25,13 +26,8 @@ GOOD = "b" * 64
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    """Watching tmp/watch; state in tmp/state."""
-    (tmp_path / "watch").mkdir()
-    return config_from_dict(
-        {"strava": {"client_id": "1", "client_secret": "s"},
-         "watch": {"paths": [str(tmp_path / "watch")]},
-         "state": {"dir": str(tmp_path / "state")}},
-        env={"HOME": str(tmp_path)}, source=tmp_path / "config.toml")
+    """A config watching tmp/watch, its state in tmp/state."""
+    return watched_config(tmp_path)
 
 
 @pytest.fixture

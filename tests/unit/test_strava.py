@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
+from strava_rig import ACCESS, CONFIG, NEW_ACCESS, NEW_REFRESH, REFRESH, SECRET
 
-from stravasync.config.settings import StravaConfig
 from stravasync.errors import (
     AccessTokenInvalid,
     ApiError,
@@ -43,17 +43,6 @@ from stravasync.strava.oauth import OAuthClient
 from stravasync.strava.tokens import TokenSet, TokenStore
 from stravasync.strava.wire import parse_duplicate, plain_text
 
-ACCESS = "a" * 40
-REFRESH = "r" * 40
-NEW_ACCESS = "b" * 40
-NEW_REFRESH = "s" * 40
-SECRET = "client-secret-xyz-123"
-CONFIG = StravaConfig(
-    client_id="4242",
-    client_secret=SECRET,
-    api_url="http://strava.test/api/v3",
-    oauth_url="http://strava.test/oauth",
-)
 RATE = {
     "X-RateLimit-Limit": "200,2000",
     "X-RateLimit-Usage": "10,20",
