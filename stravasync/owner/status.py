@@ -152,9 +152,11 @@ def gather_status(
     problems = [entry["message"] for entry in needs]
 
     paused = rate.get("paused_until")
+    account = config.accounts[0]  # one account until the routing of several lands
     entries = []
     for f in files:
         entry = f.as_json()
+        entry["account"] = account.name
         if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
             entry["next_attempt_at"] = next_attempt_at(
                 f.next_attempt_at, paused_until=float(str(paused or 0.0)), now=now)
@@ -172,10 +174,24 @@ def gather_status(
         "follow_mode": follow.mode,
         "follow_reason": follow.why,
         "needs_you": needs,
+        "accounts": [{
+            "name": account.name, "service": account.service, "auth": auth,
+            "counts": _counts(files),
+            "problems": [e["message"] for e in needs
+                         if e.get("account", account.name) == account.name],
+        }],
     }
     if config_error is not None:
         data["config_error"] = config_error
     return Status(files=files, data=data, problems=problems)
+
+
+def _counts(files: list[FileStatus]) -> dict[str, int]:
+    """How many files are in each state (SPEC's ``accounts[].counts``)."""
+    counts: dict[str, int] = {}
+    for f in files:
+        counts[f.state.value] = counts.get(f.state.value, 0) + 1
+    return counts
 
 
 def _headline(status: Status) -> str:

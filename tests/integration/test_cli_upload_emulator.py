@@ -18,7 +18,7 @@ from stravasync.demo.samples import sample_broken
 from stravasync.emulator import Emulator, Knobs
 
 SPEC_FILE_KEYS = ["path", "sha256", "state", "upload_id", "activity_id", "error", "attempts",
-                  "next_attempt_at"]
+                  "next_attempt_at", "account"]
 SPEC_RATE_KEYS = {"limit_15", "usage_15", "limit_day", "usage_day", "read_limit_15",
                   "read_usage_15", "read_limit_day", "read_usage_day", "paused_until"}
 
@@ -81,8 +81,10 @@ def test_run_once_uploads_the_watched_folder_and_exits_0(setup: Setup) -> None:
     assert 0 == result.exit_code, result.stderr
     assert "run_summary" == json_events(result.stderr)[-1]["event"]
     status = json.loads(setup.invoke(status_command, "--json").stdout)
-    assert ["auth", "daemon", "files", "follow_mode", "follow_reason", "needs_you",
+    assert ["accounts", "auth", "daemon", "files", "follow_mode", "follow_reason", "needs_you",
             "rate_limit", "watch"] == sorted(status)
+    assert [{"name": "me", "service": "strava", "auth": status["auth"],
+             "counts": {"invalid": 1, "uploaded": 2}, "problems": []}] == status["accounts"]
     assert {"running": False, "pid": None} == {k: status["daemon"][k] for k in ("running", "pid")}
     assert all(SPEC_FILE_KEYS == list(f) for f in status["files"])
     states = sorted(f["state"] for f in status["files"])
