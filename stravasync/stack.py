@@ -92,28 +92,17 @@ def open_account_tokens(config: Config, account: Account, *,
     first time, for one no other Strava account records), and that athlete is then
     recorded: one athlete's workouts can never go out with another's tokens.
     """
-    from stravasync.state.accounts import (
-        AccountRecord,
-        account_folders,
-        athlete_problem,
-        read_record,
-        write_record,
-    )
+    from stravasync.state.accounts import account_folders, pin_athlete
 
-    folders = account_folders(config.state_dir, config.accounts)
-    folder = folders[account.name]
+    folder = account_folders(config.state_dir, config.accounts)[account.name]
 
     def admit(token_set: TokenSet) -> None:
         if token_set.athlete is None:
-            return  # a bare code names no athlete: checked at the first call instead
-        athlete = str(token_set.athlete.id)
-        records = {name: read_record(path) for name, path in folders.items()}
-        problem = athlete_problem(account=account.name, service="strava",
-                                  athlete_id=athlete, records=records)
+            return  # Strava's exchange always names one; without it there is nothing to compare
+        problem = pin_athlete(config.state_dir, config.accounts, account=account.name,
+                              service="strava", athlete_id=str(token_set.athlete.id))
         if problem is not None:
             raise AuthFlowError(f"signing in {account.name!r} is refused: {problem}")
-        write_record(folder, AccountRecord(name=account.name, service="strava",
-                                           athlete_id=athlete))
 
     ensure_private_dir(folder)
     return TokenStore(state_dir=folder, refresher=refresher, clock=clock, admit=admit)

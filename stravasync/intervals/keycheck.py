@@ -15,13 +15,7 @@ from typing import TYPE_CHECKING
 
 from stravasync.errors import KeyRefused
 from stravasync.intervals.client import IntervalsAthlete, IntervalsClient
-from stravasync.state.accounts import (
-    AccountRecord,
-    account_folders,
-    athlete_problem,
-    read_record,
-    write_record,
-)
+from stravasync.state.accounts import pin_athlete
 
 if TYPE_CHECKING:
     import httpx
@@ -42,13 +36,9 @@ def check_key(account: Account, *, accounts: Sequence[Account], state_dir: Path,
                          athlete_id=account.athlete_id, api_key=account.api_key,
                          transport=transport) as client:
         athlete = client.athlete()
-    folders = account_folders(state_dir, accounts)
-    records = {name: read_record(folder) for name, folder in folders.items()}
-    problem = athlete_problem(account=account.name, service="intervals",
-                              athlete_id=athlete.id, records=records)
+    problem = pin_athlete(state_dir, accounts, account=account.name, service="intervals",
+                          athlete_id=athlete.id)
     if problem is not None:
         raise KeyRefused(f"the intervals.icu key of {account.name!r} is refused: {problem}",
                          account=account.name)
-    write_record(folders[account.name], AccountRecord(name=account.name, service="intervals",
-                                                      athlete_id=athlete.id))
     return athlete

@@ -253,8 +253,8 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
                if w["mode"] != "events" or (
                    w["state"] != "ok" and not any(w["path"] in p for p in status.problems))]
     lines.extend(_listed("Folders:", folders, limit=len(folders), hint=""))
-    counts = {s: sum(1 for f in files if f.state is s) for s in State}
-    summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n)
+    counts = _counts(files)
+    summary = ", ".join(f"{counts[s.value]} {s.value}" for s in State if s.value in counts)
     lines.append("")
     lines.append(f"Files: {len(files)}" + (f" ({summary})" if summary else ""))
     listed = files if show_all or len(files) <= _SHOW_ALL_UP_TO else [

@@ -25,7 +25,7 @@ from stravasync.errors import StateError
 from stravasync.fsutil import atomic_write, ensure_private_dir
 
 __all__ = ["ACCOUNTS_DIR", "RECORD_NAME", "AccountRecord", "account_folders",
-           "athlete_problem", "read_record", "write_record"]
+           "athlete_problem", "pin_athlete", "read_record", "write_record"]
 
 #: Where accounts other than the root's owner keep their folders, in ``state_dir``.
 ACCOUNTS_DIR = "accounts"
@@ -122,3 +122,20 @@ def athlete_problem(*, account: str, service: str, athlete_id: str,
                     "athlete may have one account per service, so their workouts are "
                     "never sent twice")
     return None
+
+
+def pin_athlete(state_dir: Path, accounts: Sequence[_Owner], *, account: str, service: str,
+                athlete_id: str) -> str | None:
+    """Record that ``account`` acts for ``athlete_id``, unless it must not.
+
+    Returns why it must not (see :func:`athlete_problem`), recording nothing; None
+    once the athlete is recorded in the account's folder.
+    """
+    folders = account_folders(state_dir, accounts)
+    records = {name: read_record(folder) for name, folder in folders.items()}
+    problem = athlete_problem(account=account, service=service, athlete_id=athlete_id,
+                              records=records)
+    if problem is None:
+        write_record(folders[account], AccountRecord(name=account, service=service,
+                                                     athlete_id=athlete_id))
+    return problem
