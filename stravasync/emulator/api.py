@@ -10,11 +10,9 @@ before the caller takes the lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from stravasync.emulator import activities
 from stravasync.emulator.config import DATA_TYPES, SPORT_TYPES
-from stravasync.emulator.content import PayloadVerdict, inspect_payload, is_gzip
+from stravasync.emulator.content import PreparedUpload, inspect_payload, is_gzip
 from stravasync.emulator.core import (
     Core,
     Reply,
@@ -36,18 +34,6 @@ from stravasync.emulator.tokens import Grant
 from stravasync.emulator.uploads import ServerUpload, duplicate_text
 
 API_PREFIX = "/api/v3"
-
-
-@dataclass(frozen=True)
-class PreparedUpload:
-    """An upload POST's body, parsed and judged outside the lock."""
-
-    problem: Reply | None
-    """The 400 to answer (after auth checks), if the request is bad."""
-    data_type: str = ""
-    filename: str = ""
-    params: dict[str, str] | None = None
-    verdict: PayloadVerdict | None = None
 
 
 def is_api_path(path: str) -> bool:

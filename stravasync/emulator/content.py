@@ -19,10 +19,14 @@ import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from xml.parsers import expat
 
 from stravasync.emulator.config import ERROR_EMPTY, ERROR_IMPROPER, ERROR_MALFORMED, ERROR_NO_TIME
 from stravasync.emulator.fitscan import scan_fit
+
+if TYPE_CHECKING:
+    from stravasync.emulator.core import Reply
 
 GZIP_MAGIC = b"\x1f\x8b"
 FIT_FILE_TYPE_ACTIVITY = 4
@@ -43,6 +47,18 @@ class PayloadVerdict:
     start_time: float | None = None
     """The workout's start (Unix time) read from the content, if any."""
 
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    """An upload POST's body (Strava's or intervals.icu's), parsed and judged outside the lock."""
+
+    problem: Reply | None
+    """The 4xx to answer (after auth checks), if the request is bad."""
+    data_type: str = ""
+    filename: str = ""
+    params: dict[str, str] | None = None
+    verdict: PayloadVerdict | None = None
 
 def is_gzip(data: bytes) -> bool:
     """Whether `data` starts with the gzip magic."""

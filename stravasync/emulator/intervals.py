@@ -27,27 +27,15 @@ import gzip
 import io
 import json
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from stravasync.emulator.content import PayloadVerdict, inspect_payload, is_gzip
+from stravasync.emulator.content import PreparedUpload, inspect_payload, is_gzip
 from stravasync.emulator.core import JSON_TYPE, Core, Reply, Request, json_reply
 from stravasync.emulator.forms import FormError, parse_body
 
 PREFIX = "/intervals/api/v1"
 SNIFF_BYTES = 4096
 _KINDS = ("fit", "tcx", "gpx")
-
-
-@dataclass(frozen=True)
-class PreparedFile:
-    """An upload POST's body, parsed and judged outside the lock."""
-
-    problem: Reply | None
-    data_type: str = ""
-    filename: str = ""
-    params: dict[str, str] | None = None
-    verdict: PayloadVerdict | None = None
 
 
 def is_intervals_path(path: str) -> bool:
@@ -68,15 +56,15 @@ def error(status: int, text: str, *, note: str = "") -> Reply:
     return json_reply(status, {"status": status, "error": text}, note=note)
 
 
-def prepare_upload(request: Request, *, unreadable: int) -> PreparedFile:
+def prepare_upload(request: Request, *, unreadable: int) -> PreparedUpload:
     """Parse and judge an upload POST; no state is touched."""
     try:
         form = parse_body(request.body, request.headers.get("content-type"))
     except FormError:
-        return PreparedFile(problem=error(400, "Bad multipart body", note="body_invalid"))
+        return PreparedUpload(problem=error(400, "Bad multipart body", note="body_invalid"))
     part = form.files.get("file")
     if part is None:
-        return PreparedFile(
+        return PreparedUpload(
             problem=error(400, "Required part 'file' is not present.", note="file_missing")
         )
     params = dict(request.query)
@@ -84,15 +72,15 @@ def prepare_upload(request: Request, *, unreadable: int) -> PreparedFile:
     filename = part.filename or "upload"
     data_type = _data_type(filename, part.data)
     if not part.data:
-        return PreparedFile(problem=error(unreadable, "The file is empty.", note="unreadable"))
+        return PreparedUpload(problem=error(unreadable, "The file is empty.", note="unreadable"))
     if data_type is None:
         text = f"Unable to read {filename}: not a FIT, TCX or GPX file"
-        return PreparedFile(problem=error(unreadable, text, note="unreadable"))
+        return PreparedUpload(problem=error(unreadable, text, note="unreadable"))
     verdict = inspect_payload(part.data, data_type=data_type)
     if verdict.error is not None:
         text = f"Unable to read {filename}: {verdict.error}"
-        return PreparedFile(problem=error(unreadable, text, note="unreadable"))
-    return PreparedFile(
+        return PreparedUpload(problem=error(unreadable, text, note="unreadable"))
+    return PreparedUpload(
         problem=None, data_type=data_type, filename=filename, params=params, verdict=verdict
     )
 
@@ -121,7 +109,7 @@ def _data_type(filename: str, data: bytes) -> str | None:
     return None
 
 
-def handle(core: Core, request: Request, *, now: float, prepared: PreparedFile | None) -> Reply:
+def handle(core: Core, request: Request, *, now: float, prepared: PreparedUpload | None) -> Reply:
     """Answer one intervals.icu request (the caller holds the lock)."""
     owner = _gate(core, request, now=now)
     if isinstance(owner, Reply):
@@ -132,7 +120,7 @@ def handle(core: Core, request: Request, *, now: float, prepared: PreparedFile |
     if route == "GET /athlete/{id}/activities":
         return _list(core, owner, request, now=now)
     if route == "POST /athlete/{id}/activities":
-        return _upload(core, owner, prepared or PreparedFile(problem=None), now=now)
+        return _upload(core, owner, prepared or PreparedUpload(problem=None), now=now)
     return error(404, "Not Found", note="not_found")
 
 
@@ -182,7 +170,7 @@ def _athlete_in_path(text: str, *, owner: str) -> str:
     return text if text.startswith("i") else f"i{text}"
 
 
-def _upload(core: Core, owner: str, prepared: PreparedFile, *, now: float) -> Reply:
+def _upload(core: Core, owner: str, prepared: PreparedUpload, *, now: float) -> Reply:
     if prepared.problem is not None:
         return prepared.problem
     if prepared.params is None or prepared.verdict is None:
