@@ -16,9 +16,10 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stravasync.errors import AuthFlowError, ConfigError
+from stravasync.errors import AccountCrossed, AuthFlowError, ConfigError
 from stravasync.fsutil import ensure_private_dir
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
@@ -34,13 +35,16 @@ if TYPE_CHECKING:
     from stravasync.config.settings import Config
     from stravasync.intake.ingest import Validator
     from stravasync.state import Store
+    from stravasync.upload.archive import Peers
     from stravasync.upload.engine import Engine
     from stravasync.upload.polling import Pacing
     from stravasync.upload.ports import RateGovernor, UploadClient
+    from stravasync.upload.router import Lane, ReadReserve, Router
 
 __all__ = [
     "RATELIMIT_FILE",
     "Api",
+    "Household",
     "Stack",
     "build_engine",
     "only_account",
@@ -48,6 +52,7 @@ __all__ = [
     "open_api",
     "open_engine",
     "open_governor",
+    "open_household",
     "open_stack",
     "open_tokens",
     "require_sign_in",
@@ -159,8 +164,16 @@ def build_engine(
     validator: Validator | None = None,
     timing: Pacing | None = None,
     rng: random.Random | None = None,
+    account: Account | None = None,
+    peers: Peers | None = None,
+    reserve: ReadReserve | None = None,
 ) -> Engine:
-    """The upload engine over ``store``, its pieces wired (nothing is started)."""
+    """The upload engine over ``store``, its pieces wired (nothing is started).
+
+    ``account``: whose engine it is (the rules' ``account`` condition; the first account
+    by default); ``peers``: the other accounts' stores, for ``upload.after``;
+    ``reserve``: the app's reads kept back, shared by every Strava engine.
+    """
     import random
 
     from stravasync.intake.ingest import PayloadCache, default_validator
@@ -181,20 +194,24 @@ def build_engine(
     gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
     payloads = PayloadCache()
     times = ProcessingTimes(store=store, timing=pacing)
+    whose = account or config.accounts[0]
     outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
-                        payloads=payloads, times=times)
+                        payloads=payloads, times=times, peers=peers)
     listing = Listing(client=client, store=store, clock=clock, timing=pacing, rng=jitter)
     follower = Follower(store=store, clock=clock, timing=pacing, owner=owner, gates=gates,
                         outcomes=outcomes, times=times, client=client, governor=governor,
                         rng=jitter, listing=listing)
+    if reserve is not None:
+        reserve.add(follower.reads_to_keep)
     transfer = Transfer(config=config, store=store, clock=clock, timing=pacing, owner=owner,
                         gates=gates, payloads=payloads, outcomes=outcomes, times=times,
                         client=client, governor=governor, validator=judge, rng=jitter,
-                        reserve=follower.reads_to_keep)
+                        reserve=reserve if reserve is not None else follower.reads_to_keep,
+                        account=whose)
     parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
                         outcomes=outcomes, follower=follower, transfer=transfer)
     return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,
-                  timing=pacing, rng=jitter)
+                  timing=pacing, rng=jitter, account=whose.name, peers=peers)
 
 
 @dataclass
@@ -253,3 +270,135 @@ def open_engine(config: Config) -> Iterator[Engine]:
     finally:
         stack.engine.stop(timeout=30.0)
         stack.close()
+
+
+@dataclass
+class Household:
+    """Every account's lane behind one router, with the app's governor and OAuth client."""
+
+    config: Config
+    router: Router
+    governor: Governor
+    oauth: OAuthClient
+    tokens: dict[str, TokenStore]
+    """The token store of each Strava account, by account name."""
+
+    @property
+    def strava_lanes(self) -> list[Lane]:
+        """The lanes of Strava accounts."""
+        return [lane for lane in self.router.lanes if lane.account.service == "strava"]
+
+    def close(self) -> None:
+        """Close every lane's HTTP clients and store, and the OAuth client."""
+        self.router.close()
+        self.oauth.close()
+
+
+def crossed_sign_in(config: Config, account: Account, tokens: TokenStore) -> AccountCrossed | None:
+    """Why ``account``'s stored sign-in must not be used (another athlete's), or None.
+
+    A 0.2 folder (or one signed in before records existed) has no record yet: its
+    athlete is recorded now, unless that athlete is recorded for another account.
+    """
+    from stravasync.state.accounts import pin_athlete, read_record
+
+    status = tokens.status()
+    if status is None or status.athlete_id is None:
+        return None
+    folder = account_folders_of(config)[account.name]
+    record = read_record(folder)
+    if record is not None and record.athlete_id == str(status.athlete_id):
+        return None
+    problem = pin_athlete(config.state_dir, config.accounts, account=account.name,
+                          service="strava", athlete_id=str(status.athlete_id))
+    if problem is None:
+        return None
+    return AccountCrossed(
+        f"account {account.name!r}: {problem}. Nothing is sent for this account until "
+        f"`stravasync auth --account {account.name}` signs the right athlete in",
+        title=f"Wrong athlete for {account.name}")
+
+
+def account_folders_of(config: Config) -> dict[str, Path]:
+    """Each account's state folder (see :mod:`stravasync.state.accounts`)."""
+    from stravasync.state.accounts import account_folders
+
+    return account_folders(config.state_dir, config.accounts)
+
+
+def pin_root(config: Config) -> None:
+    """Record which account owns ``state_dir`` itself, the first time it is opened.
+
+    A 0.2 state folder becomes its one account's (``me``, or the first Strava account)
+    as it is: rows and tokens stay where they are; reordering ``[[accounts]]`` later
+    never hands it to another account.
+    """
+    from stravasync.state.accounts import AccountRecord, read_record, write_record
+
+    if read_record(config.state_dir) is not None:
+        return
+    folders = account_folders_of(config)
+    owner = next(a for a in config.accounts if folders[a.name] == config.state_dir)
+    write_record(config.state_dir, AccountRecord(name=owner.name, service=owner.service))
+
+
+def open_household(
+    config: Config,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    timeout: float = 30.0,
+    timing: Pacing | None = None,
+) -> Household:
+    """One lane per account (its store, sign-in and engine), sharing the app's governor.
+
+    Every Strava account's engine spends the one governor (the app's limits) and the
+    one read reserve; each token store lives in its account's folder and admits only
+    that account's athlete. A stored sign-in that belongs to another athlete halts
+    that account's engine with the reason; the others go on. Nothing is started.
+    """
+    from stravasync.intake.verdicts import SharedVerdicts
+    from stravasync.state import Store
+    from stravasync.upload.router import Lane, ReadReserve, Router, peer_stores
+
+    unbuilt = [a.name for a in config.accounts if a.service != "strava"]
+    if unbuilt:
+        raise ConfigError(
+            f"the intervals.icu account(s) {', '.join(unbuilt)} cannot upload yet in this "
+            "version: remove them from [[accounts]] for now")
+    ensure_private_dir(config.state_dir)
+    pin_root(config)
+    folders = account_folders_of(config)
+    stores: dict[str, Store] = {}
+    oauth = OAuthClient(config=config.strava, transport=transport, timeout=timeout, clock=clock)
+    try:
+        for account in config.accounts:
+            ensure_private_dir(folders[account.name])
+            stores[account.name] = Store.open(folders[account.name], clock=clock)
+        governor = open_governor(config, clock=clock)
+        reserve = ReadReserve()
+        judge = SharedVerdicts()
+        lanes: list[Lane] = []
+        tokens: dict[str, TokenStore] = {}
+        for account in config.accounts:
+            store = stores[account.name]
+            token_store = open_account_tokens(config, account, refresher=oauth, clock=clock)
+            tokens[account.name] = token_store
+            client = StravaClient(config=config.strava, tokens=token_store, governor=governor,
+                                  transport=transport, timeout=timeout, clock=clock)
+            engine = build_engine(config=config, store=store, client=client, governor=governor,
+                                  clock=clock, validator=judge, timing=timing, account=account,
+                                  peers=peer_stores(config.accounts, stores, account.name),
+                                  reserve=reserve)
+            crossed = crossed_sign_in(config, account, token_store)
+            if crossed is not None:
+                engine.halt(crossed)
+            lanes.append(Lane(account=account, engine=engine, store=store,
+                              closers=[client.close, store.close]))
+    except BaseException:
+        for store in stores.values():
+            store.close()
+        oauth.close()
+        raise
+    return Household(config=config, router=Router(lanes), governor=governor, oauth=oauth,
+                     tokens=tokens)

@@ -22,6 +22,8 @@
   governor.
 - ``reports``: Owns what the engine reports to those who wait on it: a scan, a wait, when
   work is due.
+- ``router``: Owns sending each file to the accounts whose folders hold it: one engine per
+  account.
 - ``transfer``: The POST: claiming a due workout, sending it, and recording Strava's first
   answer.
 """

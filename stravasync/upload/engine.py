@@ -64,7 +64,7 @@ from stravasync.state import State, Store
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
 from stravasync.state.owners import owner_alive
 from stravasync.state.rows import status_at
-from stravasync.upload.archive import carry_out_after
+from stravasync.upload.archive import Peers, carry_out_after
 from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
@@ -121,8 +121,13 @@ class Engine:
         validator: Validator = default_validator,
         timing: Pacing,
         rng: random.Random,
+        account: str = "me",
+        peers: Peers | None = None,
     ) -> None:
         self._config = config
+        self.account = account
+        """The account this engine sends to (its store and sign-in are that account's)."""
+        self._peers = peers
         self._store = store
         self._clock = clock
         self._validator = validator
@@ -261,7 +266,7 @@ class Engine:
             if w.activity_id is not None and not w.after_done and (
                 w.reason_code != ReasonCode.SAME_WORKOUT
             ):
-                carry_out_after(self._config, self._store, w)
+                carry_out_after(self._config, self._store, w, peers=self._peers)
 
     def retry(self, paths: Collection[str] | None = None) -> list[str]:
         """Put rejected/retrying files (all, or the named ones) back in the queue now."""
