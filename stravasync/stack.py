@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stravasync.errors import AccountCrossed, AuthFlowError, ConfigError
+from stravasync.errors import AccountCrossed, AuthError, AuthFlowError, ConfigError, NotSignedIn
 from stravasync.fsutil import ensure_private_dir
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
@@ -49,8 +49,8 @@ __all__ = [
     "build_engine",
     "only_account",
     "open_account_tokens",
+    "open_accounts",
     "open_api",
-    "open_engine",
     "open_governor",
     "open_household",
     "open_stack",
@@ -63,22 +63,18 @@ RATELIMIT_FILE = "ratelimit.json"
 
 
 def only_account(config: Config) -> Account:
-    """The one Strava account this version uploads to; a ConfigError for any other setup.
+    """The one Strava account of a one-account configuration; a ConfigError otherwise.
 
-    ``[[accounts]]`` are read and checked (``stravasync config`` shows them), but the
-    routing to several accounts and intervals.icu is not built yet: refusing here, in
-    the one place every Strava call is wired, means no workout can reach an account
-    whose folders do not hold it.
+    For what acts on one sign-in without ``--account`` (``auth``, ``logout``, the token
+    store of ``state_dir``): with several accounts the person names one.
     """
     accounts = config.accounts
     if len(accounts) == 1 and accounts[0].service == "strava":
         return accounts[0]
     names = ", ".join(f"{a.name} ({a.service})" for a in accounts)
     raise ConfigError(
-        f"this version uploads to one Strava account, and the configuration"
-        f"{f' in {config.source}' if config.source else ''} has {names}: several accounts "
-        "and intervals.icu are not built yet; keep one Strava account in [[accounts]] "
-        "(or none, with [watch] paths) for now")
+        f"the configuration{f' in {config.source}' if config.source else ''} has several "
+        f"accounts ({names}): name one with --account NAME")
 
 
 def open_tokens(config: Config, *, refresher: OAuthClient | None = None,
@@ -119,8 +115,22 @@ def open_governor(config: Config, *, clock: Callable[[], float] = time.time) -> 
 
 
 def require_sign_in(config: Config) -> None:
-    """Stop before touching any file when no usable sign-in is stored."""
-    open_tokens(config).ensure_signed_in()
+    """Stop before touching any file when no Strava account has a usable sign-in.
+
+    With one account, its own error (0.2's words); with several, only when none of
+    them is signed in: an account signed out stops alone, the others go on.
+    """
+    strava = [a for a in config.accounts if a.service == "strava"]
+    if len(config.accounts) == 1 and strava:
+        open_tokens(config).ensure_signed_in()
+        return
+    from stravasync.state.accounts import account_folders
+
+    folders = account_folders(config.state_dir, config.accounts)
+    stores = [TokenStore(state_dir=folders[a.name]) for a in strava]  # creates nothing
+    if not strava or any(store.status() is not None for store in stores):
+        return
+    stores[0].ensure_signed_in()
 
 
 @dataclass
@@ -261,17 +271,6 @@ def open_stack(
     return Stack(config=config, store=store, api=api, engine=engine)
 
 
-@contextlib.contextmanager
-def open_engine(config: Config) -> Iterator[Engine]:
-    """An engine wired to the real stack, stopped and closed on leaving (one-shot commands)."""
-    stack = open_stack(config)
-    try:
-        yield stack.engine
-    finally:
-        stack.engine.stop(timeout=30.0)
-        stack.close()
-
-
 @dataclass
 class Household:
     """Every account's lane behind one router, with the app's governor and OAuth client."""
@@ -317,6 +316,32 @@ def crossed_sign_in(config: Config, account: Account, tokens: TokenStore) -> Acc
         f"account {account.name!r}: {problem}. Nothing is sent for this account until "
         f"`stravasync auth --account {account.name}` signs the right athlete in",
         title=f"Wrong athlete for {account.name}")
+
+
+def signed_out(config: Config, account: Account, tokens: TokenStore) -> AuthError | None:
+    """Why ``account`` cannot send now for want of a sign-in (naming it), or None."""
+    if tokens.status() is not None:
+        return None
+    if len(config.accounts) == 1:
+        try:
+            tokens.ensure_signed_in()
+        except AuthError as error:
+            return error
+        return None
+    return NotSignedIn(f"account {account.name!r} is not signed in: run `stravasync auth "
+                       f"--account {account.name}` (with --no-browser to send the athlete "
+                       "the address)", title=f"Not signed in: {account.name}")
+
+
+@contextlib.contextmanager
+def open_accounts(config: Config) -> Iterator[Household]:
+    """Every account's lane wired to the real stack, stopped and closed on leaving."""
+    house = open_household(config)
+    try:
+        yield house
+    finally:
+        house.router.stop(timeout=30.0)
+        house.close()
 
 
 def account_folders_of(config: Config) -> dict[str, Path]:
@@ -390,9 +415,10 @@ def open_household(
                                   clock=clock, validator=judge, timing=timing, account=account,
                                   peers=peer_stores(config.accounts, stores, account.name),
                                   reserve=reserve)
-            crossed = crossed_sign_in(config, account, token_store)
-            if crossed is not None:
-                engine.halt(crossed)
+            stopped = crossed_sign_in(config, account, token_store) or signed_out(
+                config, account, token_store)
+            if stopped is not None:
+                engine.halt(stopped)
             lanes.append(Lane(account=account, engine=engine, store=store,
                               closers=[client.close, store.close]))
     except BaseException:

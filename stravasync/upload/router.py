@@ -212,7 +212,7 @@ class Router:
         return done
 
     def wait_idle(self, timeout: float | None = None, *, leave_held: bool = False,
-                  only: dict[str, Collection[str]] | None = None) -> WaitResult:
+                  only: Mapping[str, Collection[str]] | None = None) -> WaitResult:
         """Wait until every account's work is final or deferred (see ``Engine.wait_idle``).
 
         ``only`` maps account names to the sha256s to wait for (``upload``). A halted
