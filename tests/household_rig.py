@@ -1,0 +1,210 @@
+"""The household rig: several accounts' folders, sign-ins and a daemon subprocess over one emulator.
+
+Used by the household's exactly-once proofs (integration/test_household_chaos.py and
+integration/test_household_daemon.py): each account has its folders and its state folder
+(``state/`` for the first, ``state/accounts/NAME/`` for the others), each athlete is
+signed in in their own folder, and ``stravasync run`` runs as the service runs it, its
+JSON log on stderr. (No tests here.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from daemon_rig import FINAL, child_env
+from fixtures import fit_bytes
+
+from stravasync.config.settings import Config, load_config
+from stravasync.emulator import Emulator
+from stravasync.stack import account_folders_of
+from stravasync.state import Store
+from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
+from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
+
+DAY0 = (datetime.now(UTC) - timedelta(days=20)).replace(hour=6, minute=0, second=0,
+                                                          microsecond=0)
+"""Twenty days ago: workouts ``DAY0 + n hours`` stay within 30 days whatever day it is."""
+
+
+@dataclass
+class House:
+    """A household's config, folders and emulator: ``accounts`` maps names to folder names."""
+
+    emulator: Emulator
+    root: Path
+    accounts: Mapping[str, Sequence[str]]
+    config_path: Path
+
+    def folder(self, name: str) -> Path:
+        """A watched folder (made if missing)."""
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def config(self) -> Config:
+        """The configuration as the daemon reads it."""
+        return load_config(self.config_path, env={"HOME": str(self.root)})
+
+    def state_folders(self) -> dict[str, Path]:
+        """Each account's state folder."""
+        return account_folders_of(self.config())
+
+    def sign_in(self, account: str, athlete: int) -> None:
+        """Store ``athlete``'s tokens in ``account``'s folder, as ``auth --account`` would."""
+        folder = self.state_folders()[account]
+        body = self.emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
+        TokenStore(state_dir=folder).save_initial(TokenSet(
+            access_token=body["access_token"], refresh_token=body["refresh_token"],
+            expires_at=int(body["expires_at"]), scope="read,activity:write",
+            athlete=Athlete(id=athlete)))
+
+    def learned(self, estimate_s: float = 1.0) -> None:
+        """As if processing times were learned: each account's first poll after ``estimate_s``."""
+        for folder in self.state_folders().values():
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            store = Store.open(folder)
+            try:
+                store.set_meta(LEGACY_ESTIMATE_KEY, str(estimate_s))
+            finally:
+                store.close()
+
+    def drop(self, folder: str, hour: int) -> float:
+        """A workout started ``hour`` hours after DAY0 in ``folder``; its start (Unix time).
+
+        Written under a temporary name and renamed, as most tools copy.
+        """
+        start = DAY0 + timedelta(hours=hour)
+        target = self.folder(folder) / f"w{hour:03d}.fit"
+        part = target.with_name(target.name + ".part")
+        part.write_bytes(fit_bytes(start=start, points=20))
+        part.rename(target)
+        return start.timestamp()
+
+    def start(self) -> subprocess.Popen[str]:
+        """``stravasync run`` as the service runs it (JSON log lines on stderr)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "stravasync", "--config", str(self.config_path), "run"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=child_env(self.root))
+
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``stravasync --config X ARGS`` in a subprocess, as a person runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "stravasync", "--config", str(self.config_path), *args],
+            capture_output=True, text=True, env=child_env(self.root), timeout=60, check=False)
+
+    def files(self) -> dict[str, dict[str, str]]:
+        """Each account's paths with their states, from its own store."""
+        found: dict[str, dict[str, str]] = {}
+        for name, folder in self.state_folders().items():
+            store = Store.open(folder, read_only=True)
+            try:
+                found[name] = {f.path: str(f.state) for f in store.files()}
+            finally:
+                store.close()
+        return found
+
+    def wait_final(self, counts: Mapping[str, int], timeout: float) -> dict[str, dict[str, str]]:
+        """Wait until each account lists ``counts[name]`` paths, all final; their states."""
+        files: dict[str, dict[str, str]] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # a store may be busy or not made yet
+                files = self.files()
+            if all(len(files.get(name, {})) >= n
+                   and all(s in FINAL for s in files.get(name, {}).values())
+                   for name, n in counts.items()):
+                return files
+            time.sleep(0.1)
+        raise AssertionError(f"not final after {timeout} s: {self.unfinished()}")
+
+    def unfinished(self) -> dict[str, list[str]]:
+        """Each account's workouts not final yet, with why and when they are due (a failure's
+        message)."""
+        now = time.time()
+        found: dict[str, list[str]] = {}
+        with contextlib.suppress(Exception):  # a store may be busy or not made yet
+            for name, folder in self.state_folders().items():
+                store = Store.open(folder, read_only=True)
+                try:
+                    found[name] = [
+                        f"{Path(w.path).name} {w.state} failures={w.failures} "
+                        f"attempts={w.attempts} due_in={(w.next_attempt_at or now) - now:.1f}s "
+                        f"posting={w.posting} maybe_posted={w.maybe_posted} error={w.error}"
+                        for w in store.workouts() if str(w.state) not in FINAL]
+                finally:
+                    store.close()
+        return found
+
+
+def write_house(root: Path, emulator: Emulator, accounts: Mapping[str, Sequence[str]], *,
+                settle_seconds: float = 0.2) -> House:
+    """A config with one Strava account per entry of ``accounts`` (its folders under ``root``)."""
+    tables = "".join(
+        f'[[accounts]]\nname = "{name}"\n'
+        f"paths = {json.dumps([str(root / folder) for folder in folders])}\n"
+        for name, folders in accounts.items())
+    path = root / "config.toml"
+    path.write_text(
+        "[strava]\n"
+        f'client_id = "{emulator.config.client_id}"\n'
+        f'client_secret = "{emulator.config.client_secret}"\n'
+        f"api_url = {json.dumps(emulator.api_url)}\n"
+        f"oauth_url = {json.dumps(emulator.oauth_url)}\n"
+        f"[watch]\nsettle_seconds = {settle_seconds}\nmax_age_days = 30\n"
+        f"[state]\ndir = {json.dumps(str(root / 'state'))}\n"
+        '[log]\nformat = "json"\n' + tables,
+        encoding="utf-8")
+    path.chmod(0o600)
+    house = House(emulator=emulator, root=root, accounts=accounts, config_path=path)
+    for folders in accounts.values():
+        for folder in folders:
+            house.folder(folder)
+    return house
+
+
+def starts_of(emulator: Emulator, athlete: int) -> list[float]:
+    """The start times of the athlete's live activities on the emulator, one per activity."""
+    return sorted(float(a["start_time"]) for a in emulator.activities_of(athlete))
+
+
+def wait_for(proc: subprocess.Popen[str], event: str, *, timeout: float = 20.0,
+             seen: set[str] | None = None) -> dict[str, object]:
+    """Read the daemon's JSON log until ``event`` shows up; that event.
+
+    ``seen``: the folder names (parents of ``path``) of every ``upload_started`` read on
+    the way are added to it, so a caller can tell whose POSTs went out.
+    """
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        try:
+            found = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(found, dict):
+            continue
+        if seen is not None and found.get("event") == "upload_started":
+            seen.add(Path(str(found.get("path", ""))).parent.name)
+        if found.get("event") == event:
+            return found
+    raise AssertionError(f"no {event} event from the daemon")
+
+
+def faults_met(emulator: Emulator) -> tuple[int, int]:
+    """The Strava faults the emulator dealt: (uploads cut off after creation, 5xx answers)."""
+    counters = emulator.inspect(requests=False)["counters"]
+    dropped = int(counters["notes"].get("dropped", 0))
+    errors = sum(int(n) for status, n in counters["by_status"].items() if str(status)[0] == "5")
+    return dropped, errors
