@@ -281,6 +281,8 @@ class Household:
     oauth: OAuthClient
     tokens: dict[str, TokenStore]
     """The token store of each Strava account, by account name."""
+    clients: dict[str, StravaClient]
+    """The API client of each Strava account, by account name."""
 
     @property
     def strava_lanes(self) -> list[Lane]:
@@ -405,12 +407,16 @@ def open_household(
         judge = SharedVerdicts()
         lanes: list[Lane] = []
         tokens: dict[str, TokenStore] = {}
+        clients: dict[str, StravaClient] = {}
+        shared_app = sum(1 for a in config.accounts if a.service == "strava") > 1
         for account in config.accounts:
             store = stores[account.name]
             token_store = open_account_tokens(config, account, refresher=oauth, clock=clock)
             tokens[account.name] = token_store
             client = StravaClient(config=config.strava, tokens=token_store, governor=governor,
-                                  transport=transport, timeout=timeout, clock=clock)
+                                  transport=transport, timeout=timeout, clock=clock,
+                                  shared_app=shared_app)
+            clients[account.name] = client
             engine = build_engine(config=config, store=store, client=client, governor=governor,
                                   clock=clock, validator=judge, timing=timing, account=account,
                                   peers=peer_stores(config.accounts, stores, account.name),
@@ -427,4 +433,4 @@ def open_household(
         oauth.close()
         raise
     return Household(config=config, router=Router(lanes), governor=governor, oauth=oauth,
-                     tokens=tokens)
+                     tokens=tokens, clients=clients)

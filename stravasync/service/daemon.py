@@ -280,8 +280,13 @@ class Daemon:
             except StravaSyncError as error:
                 log.debug("follow_up_deferred", error=str(error), account=lane.name)
             attention.halted(lane.engine.fatal)
-        pause = house.governor.active_pause("upload")
-        first.dead_end(pause.reason if pause is not None else None)
+        app = house.governor.active_pause("upload")
+        for lane in house.strava_lanes:
+            # The app's dead end is told once (the first account's notices); the athlete
+            # cap refuses one athlete of a household, and is told for that account.
+            own = house.clients[lane.name].athlete_pause()
+            shown = own or (app if self._attentions[lane.name] is first else None)
+            self._attentions[lane.name].dead_end(shown.reason if shown is not None else None)
 
     def _refresh_tokens(self) -> None:
         house = self._house
