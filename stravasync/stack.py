@@ -316,8 +316,7 @@ def crossed_sign_in(config: Config, account: Account, tokens: TokenStore) -> Acc
         return None
     return AccountCrossed(
         f"account {account.name!r}: {problem}. Nothing is sent for this account until "
-        f"`stravasync auth --account {account.name}` signs the right athlete in",
-        title=f"Wrong athlete for {account.name}")
+        f"`stravasync auth --account {account.name}` signs the right athlete in")
 
 
 def signed_out(config: Config, account: Account, tokens: TokenStore) -> AuthError | None:
@@ -332,7 +331,7 @@ def signed_out(config: Config, account: Account, tokens: TokenStore) -> AuthErro
         return None
     return NotSignedIn(f"account {account.name!r} is not signed in: run `stravasync auth "
                        f"--account {account.name}` (with --no-browser to send the athlete "
-                       "the address)", title=f"Not signed in: {account.name}")
+                       "the address)")
 
 
 @contextlib.contextmanager
