@@ -33,21 +33,24 @@ if TYPE_CHECKING:
     from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
     from stravasync.intake.ingest import Validator
+    from stravasync.intervals.client import IntervalsClient
     from stravasync.state import Store
     from stravasync.upload.engine import Engine
     from stravasync.upload.polling import Pacing
-    from stravasync.upload.ports import RateGovernor, UploadClient
+    from stravasync.upload.ports import IntervalsUploads, RateGovernor, UploadClient
 
 __all__ = [
     "RATELIMIT_FILE",
     "Api",
     "Stack",
     "build_engine",
+    "build_intervals_engine",
     "only_account",
     "open_account_tokens",
     "open_api",
     "open_engine",
     "open_governor",
+    "open_intervals_client",
     "open_stack",
     "open_tokens",
     "require_sign_in",
@@ -253,3 +256,64 @@ def open_engine(config: Config) -> Iterator[Engine]:
     finally:
         stack.engine.stop(timeout=30.0)
         stack.close()
+
+
+def open_intervals_client(
+    config: Config, account: Account, transport: httpx.BaseTransport | None = None, *,
+    clock: Callable[[], float] = time.time, timeout: float = 60.0,
+) -> IntervalsClient:
+    """The intervals.icu client of ``account``: its API base, athlete and key."""
+    from stravasync.intervals.client import IntervalsClient
+
+    if account.service != "intervals":
+        raise ConfigError(f"account {account.name!r} is a {account.service} account, "
+                          "not an intervals.icu one")
+    del config  # the account carries all it needs; kept for the callers' symmetry
+    return IntervalsClient(account=account.name, api_url=account.api_url,
+                           athlete_id=account.athlete_id, api_key=account.api_key,
+                           transport=transport, timeout=timeout, clock=clock)
+
+
+def build_intervals_engine(
+    *,
+    config: Config,
+    account: Account,
+    store: Store,
+    client: IntervalsUploads,
+    clock: Callable[[], float] = time.time,
+    validator: Validator | None = None,
+    timing: Pacing | None = None,
+    rng: random.Random | None = None,
+) -> Engine:
+    """The engine of one intervals.icu account over its ``store`` (nothing is started).
+
+    Today's engine (dispatch, queue, ingest, scan, waits) with intervals.icu's POST in
+    place of Strava's transfer and nothing to follow; no Strava governor is involved.
+    """
+    import random
+
+    from stravasync.intake.ingest import PayloadCache, default_validator
+    from stravasync.state.owners import owner_tag
+    from stravasync.upload.engine import Engine, EngineParts
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.icu import IntervalsPost, NothingToFollow
+    from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.outcomes import Outcomes
+    from stravasync.upload.polling import Pacing
+
+    pacing = timing or Pacing()
+    jitter = rng or random.Random()  # noqa: S311 - backoff jitter
+    judge = validator or default_validator
+    owner = owner_tag()
+    gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
+    payloads = PayloadCache()
+    times = ProcessingTimes(store=store, timing=pacing)
+    outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
+                        payloads=payloads, times=times)
+    post = IntervalsPost(config=config, account=account.name, store=store, clock=clock,
+                         timing=pacing, owner=owner, gates=gates, payloads=payloads,
+                         outcomes=outcomes, client=client, validator=judge, rng=jitter)
+    parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
+                        outcomes=outcomes, follower=NothingToFollow(), transfer=post)
+    return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,
+                  timing=pacing, rng=jitter)
