@@ -130,8 +130,8 @@ class IntervalsPost:
         w = self._store.workout(sha)
         if w is None or not (w.state in (State.QUEUED, State.RETRYING) or (
             w.state is State.UPLOADING and w.upload_id is None
-        )):
-            return
+        )) or not self._gates.is_open("upload", self._clock()):
+            return  # not due, or a 429 met by a POST dispatched beside it: wait with it
         payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
         if payload.data is None or payload.format is None:
             self._payload_missing(w, payload)

@@ -217,3 +217,16 @@ def test_upload_after_delete_is_carried_out_once_intervals_icu_has_it(tmp_path: 
     world.drive(engine)
 
     assert (State.UPLOADED, False) == (only_row(world).state, path.exists())
+
+
+def test_posts_dispatched_beside_a_429_wait_with_it(tmp_path: Path) -> None:
+    """Two workouts due at once, the first POST meets 429: the second is not sent into it."""
+    world = IcuWorld(tmp_path, script=[too_many(20)])
+    engine = world.engine()
+    engine.scan([world.workout("a.fit", hours_ago=30.0), world.workout("b.fit", hours_ago=20.0)])
+    engine.tick()
+
+    assert 1 == len(world.requests)
+    assert [State.QUEUED, State.QUEUED] == [w.state for w in world.store.workouts()]
+    world.drive(engine)
+    assert (3, 2) == (len(world.requests), len(world.activities()))
