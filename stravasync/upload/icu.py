@@ -137,7 +137,7 @@ class IntervalsPost:
             self._payload_missing(w, payload)
             return
         settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts,
-                                account=self._account, service=SERVICE)
+                                account=self._account, service=SERVICE).for_service(SERVICE)
         claimed = self._store.claim_post(sha, owner=self._owner,
                                          external_id=f"stravasync-{sha[:20]}")
         if claimed is None:
