@@ -144,25 +144,25 @@ class IntervalsPost:
             return  # another process took it
         external_id = claimed.external_id or ""
         try:
-            if claimed.maybe_posted:
-                found = self._look_for(claimed, external_id)
-                if found is not None:
-                    self._done(claimed, found, via="list")
-                    return
-            data, filename = _file(w, payload, gz=self._config.upload.gzip)
-            log.info("upload_started", path=w.path, sha256=sha, account=self._account,
-                     service=SERVICE, attempt=claimed.attempts, external_id=external_id,
-                     rules=list(settings.matched) or None)
-            activity = self._client.upload(data=data, filename=filename,
-                                           external_id=external_id, name=settings.name,
-                                           description=settings.description)
+            found = self._look_for(claimed, external_id) if claimed.maybe_posted else None
+            if found is None:
+                data, filename = _file(w, payload, gz=self._config.upload.gzip)
+                log.info("upload_started", path=w.path, sha256=sha, account=self._account,
+                         service=SERVICE, attempt=claimed.attempts, external_id=external_id,
+                         rules=list(settings.matched) or None)
+                activity = self._client.upload(data=data, filename=filename,
+                                               external_id=external_id, name=settings.name,
+                                               description=settings.description)
         except UploadRejected as exc:
             self._outcomes.finish(claimed, State.REJECTED, error=exc.reason,
                                   event="upload_rejected", account=self._account)
         except StravaSyncError as exc:
             self._failed(claimed, exc)
         else:
-            self._done(claimed, activity, via="post")
+            if found is not None:
+                self._done(claimed, found, via="list")  # an earlier POST made it: none now
+            else:
+                self._done(claimed, activity, via="post")
 
     def _look_for(self, w: Workout, external_id: str) -> IntervalsActivity | None:
         """Our activity, if an earlier POST of ``w`` made it (its day ±1 day is listed)."""

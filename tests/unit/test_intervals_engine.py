@@ -230,3 +230,23 @@ def test_posts_dispatched_beside_a_429_wait_with_it(tmp_path: Path) -> None:
     assert [State.QUEUED, State.QUEUED] == [w.state for w in world.store.workouts()]
     world.drive(engine)
     assert (3, 2) == (len(world.requests), len(world.activities()))
+
+
+def test_a_post_whose_answer_was_lost_is_found_by_the_retry_and_not_sent_again(
+        tmp_path: Path) -> None:
+    """The connection drops after intervals.icu made the activity: the retry lists and records it."""
+    def after(request: httpx.Request, response: httpx.Response) -> None:
+        if request.method == "POST":
+            world.after = None
+            raise httpx.RemoteProtocolError("server closed the connection", request=request)
+
+    world = IcuWorld(tmp_path, after=after)
+    engine = world.engine()
+    engine.scan([world.workout()])
+    engine.tick()
+    assert State.RETRYING == only_row(world).state
+
+    world.drive(engine)
+
+    assert ["POST", "GET"] == [r.method for r in world.requests]
+    assert (State.UPLOADED, 1) == (only_row(world).state, len(world.activities()))
