@@ -4,7 +4,10 @@ Owns how the pieces are wired: the OAuth client the token store refreshes throug
 the token store and the rate-limit governor (both kept in ``state_dir``), the API
 client that uses them, the state store, and the engine with its pieces (the gates,
 the payload cache, the learned processing times, the outcomes, the way of following,
-the follower and the transfer), each given the parts it uses (:func:`build_engine`).
+the follower and the transfer), each given the parts it uses (:func:`build_engine`);
+an intervals.icu account's client and engine (:func:`open_intervals_client`,
+:func:`build_intervals_engine`: intervals.icu's POST in place of the transfer, nothing
+to follow, no governor).
 The daemon, the one-shot commands and the demo all build through here, so no piece
 builds another and no module below this one knows how the others are made. Nothing is
 started here.
