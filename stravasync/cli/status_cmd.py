@@ -5,6 +5,10 @@
 and ``rate_limit`` (with ``paused_until``). The table starts with one line that says
 whether it runs, what it watches and whether anything waits or needs the owner.
 
+With several accounts, ``accounts`` lists each one's sign-in, counts and problems, every
+file names its ``account``, and the table gives one line per file with its state per
+account; ``--account NAME`` shows that account alone.
+
 A configuration file with a mistake does not hide the running daemon (which keeps its
 last good configuration): ``status`` reports from the state folder that daemon used
 (:mod:`stravasync.state.pointer`), the problem on its first line and in

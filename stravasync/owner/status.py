@@ -242,18 +242,23 @@ def _headline(status: Status) -> str:
         folders += " (" + "; ".join(f"{w['state']}: {w['path']}" for w in bad) + ")"
     parts.append(folders)
     files = status.files
-    waiting = sum(1 for f in files if f.state in _WAITING)
-    refused = sum(1 for f in files if f.state in (State.REJECTED, State.INVALID))
+    # Several accounts: a file counts once, waiting while any account still waits for it.
+    by_path: dict[str, set[State]] = {}
+    for f in files:
+        by_path.setdefault(f.path, set()).add(f.state)
+    states = list(by_path.values()) if status.several else [{f.state} for f in files]
+    waiting = sum(1 for held in states if held & _WAITING)
+    refused = sum(1 for held in states if held & {State.REJECTED, State.INVALID})
     if not files:
         parts.append("no files seen yet")
     elif waiting:
         paused = data["rate_limit"].get("paused_until")
-        text = f"{waiting} of {len(files)} files waiting"
+        text = f"{waiting} of {len(states)} files waiting"
         if paused:
             text += f", paused until {_clock_time(paused)} (rate limit)"
         parts.append(text)
     else:
-        parts.append(f"all {len(files)} files done")
+        parts.append(f"all {len(states)} files done")
     if refused:
         parts.append(f"{refused} refused")
     if status.problems:

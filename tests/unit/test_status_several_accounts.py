@@ -117,3 +117,22 @@ def test_no_key_and_no_token_in_any_output(home: Household) -> None:
     for secret in (ICU_KEY, ACCESS, REFRESH):
         assert [] == [text for text in shown if secret in text]
     assert all(out.strip() for out in shown)
+
+
+def test_the_first_line_counts_each_file_once(home: Household) -> None:
+    """Two files, each waiting for some account: "2 of 2 files waiting", not a count of
+    file and account pairs."""
+    lines = status_table(gather_status(home.config, clock=lambda: NOW))
+
+    assert "2 of 2 files waiting" in lines[0]
+
+
+def test_a_hostile_file_name_cannot_drive_the_terminal(home: Household) -> None:
+    """A name holding ESC and a newline shows escaped on its one line per account."""
+    evil = home.jane_dir / "ride\x1b]0;owned\x07\nfake.fit"
+    home.queued("jane", evil, sha="4" * 64)
+
+    text = "\n".join(status_table(gather_status(home.config, clock=lambda: NOW)))
+
+    assert "\x1b" not in text
+    assert "ride\\x1b]0;owned\\x07\\nfake.fit   jane: queued   jane-icu: not seen yet" in text
