@@ -60,6 +60,8 @@ class AccountView:
     """The running daemon's open problems for this account, by cause."""
     since: dict[str, float] = field(default_factory=dict)
     """When each of :attr:`problems` began."""
+    watch: list[dict[str, Any]] = field(default_factory=list)
+    """The folders' health as the running daemon reported it for this account."""
 
 
 def strava_auth(folder: Path) -> dict[str, Any] | None:
@@ -105,6 +107,7 @@ def read_account(account: Account, folder: Path, *, daemon_pid: int | None,
     if info is not None and info.get("pid") in (daemon_pid, 0):
         view.problems = dict(info.get("problems") or {})
         view.since = dict(info.get("problems_since") or {})
+        view.watch = list(info.get("watch") or [])
     return view
 
 
@@ -123,7 +126,7 @@ def sign_in_problem(view: AccountView) -> str | None:
 def named_needs(views: list[AccountView], *, shared: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``needs_you`` for several accounts: each account's problems named (``account`` and
     ``NAME: …``), the daemon's own (``shared``: config, state folder) and folders once."""
-    entries = list(shared)
+    entries = [{k: v for k, v in e.items() if k != "account"} for e in shared]
     seen = {(e["kind"], e.get("path")) for e in entries}
     for view in views:
         name = view.account.name

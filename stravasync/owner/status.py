@@ -135,6 +135,12 @@ def gather_status(
     watch = (info or {}).get("watch") or [
         folder_health(p, recursive=config.watch.recursive).to_json()
         for p in config.watch.paths]
+    if several and info is not None:  # each account's daemon.json tells of its folders
+        listed = {w.get("path") for w in watch}
+        for w in (w for v in views for w in v.watch):
+            if w.get("path") not in listed:
+                listed.add(w.get("path"))
+                watch.append(w)
     unwritable = state_dir_problem(config.state_dir)
     state_problem = folder_problem or (None if unwritable is None else (
         f"the state folder {shown(config.state_dir)} cannot be written: "
@@ -150,6 +156,8 @@ def gather_status(
             state_dir=config.state_dir, owed=view.owed, refused=view.foreign,
             account=view.account.name, config_error=config_error,
             state_problem=state_problem)
+    # The top-level auth and follow mode stay the first Strava account's (0.2 scripts).
+    strava = next((v for v in views if v.account.service == "strava"), None)
     if account is not None:
         views = [v for v in views if v.account.name == account]
         needs = [e for e in needs if _concerns(e, views[0].account)]
@@ -166,7 +174,6 @@ def gather_status(
                 entry["next_attempt_at"] = next_attempt_at(
                     f.next_attempt_at, paused_until=float(str(held or 0.0)), now=now)
             entries.append(entry)
-    strava = next((v for v in views if v.account.service == "strava"), None)
     auth = strava.auth if strava is not None else None
     # The daemon's own account of how it follows uploads; else what the sign-in allows.
     granted = (auth or {}).get("scope")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from strava_rig import ACCESS, REFRESH
 
 from stravasync.cli.status_cmd import status_command
 from stravasync.owner.status import gather_status, status_table
+from stravasync.state.runlock import DaemonInfo, DaemonLock, write_info
 
 RIDE_SHA = "1" * 64
 BOB_SHA = "2" * 64
@@ -136,3 +138,45 @@ def test_a_hostile_file_name_cannot_drive_the_terminal(home: Household) -> None:
 
     assert "\x1b" not in text
     assert "ride\\x1b]0;owned\\x07\\nfake.fit   jane: queued   jane-icu: not seen yet" in text
+
+
+def test_the_top_level_auth_stays_the_first_strava_accounts_under_a_filter(
+    home: Household,
+) -> None:
+    """``status --json --account jane-icu``: ``auth`` is still jane's, as 0.2 scripts read."""
+    data = json.loads(home.invoke(status_command, "--json", "--account", "jane-icu").stdout)
+
+    assert 1 == data["auth"]["athlete_id"]
+
+
+def test_a_configuration_mistake_is_listed_once_and_names_no_account(home: Household) -> None:
+    """A config problem is the daemon's, not one account's: no ``account`` on its entry."""
+    data = gather_status(home.config, clock=lambda: NOW, config_error="a typo").data
+
+    assert {"kind": "config", "message": "a typo", "since": None} == data["needs_you"][0]
+    assert ["a typo"] == [e["message"] for e in data["needs_you"] if e["kind"] == "config"]
+
+
+def test_watch_lists_the_folders_every_account_reported(home: Household) -> None:
+    """The running daemon reported jane's folder in hers and bob's in his daemon.json:
+    ``watch`` lists both, bob's unreadable one under "Needs you" once."""
+    bob = {"path": str(home.bob_dir), "state": "unreadable", "mode": "events",
+           "error": "permission denied"}
+    jane = {"path": str(home.jane_dir), "state": "ok", "mode": "events", "error": None}
+    lock = DaemonLock(home.config.state_dir)
+    lock.acquire()
+    try:
+        write_info(home.folders["jane"], DaemonInfo(pid=os.getpid(), since=NOW, version="x",
+                                                    watch=[jane], account="jane"))
+        write_info(home.folders["bob"], DaemonInfo(
+            pid=os.getpid(), since=NOW, version="x", watch=[bob], account="bob",
+            problems={f"folder:{home.bob_dir}": f"{home.bob_dir}: permission denied"}))
+        write_info(home.folders["jane-icu"], DaemonInfo(
+            pid=os.getpid(), since=NOW, version="x", watch=[jane], account="jane-icu"))
+        data = gather_status(home.config, clock=lambda: NOW).data
+    finally:
+        lock.release()
+
+    assert [jane, bob] == data["watch"]
+    assert [("folder", str(home.bob_dir))] == [
+        (e["kind"], e.get("path")) for e in data["needs_you"] if e["kind"] != "auth"]
