@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     from stravasync.config.accounts import Account
     from stravasync.state import FileStatus, Workout
 
-__all__ = ["AccountView", "named_needs", "read_account", "sign_in_problem", "strava_auth"]
+__all__ = ["KEY_REFUSED", "AccountView", "named_needs", "read_account", "sign_in_problem",
+           "strava_auth"]
 
 _SIGN_IN_CAUSES = ("auth:signed_out", "auth:scope_missing")
+KEY_REFUSED = "auth:key_refused"
+"""The cause of an intervals.icu key the service refused."""
 _SHARED_KINDS = frozenset({"config", "state", "folder"})
 """Problems of the whole daemon, not of one account: listed once, unnamed."""
 
@@ -108,6 +111,9 @@ def read_account(account: Account, folder: Path, *, daemon_pid: int | None,
         view.problems = dict(info.get("problems") or {})
         view.since = dict(info.get("problems_since") or {})
         view.watch = list(info.get("watch") or [])
+    if account.service == "intervals" and view.auth is not None:
+        # Only the running daemon learns that intervals.icu refuses the key.
+        view.auth["key_refused"] = KEY_REFUSED in view.problems
     return view
 
 

@@ -108,9 +108,12 @@ def account_sign_in_lines(views: list[AccountView]) -> list[str]:
             key = {"env": "key from the environment", "file": "key from its file"}.get(
                 str(auth.get("key_source")), "no key configured")
             athlete = auth.get("athlete_id")
-            lines.append(head + key + (f", athlete {athlete}" if athlete else
-                                       f", athlete not checked yet (run `stravasync auth "
-                                       f"--account {name}`)"))
+            text = head + key + (f", athlete {athlete}" if athlete else
+                                 f", athlete not checked yet (run `stravasync auth "
+                                 f"--account {name}`)")
+            if auth.get("key_refused"):
+                text += "; REFUSED by intervals.icu (see Needs you)"
+            lines.append(text)
         elif view.auth is None:
             lines.append(head + f"not signed in (run `stravasync auth --account {name}`)")
         else:

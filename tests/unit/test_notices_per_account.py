@@ -118,12 +118,17 @@ def test_status_reads_the_needs_record_of_every_account_folder(
 
     assert [("auth", "bob"), ("auth", "jane-icu")] == [
         (e["kind"], e["account"]) for e in status.data["needs_you"]]
+    assert [True] == [a["auth"]["key_refused"] for a in status.data["accounts"]
+                      if a["service"] == "intervals"]
     lines = status_table(status)
     needs = lines[lines.index("Needs you:") + 1:lines.index("Needs you:") + 3]
     assert ["  bob: signed out of Strava — run `stravasync auth --account bob`",
             "  jane-icu: intervals.icu refused the API key — make a new key at intervals.icu "
             "→ Settings → Developer Settings, then run `stravasync auth --account "
             "jane-icu`"] == needs
+    assert "  jane-icu (intervals.icu): key from its file, athlete not checked yet (run " \
+        "`stravasync auth --account jane-icu`); REFUSED by intervals.icu (see Needs you)" \
+        in lines
     assert ICU_KEY not in repr(status.data) + "\n".join(lines)
 
 

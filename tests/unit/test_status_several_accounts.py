@@ -44,7 +44,8 @@ def test_each_account_shows_its_own_sign_in_counts_and_problems(home: Household)
     ]
     assert expected == [(a["name"], a["service"], (a["auth"] or {}).get("athlete_id"),
                          a["counts"], a["problems"]) for a in data["accounts"]]
-    assert {"key_configured": True, "key_source": "file", "athlete_id": "i42"} == \
+    assert {"key_configured": True, "key_source": "file", "athlete_id": "i42",
+            "key_refused": False} == \
         data["accounts"][2]["auth"]
     assert data["accounts"][0]["auth"] == data["auth"]
     assert [("auth", "bob")] == [(e["kind"], e["account"]) for e in data["needs_you"]]
