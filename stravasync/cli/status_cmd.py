@@ -56,8 +56,10 @@ def status_command(obj: CliContext, *, as_json: bool, show_all: bool,
                   f"its last good one: {error.message.splitlines()[0].rstrip(':')}; "
                   "`stravasync config` lists every problem")
         config = stand_in_config(source)
-        _known(config, account_name)
-        status = gather_status(config, config_error=error.message, account=account_name)
+        # The stand-in knows no [[accounts]]: a name the broken file gives shows everything.
+        known = account_name in [a.name for a in config.accounts]
+        status = gather_status(config, config_error=error.message,
+                               account=account_name if known else None)
     if as_json:
         click.echo(json.dumps(status.data, indent=2))
         return

@@ -181,3 +181,14 @@ def test_watch_lists_the_folders_every_account_reported(home: Household) -> None
     assert [jane, bob] == data["watch"]
     assert [("folder", str(home.bob_dir))] == [
         (e["kind"], e.get("path")) for e in data["needs_you"] if e["kind"] != "auth"]
+
+
+def test_a_broken_config_still_shows_status_under_a_filter(home: Household) -> None:
+    """``status --account bob`` with a typo in the file: the status of the last good state
+    folder and the mistake, not a usage error about a name the broken file cannot tell."""
+    home.config_path.write_text(home.config_path.read_text() + "[typo\n")
+
+    result = home.invoke(status_command, "--account", "bob")
+
+    assert 0 == result.exit_code, result.output
+    assert "has a mistake" in result.output.splitlines()[0]
