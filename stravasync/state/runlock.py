@@ -130,12 +130,15 @@ class DaemonInfo:
     """When each open problem began, by cause."""
     wake_signal: str | None = None
     """The signal that wakes it (:data:`NUDGE_SIGNAL`'s name), if it takes one."""
+    account: str | None = None
+    """The account whose folder this is, when there are several (its problems' owner)."""
 
     def as_json(self) -> dict[str, Any]:
         """The JSON object stored (and ``status --json``'s ``daemon`` fields)."""
         return {"pid": self.pid, "since": self.since, "version": self.version,
                 "watch": self.watch, "problems": self.problems, "list_mode": self.list_mode,
-                "problems_since": self.problems_since, "wake_signal": self.wake_signal}
+                "problems_since": self.problems_since, "wake_signal": self.wake_signal,
+                "account": self.account}
 
 
 def write_info(state_dir: Path, info: DaemonInfo) -> None:
