@@ -189,13 +189,16 @@ class Daemon:
         house = open_household(config, transport=self._transport)
         self._house = house
         remember_state_dir(config)  # `status` finds this folder if the file gets a typo
+        # One ledger of notices for the daemon (pacing and "already told" per account).
+        notices = Notices.from_settings(config.notify,
+                                        state_path=config.state_dir / "notices.json")
+        several = len(house.router.lanes) > 1
         for lane in house.router.lanes:
-            folder = lane.store.path.parent
             self._attentions[lane.name] = Attention(
-                notices=Notices.from_settings(config.notify,
-                                              state_path=folder / "notices.json"),
-                state_dir=folder, api_url=config.strava.api_url,
-                wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None)
+                notices=notices, state_dir=lane.store.path.parent,
+                api_url=config.strava.api_url,
+                wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None,
+                account=lane.name if several else None, service=lane.account.service)
             self._attentions[lane.name].publish()
         self._attention = self._attentions[house.router.lanes[0].name]
         router = house.router
@@ -218,7 +221,7 @@ class Daemon:
             self._house.close()
             self._house = None
         for attention in self._attentions.values():
-            attention.close()
+            attention.close()  # closing the shared ledger twice is harmless
         self._attentions = {}
         self._attention = None
 
