@@ -48,6 +48,7 @@ from stravasync.emulator import EmulatorConfig, EmulatorState, Knobs, ManualCloc
 from stravasync.emulator.athletes import HouseholdAthlete
 from stravasync.stack import build_engine
 from stravasync.state import State, Store
+from stravasync.state.owners import owner_tag
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
 from stravasync.strava.oauth import OAuthClient
@@ -93,7 +94,14 @@ class Household:
         mock = transport(emu)
         governor = Governor(state_file=None, clock=clock)
         tmp = Path(tempfile.mkdtemp(prefix="stravasync-household-"))
-        members = []
+        members: list[Member] = []
+        owner = owner_tag()
+
+        def queue(now: float, limit: int) -> int:
+            """POSTs waiting on every engine (the app's backlog), as the router counts it."""
+            return sum(len(m.store.due_posts(now=now, owner=owner, limit=limit))
+                       for m in members)
+
         for athlete_id in ids:
             watch, state_dir = tmp / f"watch-{athlete_id}", tmp / f"state-{athlete_id}"
             watch.mkdir()
@@ -109,7 +117,7 @@ class Household:
                                   transport=mock, clock=clock)
             store = Store.open(state_dir, clock=clock)
             engine = build_engine(config=config, store=store, client=client, governor=governor,
-                                  clock=clock)
+                                  clock=clock, queue=queue)
             members.append(Member(athlete_id=athlete_id, watch=watch, store=store,
                                   engine=engine))
         return cls(emulator=emu, clock=clock, governor=governor, members=members)

@@ -159,8 +159,13 @@ def build_engine(
     validator: Validator | None = None,
     timing: Pacing | None = None,
     rng: random.Random | None = None,
+    queue: Callable[[float, int], int] | None = None,
 ) -> Engine:
-    """The upload engine over ``store``, its pieces wired (nothing is started)."""
+    """The upload engine over ``store``, its pieces wired (nothing is started).
+
+    ``queue(now, limit)``: POSTs waiting on every engine sharing ``governor`` (counted
+    up to ``limit``), for the follower's backlog rule; None: this engine's own.
+    """
     import random
 
     from stravasync.intake.ingest import PayloadCache, default_validator
@@ -186,7 +191,7 @@ def build_engine(
     listing = Listing(client=client, store=store, clock=clock, timing=pacing, rng=jitter)
     follower = Follower(store=store, clock=clock, timing=pacing, owner=owner, gates=gates,
                         outcomes=outcomes, times=times, client=client, governor=governor,
-                        rng=jitter, listing=listing)
+                        rng=jitter, listing=listing, queue=queue)
     transfer = Transfer(config=config, store=store, clock=clock, timing=pacing, owner=owner,
                         gates=gates, payloads=payloads, outcomes=outcomes, times=times,
                         client=client, governor=governor, validator=judge, rng=jitter,
