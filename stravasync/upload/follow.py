@@ -137,16 +137,14 @@ class Follower:
         return len(self._store.due_posts(now=now, owner=self._owner, limit=limit))
 
     def waiting_for_list(self) -> int:
-        """Uploads in flight holding no POST slot now (in a backlog, ripe ones wait for a list)."""
+        """Uploads in flight holding no POST slot now (ripe ones waiting for a list)."""
         now = self._clock()
         if not self.can_list():
             return 0
         uploads = self.in_flight()
         if not uploads:
             return 0
-        budget = self._governor.reads_left(now=now)
-        waiting = self._queue(now, budget + 1)
-        return waiting_for_list(uploads, can_list=True, now=now, backlog=waiting > budget,
+        return waiting_for_list(uploads, can_list=True, now=now, queued=self._queue(now, 1) > 0,
                                 settings=self._settings)
 
     # -- lists -------------------------------------------------------------------------------

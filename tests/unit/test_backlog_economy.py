@@ -4,11 +4,13 @@ calls go to POSTs (one athlete, and two athletes' engines sharing one governor).
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from pathlib import Path
 
 from engine_rig import World, workout_file
 
-from benchmarks.household_calls import backlog
+from benchmarks.api_calls import FAST, baseline, engine_cold_warm
+from benchmarks.household_calls import backlog, cold_warm
 from stravasync.state import State
 from stravasync.upload.batch import BatchSettings, InFlight, plan, waiting_for_list
 
@@ -55,9 +57,9 @@ def test_in_a_backlog_uploads_past_their_time_free_their_post_slots() -> None:
     ripe = [flight(str(i), posted=-10.0) for i in range(20)]
     fresh = [flight("f", posted=-1.0)]
     batch = BatchSettings().backlog_batch
-    assert batch == waiting_for_list([*ripe, *fresh], can_list=True, now=NOW, backlog=True)
-    assert 0 == waiting_for_list([*ripe, *fresh], can_list=True, now=NOW, backlog=False)
-    assert 0 == waiting_for_list([*ripe, *fresh], can_list=False, now=NOW, backlog=True)
+    assert batch == waiting_for_list([*ripe, *fresh], can_list=True, now=NOW, queued=True)
+    assert 0 == waiting_for_list([*ripe, *fresh], can_list=True, now=NOW, queued=False)
+    assert 0 == waiting_for_list([*ripe, *fresh], can_list=False, now=NOW, queued=True)
 
 
 def test_an_upload_missed_once_in_a_backlog_waits_for_the_next_list() -> None:
@@ -98,3 +100,32 @@ def test_two_athletes_backlogs_fill_the_window_with_posts() -> None:
     assert 200 == result["activities"]
     assert 0 == result["429"]
     assert result["full_mean"] >= 34
+
+
+def test_with_posts_waiting_a_list_waits_a_little_past_the_expected_time() -> None:
+    """Uploads just expected done while more wait to be POSTed: the list goes ``gather_wait_s`` later."""
+    wait = BatchSettings().gather_wait_s
+    uploads = [flight("1", posted=-4.0), flight("2", posted=-4.0)]
+    decided = plan(uploads=uploads, can_list=True, read_budget=100, now=NOW, posts_waiting=3)
+    assert (None, (), NOW + wait) == (decided.list_call, decided.polls, decided.next_look_at)
+    later = plan(uploads=uploads, can_list=True, read_budget=100, now=NOW + wait,
+                 posts_waiting=3)
+    assert later.list_call is not None
+    assert {"1", "2"} == set(later.list_call.covers)
+
+
+def test_two_athletes_from_a_cold_start_cost_fewer_calls() -> None:
+    """12 workouts each for two athletes on one governor, from empty states: under 1.45 calls per activity."""
+    runs = [cold_warm(seed, 2, 12) for seed in (1, 2, 3)]
+    assert [48, 48, 48] == [r["activities"] for r in runs]
+    assert [0, 0, 0] == [r["429"] for r in runs]
+    assert statistics.mean(r["cold"] for r in runs) <= 1.45
+
+
+def test_one_athlete_cold_start_costs_fewer_calls_and_no_latency() -> None:
+    """One athlete's 12 cold workouts: under 1.47 calls each, latency at most 1.2 times a 1-s poller's."""
+    ours = [engine_cold_warm(seed, FAST, 12) for seed in (1, 2, 3)]
+    base = [baseline(seed, FAST, 12) for seed in (1, 2, 3)]
+    assert statistics.mean(r["cold"] for r in ours) <= 1.47
+    assert statistics.median(o["lat_cold"] / b["lat"] for o, b in zip(ours, base,
+                                                                     strict=True)) <= 1.2
