@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,9 +29,11 @@ import click
 from click.testing import CliRunner, Result
 from daemon_rig import FINAL, child_env
 from fixtures import fit_bytes
+from processes import reaped, stop
 from strava_rig import ACCESS, REFRESH
 
 from stravasync.cli.context import CliContext
+from stravasync.config.accounts import key_variable
 from stravasync.config.settings import Config, load_config
 from stravasync.emulator import Emulator
 from stravasync.fsutil import ensure_private_dir
@@ -40,8 +44,8 @@ from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
 from stravasync.validate.result import Facts
 
-__all__ = ["DAY0", "ICU_KEY", "NOW", "House", "Household", "faults_met", "household",
-           "starts_of", "wait_for", "write_house"]
+__all__ = ["DAY0", "ICU_KEY", "MOMENTS", "NOW", "House", "Household", "faults_met", "household",
+           "kill_rounds", "settle", "starts_of", "wait_for", "write_house"]
 
 NOW = 1_800_000_000.0
 ICU_KEY = "icu-secret-key-0123456789abcdef"
@@ -143,6 +147,8 @@ class House:
     root: Path
     accounts: Mapping[str, Sequence[str]]
     config_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    """More environment for the commands and the daemon (intervals.icu keys)."""
 
     def folder(self, name: str) -> Path:
         """A watched folder (made if missing)."""
@@ -152,7 +158,7 @@ class House:
 
     def config(self) -> Config:
         """The configuration as the daemon reads it."""
-        return load_config(self.config_path, env={"HOME": str(self.root)})
+        return load_config(self.config_path, env={"HOME": str(self.root), **self.env})
 
     def state_folders(self) -> dict[str, Path]:
         """Each account's state folder."""
@@ -194,13 +200,13 @@ class House:
         return subprocess.Popen(
             [sys.executable, "-m", "stravasync", "--config", str(self.config_path), "run"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=child_env(self.root))
+            env=child_env(self.root, self.env))
 
     def command(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``stravasync --config X ARGS`` in a subprocess, as a person runs it."""
         return subprocess.run(
             [sys.executable, "-m", "stravasync", "--config", str(self.config_path), *args],
-            capture_output=True, text=True, env=child_env(self.root), timeout=60, check=False)
+            capture_output=True, text=True, env=child_env(self.root, self.env), timeout=60, check=False)
 
     def files(self) -> dict[str, dict[str, str]]:
         """Each account's paths with their states, from its own store."""
@@ -247,12 +253,20 @@ class House:
 
 
 def write_house(root: Path, emulator: Emulator, accounts: Mapping[str, Sequence[str]], *,
+                intervals: Mapping[str, tuple[int, Sequence[str]]] | None = None,
                 settle_seconds: float = 0.2) -> House:
-    """A config with one Strava account per entry of ``accounts`` (its folders under ``root``)."""
+    """A config with one Strava account per entry of ``accounts`` (its folders under ``root``),
+    and one intervals.icu account per entry of ``intervals``: (the emulator athlete whose key
+    it takes from ``$STRAVASYNC_INTERVALS_KEY_<NAME>``, its folders)."""
+    icu = intervals or {}
     tables = "".join(
         f'[[accounts]]\nname = "{name}"\n'
         f"paths = {json.dumps([str(root / folder) for folder in folders])}\n"
-        for name, folders in accounts.items())
+        for name, folders in accounts.items()) + "".join(
+        f'[[accounts]]\nname = "{name}"\nservice = "intervals"\n'
+        f"api_url = {json.dumps(emulator.intervals_url)}\n"
+        f"paths = {json.dumps([str(root / folder) for folder in folders])}\n"
+        for name, (_athlete, folders) in icu.items())
     path = root / "config.toml"
     path.write_text(
         "[strava]\n"
@@ -265,8 +279,11 @@ def write_house(root: Path, emulator: Emulator, accounts: Mapping[str, Sequence[
         '[log]\nformat = "json"\n' + tables,
         encoding="utf-8")
     path.chmod(0o600)
-    house = House(emulator=emulator, root=root, accounts=accounts, config_path=path)
-    for folders in accounts.values():
+    keys = {key_variable(name): emulator.intervals_key(athlete) or ""
+            for name, (athlete, _folders) in icu.items()}
+    house = House(emulator=emulator, root=root, config_path=path, env=keys,
+                  accounts={**accounts, **{name: folders for name, (_a, folders) in icu.items()}})
+    for folders in house.accounts.values():
         for folder in folders:
             house.folder(folder)
     return house
@@ -281,8 +298,9 @@ def wait_for(proc: subprocess.Popen[str], event: str, *, timeout: float = 20.0,
              seen: set[str] | None = None) -> dict[str, object]:
     """Read the daemon's JSON log until ``event`` shows up; that event.
 
-    ``seen``: the folder names (parents of ``path``) of every ``upload_started`` read on
-    the way are added to it, so a caller can tell whose POSTs went out.
+    ``seen``: the folder name (parent of ``path``) and the service (``strava`` unless the
+    event names one) of every ``upload_started`` read on the way are added to it, so a
+    caller can tell whose POSTs went out.
     """
     assert proc.stderr is not None
     deadline = time.monotonic() + timeout
@@ -298,6 +316,7 @@ def wait_for(proc: subprocess.Popen[str], event: str, *, timeout: float = 20.0,
             continue
         if seen is not None and found.get("event") == "upload_started":
             seen.add(Path(str(found.get("path", ""))).parent.name)
+            seen.add(str(found.get("service", "strava")))
         if found.get("event") == event:
             return found
     raise AssertionError(f"no {event} event from the daemon")
@@ -309,3 +328,55 @@ def faults_met(emulator: Emulator) -> tuple[int, int]:
     dropped = int(counters["notes"].get("dropped", 0))
     errors = sum(int(n) for status, n in counters["by_status"].items() if str(status)[0] == "5")
     return dropped, errors
+
+
+MOMENTS = ("upload_started", "upload_created", "upload_done", None,
+           "upload_started", "upload_created", None)
+"""Where each round is killed: right after the POST went out, right after Strava answered
+it, right after a result was recorded, or (None) at a random moment."""
+
+
+def kill_rounds(house: House, rng: random.Random, *, together: frozenset[str] = frozenset(),
+                moments: Sequence[str | None] = MOMENTS) -> int:
+    """Start the daemon and SIGKILL it at each of ``moments``; the rounds that met theirs.
+
+    ``together``: a round is killed only once POSTs went out from each of these folders
+    and services in it (see :func:`wait_for`): their uploads interleave.
+    """
+    met = 0
+    for moment in moments:
+        proc = house.start()
+        with reaped(proc):
+            if moment is None:
+                time.sleep(rng.uniform(0.8, 2.0))  # kept: a random moment is the point here
+                met += 1
+            else:
+                seen: set[str] = set()
+                try:
+                    while True:
+                        wait_for(proc, moment, seen=seen, timeout=15.0)
+                        if together <= seen:
+                            break
+                    met += 1
+                except AssertionError:
+                    pass  # nothing left to send at that moment: the round ends anyway
+            stop(proc, signal.SIGKILL)
+    return met
+
+
+def settle(house: House, counts: Mapping[str, int], *,
+           calm: Mapping[str, float]) -> dict[str, dict[str, str]]:
+    """The faults end (knobs ``calm``), a person runs ``stravasync retry --all``, and the
+    daemon runs until every account's files are final; their states.
+
+    Each kill and fault backed a file off (5 s, doubling): ``retry`` makes them due now,
+    as after a bad day, so the final run settles in seconds rather than minutes.
+    """
+    house.emulator.set_knobs(**calm)
+    retried = house.command("retry", "--all")
+    assert 0 == retried.returncode, retried.stderr
+    proc = house.start()
+    with reaped(proc):
+        files = house.wait_final(counts, timeout=30)
+        stop(proc)
+    return files
