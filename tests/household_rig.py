@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -44,8 +46,21 @@ from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
 from stravasync.validate.result import Facts
 
-__all__ = ["DAY0", "ICU_KEY", "MOMENTS", "NOW", "House", "Household", "faults_met", "household",
-           "kill_rounds", "settle", "starts_of", "wait_for", "write_house"]
+__all__ = [
+    "DAY0",
+    "ICU_KEY",
+    "MOMENTS",
+    "NOW",
+    "House",
+    "Household",
+    "Tail",
+    "faults_met",
+    "household",
+    "kill_rounds",
+    "settle",
+    "starts_of",
+    "write_house",
+]
 
 NOW = 1_800_000_000.0
 ICU_KEY = "icu-secret-key-0123456789abcdef"
@@ -294,32 +309,54 @@ def starts_of(emulator: Emulator, athlete: int) -> list[float]:
     return sorted(float(a["start_time"]) for a in emulator.activities_of(athlete))
 
 
-def wait_for(proc: subprocess.Popen[str], event: str, *, timeout: float = 20.0,
-             seen: set[str] | None = None) -> dict[str, object]:
-    """Read the daemon's JSON log until ``event`` shows up; that event.
+class Tail:
+    """A daemon subprocess's JSON log (stderr), read line by line with a deadline.
 
-    ``seen``: the folder name (parent of ``path``) and the service (``strava`` unless the
-    event names one) of every ``upload_started`` read on the way are added to it, so a
-    caller can tell whose POSTs went out.
+    A silent daemon never blocks a read past its deadline (``readline`` would wait for
+    ever): the pipe is read with ``select`` and ``os.read``, and what follows the last
+    whole line is kept for the next call.
     """
-    assert proc.stderr is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            break
-        try:
-            found = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(found, dict):
-            continue
-        if seen is not None and found.get("event") == "upload_started":
-            seen.add(Path(str(found.get("path", ""))).parent.name)
-            seen.add(str(found.get("service", "strava")))
-        if found.get("event") == event:
-            return found
-    raise AssertionError(f"no {event} event from the daemon")
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self._fd = proc.stderr.fileno()
+        self._rest = b""
+
+    def line(self, deadline: float) -> bytes | None:
+        """The next whole line, or None at the deadline or at the end of the log."""
+        while b"\n" not in self._rest:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._fd], [], [], left)[0]:
+                return None
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                return None
+            self._rest += chunk
+        line, self._rest = self._rest.split(b"\n", 1)
+        return line
+
+    def wait_for(self, event: str, *, timeout: float = 20.0,
+                 seen: set[str] | None = None) -> dict[str, object]:
+        """Read the log until ``event`` shows up; that event (AssertionError if it does not).
+
+        ``seen``: the folder name (parent of ``path``) and the service (``strava`` unless
+        the event names one) of every ``upload_started`` read on the way are added to it,
+        so a caller can tell whose POSTs went out.
+        """
+        deadline = time.monotonic() + timeout
+        while (line := self.line(deadline)) is not None:
+            try:
+                found = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(found, dict):
+                continue
+            if seen is not None and found.get("event") == "upload_started":
+                seen.add(Path(str(found.get("path", ""))).parent.name)
+                seen.add(str(found.get("service", "strava")))
+            if found.get("event") == event:
+                return found
+        raise AssertionError(f"no {event} event from the daemon within {timeout} s")
 
 
 def faults_met(emulator: Emulator) -> tuple[int, int]:
@@ -352,9 +389,10 @@ def kill_rounds(house: House, rng: random.Random, *, together: frozenset[str] = 
                 met += 1
             else:
                 seen: set[str] = set()
+                tail = Tail(proc)
                 try:
                     while True:
-                        wait_for(proc, moment, seen=seen, timeout=15.0)
+                        tail.wait_for(moment, seen=seen, timeout=15.0)
                         if together <= seen:
                             break
                     met += 1
