@@ -98,7 +98,9 @@ def open_account_tokens(config: Config, account: Account, *,
 
     A sign-in is admitted only for the athlete the account's folder records (or, the
     first time, for one no other Strava account records), and that athlete is then
-    recorded: one athlete's workouts can never go out with another's tokens.
+    recorded: one athlete's workouts can never go out with another's tokens. The same
+    check guards every use of the stored sign-in, so another athlete's token file put
+    in the folder while a daemon runs halts the account before its first call.
     """
     from stravasync.state.accounts import account_folders, pin_athlete
 
@@ -112,8 +114,14 @@ def open_account_tokens(config: Config, account: Account, *,
         if problem is not None:
             raise AuthFlowError(f"signing in {account.name!r} is refused: {problem}")
 
+    def guard(athlete_id: int | None) -> None:
+        crossed = crossing(config, account, athlete_id)
+        if crossed is not None:
+            raise crossed
+
     ensure_private_dir(folder)
-    return TokenStore(state_dir=folder, refresher=refresher, clock=clock, admit=admit)
+    return TokenStore(state_dir=folder, refresher=refresher, clock=clock, admit=admit,
+                      guard=guard)
 
 
 def open_governor(config: Config, *, clock: Callable[[], float] = time.time) -> Governor:
@@ -311,17 +319,25 @@ def crossed_sign_in(config: Config, account: Account, tokens: TokenStore) -> Acc
     A 0.2 folder (or one signed in before records existed) has no record yet: its
     athlete is recorded now, unless that athlete is recorded for another account.
     """
+    status = tokens.status()
+    return None if status is None else crossing(config, account, status.athlete_id)
+
+
+def crossing(config: Config, account: Account, athlete_id: int | None) -> AccountCrossed | None:
+    """Why a sign-in of ``athlete_id`` must not be used for ``account``, or None.
+
+    The athlete the account's folder records is compared (one small file read); with
+    no record yet, ``athlete_id`` is recorded now, unless another account records it.
+    """
     from stravasync.state.accounts import pin_athlete, read_record
 
-    status = tokens.status()
-    if status is None or status.athlete_id is None:
+    if athlete_id is None:
         return None
-    folder = account_folders_of(config)[account.name]
-    record = read_record(folder)
-    if record is not None and record.athlete_id == str(status.athlete_id):
+    record = read_record(account_folders_of(config)[account.name])
+    if record is not None and record.athlete_id == str(athlete_id):
         return None
     problem = pin_athlete(config.state_dir, config.accounts, account=account.name,
-                          service="strava", athlete_id=str(status.athlete_id))
+                          service="strava", athlete_id=str(athlete_id))
     if problem is None:
         return None
     return AccountCrossed(

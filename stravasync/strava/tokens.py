@@ -227,11 +227,16 @@ class TokenStore:
         refresh_margin: float = REFRESH_MARGIN,
         lock_timeout: float = LOCK_TIMEOUT,
         admit: Callable[[TokenSet], None] | None = None,
+        guard: Callable[[int | None], None] | None = None,
     ) -> None:
         """``admit``: called with a fresh sign-in's tokens before they are stored; it
-        raises to refuse them (an athlete who must not act for this account)."""
+        raises to refuse them (an athlete who must not act for this account).
+        ``guard``: called with the stored sign-in's athlete id each time it is about to
+        be used (a call, a refresh); it raises to refuse it (a file copied in by hand
+        while a daemon runs is checked before its first use, not only at start)."""
         self.path = state_dir / "tokens.json"
         self._admit = admit
+        self._guard = guard
         self._lock_path = state_dir / "tokens.lock"
         self._state_dir = state_dir
         self._refresher = refresher
@@ -277,6 +282,8 @@ class TokenStore:
             raise NotSignedIn("No Strava sign-in is stored. Run `stravasync auth` first.")
         if stored.dead is not None:
             raise _dead_error(stored.dead)
+        if self._guard is not None:
+            self._guard(stored.athlete_id)
         return stored
 
     def _write(self, stored: _Stored) -> None:

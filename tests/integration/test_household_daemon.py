@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from daemon_rig import child_env, running, wait_until
+from daemon_rig import FINAL, child_env, running, wait_until
 from emulator_rig import serving
 from household_rig import House, starts_of, write_house
 
@@ -79,3 +79,37 @@ def test_a_wrong_athletes_tokens_halt_only_that_account_until_auth_signs_the_rig
         assert (None, None) == resumed
         assert [jane_start] == starts_of(emulator, JANE)
         assert [bob_start] == starts_of(emulator, BOB)
+
+
+@pytest.mark.timeout(90)
+def test_a_wrong_athletes_tokens_put_in_while_the_daemon_runs_send_nothing_for_that_account(
+        tmp_path: Path) -> None:
+    """Jane's token file copied over Bob's while the daemon runs: Bob's new file goes nowhere."""
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
+        house = write_house(tmp_path, emulator, {"jane": ["jane"], "bob": ["bob"]})
+        house.sign_in("jane", JANE)
+        house.sign_in("bob", BOB)
+        house.learned()
+        bob_first = house.drop("bob", 1)
+        folders = house.state_folders()
+
+        with running(house.config()) as daemon:
+            household = daemon.household
+            assert household is not None
+            bob = household.router.lane("bob").engine
+            house.wait_final({"bob": 1}, timeout=30)
+            # A restored backup, a copy by hand: Bob's folder now holds Jane's sign-in.
+            (folders["bob"] / "tokens.json").write_bytes(
+                (folders["jane"] / "tokens.json").read_bytes())
+            house.drop("bob", 2)
+            jane_second = house.drop("jane", 3)
+            house.wait_final({"jane": 1}, timeout=30)
+            # Bob's engine halts, or (the bug this guards against) sends the file.
+            wait_until(lambda: bob.fatal is not None or 2 == len(
+                [s for s in house.files()["bob"].values() if s in FINAL]), 30,
+                "Bob's second file: halted or sent")
+            halted = type(bob.fatal)
+
+        assert [jane_second] == starts_of(emulator, JANE)
+        assert [bob_first] == starts_of(emulator, BOB)
+        assert AccountCrossed == halted
