@@ -41,7 +41,12 @@ from stravasync.emulator import Emulator
 from stravasync.fsutil import ensure_private_dir
 from stravasync.stack import account_folders_of
 from stravasync.state import FileFacts, State, Store
-from stravasync.state.accounts import AccountRecord, account_folders, write_record
+from stravasync.state.accounts import (
+    AccountRecord,
+    account_folders,
+    pin_athlete,
+    write_record,
+)
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.polling import LEGACY_ESTIMATE_KEY
 from stravasync.validate.result import Facts
@@ -180,13 +185,18 @@ class House:
         return account_folders_of(self.config())
 
     def sign_in(self, account: str, athlete: int) -> None:
-        """Store ``athlete``'s tokens in ``account``'s folder, as ``auth --account`` would."""
-        folder = self.state_folders()[account]
+        """Store ``athlete``'s tokens in ``account``'s folder, as ``auth --account`` would,
+        recording the athlete unless another account records them (then the file is there
+        as if copied in by hand)."""
+        config = self.config()
+        folder = account_folders_of(config)[account]
         body = self.emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
         TokenStore(state_dir=folder).save_initial(TokenSet(
             access_token=body["access_token"], refresh_token=body["refresh_token"],
             expires_at=int(body["expires_at"]), scope="read,activity:write",
             athlete=Athlete(id=athlete)))
+        pin_athlete(config.state_dir, config.accounts, account=account, service="strava",
+                    athlete_id=str(athlete))
 
     def learned(self, estimate_s: float = 1.0) -> None:
         """As if processing times were learned: each account's first poll after ``estimate_s``."""

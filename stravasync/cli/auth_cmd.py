@@ -13,6 +13,7 @@ from stravasync.cli.context import CliContext, pass_context
 if TYPE_CHECKING:
     from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
+    from stravasync.strava.tokens import TokenStore
 
 
 @click.command("auth")
@@ -132,6 +133,13 @@ def logout_command(obj: CliContext, *, account_name: str | None) -> None:
     if stored is None:
         click.echo("Not signed in: no tokens stored.")
         return
+    crossed = None if account_name is None else _not_its_own(config, account.name, tokens)
+    if crossed is not None:
+        # Revoking would sign that athlete out of their own account too: only delete here.
+        tokens.delete()
+        click.echo(f"Deleted the local tokens ({tokens.path}); they were not signed out at "
+                   f"Strava, because {crossed}.")
+        return
     try:
         with OAuthClient(config=config.strava) as oauth:
             outcome = oauth.revoke(access_token=stored.access_token,
@@ -146,3 +154,16 @@ def logout_command(obj: CliContext, *, account_name: str | None) -> None:
             told = f"Strava did not confirm the sign-out: {outcome.note} {REVOKE_BY_HAND}"
     tokens.delete()
     click.echo(f"Deleted the local tokens ({tokens.path}). {told}")
+
+
+def _not_its_own(config: Config, account: str, tokens: TokenStore) -> str | None:
+    """Why the sign-in stored for ``account`` is not its own athlete's, or None (read only)."""
+    from stravasync.state.accounts import account_folders, athlete_problem, read_record
+
+    status = tokens.status()
+    if status is None or status.athlete_id is None:
+        return None
+    folders = account_folders(config.state_dir, config.accounts)
+    records = {name: read_record(folder) for name, folder in folders.items()}
+    return athlete_problem(account=account, service="strava", athlete_id=str(status.athlete_id),
+                           records=records)
