@@ -1,12 +1,13 @@
 """The upload engine: dispatches the work that gets each valid workout to Strava once.
 
 Owns dispatch: taking files in (:meth:`Engine.submit` and :meth:`Engine.scan` hand
-them to :mod:`stravasync.intake.ingest`), the queue (oldest workout first, at most
-``upload.concurrency`` in flight), which due job runs now (a POST, a poll, a batch
-look, an update) on a dispatcher thread and a worker pool, and when work is next due
-(:meth:`Engine.next_due`, :meth:`Engine.wait_idle`). At start it frees the rows of
-dead processes and finishes an ``upload.after`` a crash interrupted. A job that fails
-is backed off, a state folder that cannot be written closes the gates for a while.
+them to :mod:`stravasync.intake.ingest`), the queue (fresh workouts first, then the
+backlog, oldest first in each; at most ``upload.concurrency`` in flight), which due
+job runs now (a POST, a poll, a batch look, an update) on a dispatcher thread and a
+worker pool, and when work is next due (:meth:`Engine.next_due`, :meth:`Engine.wait_idle`).
+At start it frees the rows of dead processes and finishes an ``upload.after`` a crash
+interrupted. A job that fails is backed off, a state folder that cannot be written
+closes the gates for a while.
 
 The jobs themselves are its parts': the POST and its claim-before-send are
 :mod:`~stravasync.upload.transfer`'s; polls, batch lists and updates are
