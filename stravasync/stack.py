@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from stravasync.upload.engine import Engine
     from stravasync.upload.polling import Pacing
     from stravasync.upload.ports import RateGovernor, UploadClient
+    from stravasync.upload.slots import SlotArbiter
 
 __all__ = [
     "RATELIMIT_FILE",
@@ -159,8 +160,13 @@ def build_engine(
     validator: Validator | None = None,
     timing: Pacing | None = None,
     rng: random.Random | None = None,
+    account: str = "me",
+    slots: SlotArbiter | None = None,
 ) -> Engine:
-    """The upload engine over ``store``, its pieces wired (nothing is started)."""
+    """The upload engine over ``store``, its pieces wired (nothing is started).
+
+    ``slots``: the arbiter the Strava engines of one app share (one per account).
+    """
     import random
 
     from stravasync.intake.ingest import PayloadCache, default_validator
@@ -194,7 +200,7 @@ def build_engine(
     parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
                         outcomes=outcomes, follower=follower, transfer=transfer)
     return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,
-                  timing=pacing, rng=jitter)
+                  timing=pacing, rng=jitter, account=account, slots=slots)
 
 
 @dataclass

@@ -20,6 +20,7 @@
   decisions.
 - ``ports``: The seams between the engine and the outside: what it needs of Strava and the
   governor.
+- ``slots``: Owns the order in which the Strava accounts of one app take upload slots.
 - ``reports``: Owns what the engine reports to those who wait on it: a scan, a wait, when
   work is due.
 - ``transfer``: The POST: claiming a due workout, sending it, and recording Strava's first

@@ -72,6 +72,7 @@ from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
 from stravasync.upload.reports import ScanReport, WaitResult, next_times
+from stravasync.upload.slots import SlotArbiter, seat_for
 from stravasync.upload.transfer import Transfer
 
 if TYPE_CHECKING:
@@ -122,6 +123,8 @@ class Engine:
         validator: Validator = default_validator,
         timing: Pacing,
         rng: random.Random,
+        account: str = "me",
+        slots: SlotArbiter | None = None,
     ) -> None:
         self._config = config
         self._store = store
@@ -140,6 +143,7 @@ class Engine:
         self._outcomes = parts.outcomes
         self._follower = parts.follower
         self._transfer = parts.transfer
+        self._seat = seat_for(slots, account, wake=self.wake)  # the app's upload slots
         self._batching = False
         self._store_failures = 0
         self._last_recheck = float("-inf")
@@ -294,7 +298,7 @@ class Engine:
         if post is not None and (
             self._store.in_flight(parked=False) < self._config.upload.concurrency
         ):
-            times.append(max(post, self._gates.open_at("upload")))
+            times.append(max(post, self._gates.open_at("upload"), self._seat.not_before))
         if others and held is not None:
             times.append(max(held, now + 1.0))
         return min(times) if times else None
@@ -346,6 +350,7 @@ class Engine:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._store.release_owner(self._owner, keep=busy)
+        self._seat.leave()
         self._thread = None
         self._pool = None
 
@@ -417,13 +422,16 @@ class Engine:
                 for w in self._store.due_posts(now=now, owner=self._owner, limit=limit):
                     if w.sha256 in self._running or (focus is not None and w.sha256 not in focus):
                         continue
+                    if w.state is not State.UPLOADING and slots <= 0:
+                        continue
+                    if not self._seat.may_post(w, now=now):
+                        break  # another account's POST goes first
                     if w.state is not State.UPLOADING:
-                        if slots <= 0:
-                            continue
                         slots -= 1
                         self._unclaimed.add(w.sha256)
                     jobs.append(("post", w.sha256))
             self._running.update(sha for _kind, sha in jobs)
+        self._seat.settle(now=now)  # not under the lock: it may wake other engines
         return jobs
 
     def _read_jobs(self, now: float, focus: frozenset[str] | None) -> list[tuple[str, str]]:
@@ -452,11 +460,14 @@ class Engine:
         kind, sha = job
         try:
             if kind == "post":
+                sent = False
                 try:
-                    self._transfer.post(sha)
+                    sent = self._transfer.post(sha)
                 finally:
                     with self._lock:
                         self._unclaimed.discard(sha)
+                    self._seat.ended(sent=sent, gate=self._gates.open_at("upload"),
+                                     now=self._clock())
             elif kind == "follow":
                 self._follower.follow()
             elif kind == "update":
