@@ -16,9 +16,11 @@ the first in line is told to go, the others when to look again, and they are wok
 ended. A demand counts for :data:`STALE_S` after its last ask, so an account that
 stopped asking (halted, stopped, its file gone) never blocks the others for longer.
 The one told to go keeps its place until its POST has ended (at most :data:`STALE_S`),
-so nobody behind it spends the slot first. An account whose POST had to wait (its
-upload gate is closed until T: a spent window) is out of line until T and back in it
-at T: when the window opens, the line, not the race between engines, decides.
+so nobody behind it spends the slot first; the slot it holds counts as served, so its
+next POST goes behind the others in line (one slot per turn, whatever its concurrency).
+An account whose POST had to wait (its upload gate is closed until T: a spent window)
+is out of line until T and back in it at T: when the window opens, the line, not the
+race between engines, decides.
 
 The decisions are pure functions of the line and ``now`` (:func:`first_in_line`,
 :func:`turn`); :class:`SlotArbiter` keeps the line, thread-safe. Nothing here sleeps
@@ -126,7 +128,9 @@ class SlotArbiter:
             granted = held is not None and held.granted and held.counts(now)
             until = max(now + self._stale_s, held.until if granted and held else now)
             self._line[account] = Demand(fresh=fresh, until=until, granted=granted)
-            wait = turn(account, self._line, self._served, now=now)
+            # A slot it holds counts as served: a second POST waits behind the others.
+            served = {**self._served, account: self._serial + 1} if granted else self._served
+            wait = turn(account, self._line, served, now=now)
             if wait is None:
                 self._line[account] = Demand(fresh=fresh, until=until, granted=True)
             else:  # waiting behind another: its place lasts until it is told to look again
