@@ -173,6 +173,20 @@ def test_the_one_told_to_go_keeps_its_place_until_its_post_ended() -> None:
     assert seats["b"].may_post(OLD, now=T + 1.3)
 
 
+def test_one_slot_per_turn_whatever_the_concurrency() -> None:
+    """a may send four at once, but with b in line its second POST waits for b's turn."""
+    _arbiter, seats, _wakes = arbiter_with("a", "b")
+    seats["a"].ended(sent=True, gate=T, now=T)
+    seats["b"].ended(sent=True, gate=T, now=T)  # a was served longer ago: a goes first
+    assert seats["a"].may_post(OLD, now=T + 1)
+    assert not seats["b"].may_post(OLD, now=T + 1)  # b waits in line behind a
+    assert not seats["a"].may_post(OLD, now=T + 1)  # a's second POST: b's turn first
+    seats["a"].ended(sent=True, gate=T + 1, now=T + 1.1)
+    assert not seats["a"].may_post(OLD, now=T + 1.1)
+    assert [True, False] == [seats["b"].may_post(OLD, now=T + 1.1),
+                             seats["b"].may_post(OLD, now=T + 1.1)]
+
+
 def test_an_account_halted_mid_post_blocks_nobody_after_a_short_time() -> None:
     """Told to go, then never heard of again: its place no longer counts STALE_S later."""
     _arbiter, seats, _wakes = arbiter_with("a", "b")
