@@ -104,10 +104,12 @@ class SlotArbiter:
         self._wakes: dict[str, Callable[[], None]] = {}
 
     def seat(self, account: str, *, wake: Callable[[], None]) -> Seat:
-        """A place at the arbiter for the engine of ``account``; ``wake`` looks again."""
+        """A place at the arbiter for the engine of ``account``; ``wake`` looks again.
+
+        One engine per account: a later seat for the same account (its engine built
+        again) replaces the earlier one's wake-up.
+        """
         with self._lock:
-            if account in self._wakes:
-                raise ValueError(f"account {account!r} already has an engine at the arbiter")
             self._wakes[account] = wake
         return Seat(self, account)
 
@@ -160,10 +162,10 @@ class SlotArbiter:
         self._wake_others(account)
 
     def leave(self, account: str) -> None:
-        """The engine of ``account`` stopped: out of line, and its seat is free."""
+        """The engine of ``account`` stopped: out of line (started again, it asks again)."""
         with self._lock:
-            self._line.pop(account, None)
-            self._wakes.pop(account, None)
+            if self._line.pop(account, None) is None:
+                return
         self._wake_others(account)
 
     def _wake_others(self, account: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -221,16 +220,24 @@ def test_having_nothing_to_post_leaves_the_line_and_wakes_the_others() -> None:
     assert (woken + 1, True) == (wakes.count["b"], seats["b"].may_post(OLD, now=T + 0.2))
 
 
-def test_a_stopped_engine_leaves_and_its_seat_can_be_taken_again() -> None:
-    """leave(): out of line, the others woken; a second seat for a seated account is refused."""
-    arbiter, seats, wakes = arbiter_with("a", "b")
-    with pytest.raises(ValueError, match="already"):
-        arbiter.seat("a", wake=lambda: None)
+def test_a_stopped_engine_leaves_the_line_and_the_others_go() -> None:
+    """leave() (the engine stopped, even mid-POST): out of line, and the others are woken."""
+    _arbiter, seats, wakes = arbiter_with("a", "b")
     seats["b"].ended(sent=True, gate=T, now=T)
     assert seats["a"].may_post(OLD, now=T)
+    assert not seats["b"].may_post(OLD, now=T)
     seats["a"].leave()
+    seats["a"].leave()  # stop() may run twice
     assert (1, True) == (wakes.count["b"], seats["b"].may_post(OLD, now=T))
-    arbiter.seat("a", wake=lambda: None)
+
+
+def test_an_engine_built_again_takes_the_seat_of_its_account() -> None:
+    """A second seat for one account replaces the first one's wake-up."""
+    arbiter, seats, wakes = arbiter_with("a", "b")
+    again = Wakes()
+    arbiter.seat("a", wake=again.of("a"))  # type: ignore[arg-type]
+    seats["b"].ended(sent=True, gate=T, now=T)
+    assert (0, 1) == (wakes.count["a"], again.count["a"])
 
 
 def test_many_threads_asking_at_once_take_turns() -> None:
