@@ -35,12 +35,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stravasync.logs import get_logger
 from stravasync.state.model import is_fresh
 
 if TYPE_CHECKING:
     from stravasync.state import Workout
 
 __all__ = ["STALE_S", "Demand", "Seat", "SlotArbiter", "first_in_line", "seat_for", "turn"]
+
+log = get_logger(__name__)
 
 STALE_S = 1.5
 """Seconds a demand counts after its last ask (or after its wait ended)."""
@@ -197,6 +200,9 @@ class Seat:
         self._asked = True
         self._fresh = is_fresh(workout.start_time, now=now)
         wait = self._arbiter.ask(self.account, fresh=self._fresh, now=now)
+        if wait is not None and not self.not_before:  # said once per wait, not per look
+            log.debug("upload_turn_waits", account=self.account, fresh=self._fresh,
+                      until=wait)
         self.not_before = 0.0 if wait is None else wait
         return wait is None
 
