@@ -4,7 +4,8 @@ Two athletes of one household on the in-process emulator (one Strava app: the ra
 limits are shared), each with their own state store, token store and engine built by
 :func:`stravasync.stack.build_engine`; the two engines share one
 :class:`~stravasync.strava.governor.Governor` and, unless ``--no-arbiter``, one
-:class:`~stravasync.upload.slots.SlotArbiter` (the router will wire them the same way).
+:class:`~stravasync.upload.slots.SlotArbiter`, and one read reserve, as
+:func:`stravasync.stack.open_household` wires them.
 One manual clock drives everything (no sockets, no sleeping); each round ticks the two
 engines in a random order (seeded), as two dispatcher threads would race.
 
@@ -37,6 +38,7 @@ from typing import Any
 import httpx
 import structlog
 
+from stravasync.config.accounts import Account
 from stravasync.config.settings import Config, config_from_dict
 from stravasync.demo.samples import sample_fit
 from stravasync.emulator import EmulatorConfig, EmulatorState, HouseholdAthlete, Knobs, ManualClock
@@ -48,6 +50,7 @@ from stravasync.strava.governor import Governor
 from stravasync.strava.oauth import OAuthClient
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 from stravasync.upload.engine import Engine
+from stravasync.upload.router import ReadReserve
 from stravasync.upload.slots import SlotArbiter
 
 API = "http://strava.test/api/v3"
@@ -84,7 +87,7 @@ def workouts(folder: Path, count: int, *, start: datetime, prefix: str) -> list[
 
 
 @dataclass
-class Account:
+class Member:
     """One athlete's side: folder, store and engine."""
 
     name: str
@@ -122,9 +125,10 @@ class Household:
         self.mock = transport(self.emulator)
         self.governor = Governor(state_file=None, clock=self.clock)
         self.slots = SlotArbiter() if fair else None
+        self.reserve = ReadReserve()  # as the router shares it
         self.accounts = {name: self._account(name) for name in ATHLETES}
 
-    def _account(self, name: str) -> Account:
+    def _account(self, name: str) -> Member:
         state_dir = self.tmp / f"state-{name}"
         body = self.emulator.issue_tokens(athlete_id=ATHLETES[name], scope=SCOPE)
         TokenStore(state_dir=state_dir, clock=self.clock).save_initial(TokenSet(
@@ -137,9 +141,10 @@ class Household:
                               transport=self.mock, clock=self.clock)
         store = Store.open(state_dir, clock=self.clock)
         engine = build_engine(config=self.config, store=store, client=client,
-                              governor=self.governor, clock=self.clock, account=name,
-                              slots=self.slots)
-        return Account(name=name, folder=self.tmp / f"watch-{name}", store=store, engine=engine)
+                              governor=self.governor, clock=self.clock, slots=self.slots,
+                              reserve=self.reserve,
+                              account=Account(name=name, paths=(self.tmp / f"watch-{name}",)))
+        return Member(name=name, folder=self.tmp / f"watch-{name}", store=store, engine=engine)
 
     def now(self, *, days_ago: float) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC) - timedelta(days=days_ago)

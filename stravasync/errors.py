@@ -32,6 +32,7 @@ The tree::
     │   ├── ReauthRequired          refresh token dead or revoked: sign in again
     │   ├── ScopeMissing            the athlete did not grant activity:write
     │   ├── AuthFlowError           the sign-in flow itself failed (state, timeout)
+    │   ├── AccountCrossed          the stored sign-in is another athlete's
     │   └── KeyRefused              intervals.icu refused an account's API key
     └── ApiError                    Strava answered, or could not be reached
         ├── AccessTokenInvalid      401 on the access token (refresh once, retry once)
@@ -213,6 +214,15 @@ class AuthFlowError(AuthError):
     """The sign-in flow failed: state mismatch, timeout, denied, bad code."""
 
     title = "Sign-in failed"
+
+
+class AccountCrossed(AuthError):
+    """The stored sign-in is another athlete's than the one recorded for its account.
+
+    Nothing is sent with it: one athlete's workouts never go out with another's tokens.
+    """
+
+    title = "Wrong athlete"
 
 
 class KeyRefused(AuthError):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine_rig import FAST, World, workout_file
 
+from stravasync.config.accounts import Account
 from stravasync.emulator import ManualClock
 from stravasync.stack import build_engine
 from stravasync.state import Store
@@ -91,7 +92,7 @@ class AccountClient:
 
 
 @dataclass
-class Account:
+class Member:
     """One account: its folder, store and engine."""
 
     name: str
@@ -124,12 +125,13 @@ class Household:
         self.slots = SlotArbiter() if fair else None
         self.accounts = {name: self._account(tmp, name) for name in ("a", "b")}
 
-    def _account(self, tmp: Path, name: str) -> Account:
+    def _account(self, tmp: Path, name: str) -> Member:
         store = Store.open(tmp / f"state-{name}", clock=self.clock)
         engine = build_engine(config=self.world.config, store=store,
                               client=self.strava.client(name), governor=self.strava,
-                              clock=self.clock, timing=FAST, account=name, slots=self.slots)
-        return Account(name=name, folder=tmp / f"watch-{name}", store=store, engine=engine)
+                              clock=self.clock, timing=FAST, slots=self.slots,
+                              account=Account(name=name, paths=(tmp / f"watch-{name}",)))
+        return Member(name=name, folder=tmp / f"watch-{name}", store=store, engine=engine)
 
     def now(self, *, days_ago: float = 0.0) -> datetime:
         """A time ``days_ago`` before the manual clock."""

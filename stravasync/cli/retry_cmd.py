@@ -24,8 +24,11 @@ __all__ = ["retry_command"]
 @click.argument("paths", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--all", "everything", is_flag=True,
               help="Every rejected and retrying file.")
+@click.option("--account", "account_name", metavar="NAME",
+              help="Only for this account (default: every account the file goes to).")
 @pass_context
-def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool) -> None:
+def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool,
+                  account_name: str | None) -> None:
     """Read rejected/retrying files (or the named ones) again and queue them now.
 
     A named file in any state but uploaded or duplicate (invalid, skipped, pending
@@ -35,19 +38,37 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     """
     from stravasync.fsutil import legible
     from stravasync.state import Store
+    from stravasync.state.accounts import account_folders
     from stravasync.state.runlock import lock_holder, nudge
 
     if not paths and not everything:
         raise click.UsageError("name the files to retry, or pass --all")
     config = obj.config()
-    store = Store.open(config.state_dir)
-    try:
-        # Bytes-safe: a name that is not UTF-8 stays as the OS gave it (surrogateescape).
-        named = None if everything and not paths else [os.path.realpath(p) for p in paths]
-        done = store.request_retry(named)
-        left = {path: _why_left(store, path) for path in set(named or ()) - set(done)}
-    finally:
-        store.close()
+    folders = account_folders(config.state_dir, config.accounts)
+    if account_name is not None and account_name not in folders:
+        raise click.UsageError(f"no account named {account_name!r}: the configuration has "
+                               f"{', '.join(folders)}")
+    several = len(folders) > 1
+    # Bytes-safe: a name that is not UTF-8 stays as the OS gave it (surrogateescape).
+    named = None if everything and not paths else [os.path.realpath(p) for p in paths]
+    done: list[str] = []
+    asked: set[str] = set()
+    reasons: dict[str, str] = {}
+    for name, folder in folders.items():
+        if (account_name is not None and name != account_name) or \
+                not (folder / "state.sqlite3").exists():
+            continue
+        store = Store.open(folder)
+        try:
+            for path in store.request_retry(named):
+                asked.add(path)
+                done.append(f"{path} ({name})" if several else path)
+            for path in set(named or ()) - asked:
+                if reasons.get(path, "never seen").startswith(("never seen", "not found")):
+                    reasons[path] = _why_left(store, path)  # what the store that knows it says
+        finally:
+            store.close()
+    left = {path: reasons.get(path) or _never_seen(path) for path in set(named or ()) - asked}
     for path in done:
         click.echo(f"queued again: {legible(path)}")
     for path, why in sorted(left.items()):
@@ -59,6 +80,14 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool)
     click.get_current_context().exit(1 if left else 0)
 
 
+def _never_seen(path: str) -> str:
+    """Why ``retry`` left a path no account's store knows."""
+    if not os.path.exists(path):
+        return "not found, check the path"
+    return ("never seen by stravasync (not in a watched folder?); "
+            "`stravasync upload FILE` sends it now")
+
+
 def _why_left(store: Store, path: str) -> str:
     """Why ``retry`` left a named path alone, and what to do instead."""
     from stravasync.models import State
@@ -66,10 +95,7 @@ def _why_left(store: Store, path: str) -> str:
     record = store.path_record(path)
     w = store.workout(record.sha256) if record is not None and record.sha256 else None
     if w is None:
-        if not os.path.exists(path):
-            return "not found, check the path"
-        return ("never seen by stravasync (not in a watched folder?); "
-                "`stravasync upload FILE` sends it now")
+        return _never_seen(path)
     if w.state in (State.UPLOADED, State.DUPLICATE):
         return (f"already on Strava ({w.state.value}), nothing to retry; "
                 "`stravasync status` shows its activity")

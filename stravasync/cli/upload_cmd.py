@@ -25,12 +25,15 @@ __all__ = ["upload_command"]
 @click.command("upload")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--account", "account_name", metavar="NAME",
+              help="Send to this account (default: every account whose folders hold the file).")
 @pass_context
-def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
+def upload_command(obj: CliContext, *, files: tuple[Path, ...], account_name: str | None) -> None:
     """Upload each FILE now and wait until Strava has made it an activity.
 
-    Prints the activity's address per file (or why not). Exit status 0 when every
-    file is on Strava (uploaded or already there), 1 otherwise.
+    Prints the activity's address per file (or why not); with several accounts, one
+    line per file and account. Exit status 0 when every file is on every account it
+    goes to (uploaded or already there), 1 otherwise.
     """
     from stravasync.fsutil import legible
     from stravasync.logs import get_logger
@@ -40,27 +43,49 @@ def upload_command(obj: CliContext, *, files: tuple[Path, ...]) -> None:
     log = get_logger("stravasync.upload")
     # A path that does not exist is a typo, not a file to wait for: say so, record nothing.
     missing = {path for path in files if not os.path.exists(path)}
-    report = upload_files(config, [path for path in files if path not in missing])
-    said = iter(report.files)
+    report = upload_files(config, [path for path in files if path not in missing],
+                          account=account_name)
+    several = len(config.accounts) > 1
+    said = iter(_per_file(report.files))
     for path in files:
-        click.echo(legible(f"{path}: not found") if path in missing
-                   else _line(next(said)))
+        if path in missing:
+            click.echo(legible(f"{path}: not found"))
+            continue
+        for entry in next(said):
+            click.echo(_line(entry, account=several))
     good = sum(1 for f in report.files if f.on_strava)
     outcome = report.outcome
-    log.info("upload_summary", files=len(files), on_strava=good, failed=len(files) - good,
+    log.info("upload_summary", files=len(files), on_strava=good,
+             failed=len(report.files) - good + len(missing),
              not_found=len(missing), outcome=outcome.status if outcome is not None else "done")
     if outcome is not None and outcome.fatal is not None:
         raise outcome.fatal
-    click.get_current_context().exit(0 if good == len(files) else 1)
+    ok = not missing and good == len(report.files)
+    click.get_current_context().exit(0 if ok else 1)
 
 
-def _line(report: FileReport) -> str:
-    """One file's line: its activity, or its state and why."""
+def _per_file(reports: list[FileReport]) -> list[list[FileReport]]:
+    """The reports of each named file (one per account it went to), in the order named."""
+    groups: list[list[FileReport]] = []
+    for entry in reports:
+        last = groups[-1] if groups else None
+        if last is not None and last[0].path == entry.path and \
+                entry.account not in {r.account for r in last}:
+            last.append(entry)
+        else:
+            groups.append([entry])
+    return groups
+
+
+def _line(report: FileReport, *, account: bool = False) -> str:
+    """One file's line: its activity, or its state and why (naming the account)."""
     from stravasync.fsutil import legible
     from stravasync.models import State
     from stravasync.service.once import describe_time
 
     name = legible(report.path)  # undecodable bytes and control characters escaped
+    if account:
+        name = f"{name} [{report.account}]"
     if report.url is not None:
         return (f"{name}: {report.url}" if report.state is State.UPLOADED
                 else f"{name}: duplicate of {report.url}")

@@ -10,6 +10,7 @@
   event filter.
 - ``settling``: Owns the debouncing: one hand-over per completed write of each workout
   file.
+- ``verdicts``: Owns judging a content once, whichever accounts its file goes to.
 - ``watched_folders``: Owns following each configured folder as it comes and goes, and
   what the filter passes.
 - ``watcher``: Folder watching: notices workout files and hands each over once it is whole.

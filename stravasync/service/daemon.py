@@ -52,7 +52,7 @@ from stravasync.errors import StateError, StravaSyncError
 from stravasync.logs import configure_logging, get_logger
 from stravasync.service.pickup import Pickup
 from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
-from stravasync.stack import Stack, open_stack
+from stravasync.stack import Household, crossed_sign_in, open_household
 from stravasync.state.pointer import remember_state_dir
 from stravasync.state.runlock import NUDGE_SIGNAL, DaemonLock
 from stravasync.upload.archive import carry_out_owed
@@ -95,19 +95,22 @@ class Daemon:
         self._control: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
         self._ready = threading.Event()
         self._pickup = Pickup(news=self._news)
-        self._stack: Stack | None = None
+        self._house: Household | None = None
         self._scheduler: BackgroundScheduler | None = None
-        self._tokens_seen: str | None = None
+        self._tokens_seen: dict[str, str | None] = {}
         self._attention: Attention | None = None
+        """The owner's notices of the app and the first account (folders, state, limits)."""
+        self._attentions: dict[str, Attention] = {}
+        """Each account's notices (its halts, its finished and owed files), by name."""
         self._force_polling = tuple(force_polling)
         self._takes_signals = False
 
     # -- control (any thread) ------------------------------------------------------------
 
     @property
-    def stack(self) -> Stack | None:
-        """The running store/client/engine, for tests and the demo."""
-        return self._stack
+    def household(self) -> Household | None:
+        """The running accounts (router, governor, token stores), for tests and the demo."""
+        return self._house
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Block until the daemon watches its folders (True) or ``timeout`` passed."""
@@ -183,20 +186,27 @@ class Daemon:
         config = self.config
         if not config.watch.paths:
             log.warning("no_watch_paths", hint="set [watch] paths in the configuration")
-        stack = open_stack(config, transport=self._transport)
-        self._stack = stack
+        house = open_household(config, transport=self._transport)
+        self._house = house
         remember_state_dir(config)  # `status` finds this folder if the file gets a typo
-        self._attention = Attention(
-            notices=Notices.from_settings(config.notify,
-                                          state_path=config.state_dir / "notices.json"),
-            state_dir=config.state_dir, api_url=config.strava.api_url,
-            wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None)
-        self._attention.publish()
-        stack.engine.on_news(self._news)
-        stack.engine.start()
-        self._pickup.start(watch=config.watch, engine=stack.engine, attention=self._attention,
+        # One ledger of notices for the daemon (pacing and "already told" per account).
+        notices = Notices.from_settings(config.notify,
+                                        state_path=config.state_dir / "notices.json")
+        several = len(house.router.lanes) > 1
+        for lane in house.router.lanes:
+            self._attentions[lane.name] = Attention(
+                notices=notices, state_dir=lane.store.path.parent,
+                api_url=config.strava.api_url,
+                wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None,
+                account=lane.name if several else None, service=lane.account.service)
+            self._attentions[lane.name].publish()
+        self._attention = self._attentions[house.router.lanes[0].name]
+        router = house.router
+        router.on_news(self._news)
+        router.start()
+        self._pickup.start(watch=config.watch, engine=router, attention=self._attention,
                            polling=self._force_polling)
-        self._tokens_seen = self._tokens_fingerprint()
+        self._tokens_seen = self._tokens_fingerprints()
         self._scheduler = self._make_scheduler()
         self._scheduler.start()
 
@@ -205,14 +215,15 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         self._pickup.stop(timeout=STOP_SECONDS)  # the watcher, then the ingest thread
-        if self._stack is not None:
-            self._stack.engine.on_news(None)
-            self._stack.engine.stop(timeout=STOP_SECONDS)
-            self._stack.close()
-            self._stack = None
-        if self._attention is not None:
-            self._attention.close()
-            self._attention = None
+        if self._house is not None:
+            self._house.router.on_news(None)
+            self._house.router.stop(timeout=STOP_SECONDS)
+            self._house.close()
+            self._house = None
+        for attention in self._attentions.values():
+            attention.close()  # closing the shared ledger twice is harmless
+        self._attentions = {}
+        self._attention = None
 
     def _do_reload(self) -> None:
         source = self.config.source
@@ -254,50 +265,69 @@ class Daemon:
 
     def _follow_up(self) -> None:
         """On news (and each minute): retries asked for, the owner's notices, owed moves."""
-        stack, attention = self._stack, self._attention
-        if stack is None or attention is None:
+        house, first = self._house, self._attention
+        if house is None or first is None:
             return
         self._pickup.due()
-        try:
-            for path in stack.store.take_retry_requests():
-                log.info("retry_requested", path=path)
-                self._pickup.retry(Path(path))
-            attention.finished(stack.store)
-            if self.config.upload.after != "keep":
-                carry_out_owed(self.config, stack.store, now=time.time())
-                attention.owed_moves(stack.store)
-        except StravaSyncError as error:
-            log.debug("follow_up_deferred", error=str(error))
-        attention.halted(stack.engine.fatal)
-        pause = stack.governor.active_pause("upload")
-        attention.dead_end(pause.reason if pause is not None else None)
+        for lane in house.router.lanes:
+            attention = self._attentions[lane.name]
+            try:
+                for path in lane.store.take_retry_requests():
+                    log.info("retry_requested", path=path, account=lane.name)
+                    self._pickup.retry(Path(path))
+                attention.finished(lane.store)
+                if self.config.upload.after != "keep":
+                    carry_out_owed(self.config, lane.store, now=time.time(),
+                                   peers=house.router.peers(lane.name))
+                    attention.owed_moves(lane.store)
+            except StravaSyncError as error:
+                log.debug("follow_up_deferred", error=str(error), account=lane.name)
+            attention.halted(lane.engine.fatal)
+        app = house.governor.active_pause("upload")
+        for lane in house.strava_lanes:
+            # The app's dead end is told once (the first account's notices); the athlete
+            # cap refuses one athlete of a household, and is told for that account.
+            own = house.clients[lane.name].athlete_pause()
+            shown = own or (app if self._attentions[lane.name] is first else None)
+            self._attentions[lane.name].dead_end(shown.reason if shown is not None else None)
 
     def _refresh_tokens(self) -> None:
-        stack = self._stack
-        if stack is None or stack.engine.fatal is not None:
+        house = self._house
+        if house is None:
             return
-        try:
-            stack.tokens.access_token()  # refreshes when close to expiry
-        except StravaSyncError as error:
-            if error.needs_person:
-                # A dead sign-in, no client secret, a token file we cannot write: the
-                # engine says so once (engine_fatal) and makes no calls until then.
-                stack.engine.halt(error)
-            else:  # another process is refreshing, Strava is unreachable: passes
-                log.warning("token_refresh_deferred", error=str(error))
+        for lane in house.strava_lanes:
+            if lane.engine.fatal is not None:
+                continue
+            try:
+                house.tokens[lane.name].access_token()  # refreshes when close to expiry
+            except StravaSyncError as error:
+                if error.needs_person:
+                    # A dead sign-in, no client secret, a token file we cannot write: the
+                    # engine says so once (engine_fatal) and makes no calls until then.
+                    lane.engine.halt(error)
+                else:  # another process is refreshing, Strava is unreachable: passes
+                    log.warning("token_refresh_deferred", error=str(error), account=lane.name)
 
-    def _tokens_fingerprint(self) -> str | None:
-        """What identifies the stored sign-in: changes only when someone signs in anew.
+    def _tokens_fingerprints(self) -> dict[str, str | None]:
+        """What identifies each Strava account's stored sign-in (see :meth:`_fingerprint`)."""
+        house = self._house
+        if house is None:
+            return {}
+        return {lane.name: self._fingerprint(lane.name) for lane in house.strava_lanes}
+
+    def _fingerprint(self, name: str) -> str | None:
+        """What identifies an account's stored sign-in: changes only at a new sign-in.
 
         Marking the tokens dead rewrites the file too, so its mtime would say "changed"
         after every dead end; the refresh token and athlete say "a new sign-in".
         """
-        stack = self._stack
-        if stack is None:
+        house = self._house
+        if house is None:
             return None
+        tokens = house.tokens[name]
         try:
-            status = stack.tokens.status()
-            stored = stack.tokens.stored_tokens()
+            status = tokens.status()
+            stored = tokens.stored_tokens()
         except StravaSyncError:
             return None
         if stored is None or status is None:
@@ -306,28 +336,38 @@ class Daemon:
         return f"{status.athlete_id}:{digest}"
 
     def _resume(self) -> None:
-        stack = self._stack
-        if stack is None:
+        house = self._house
+        if house is None:
             return
-        seen = self._tokens_fingerprint()
-        if stack.engine.fatal is not None and seen is not None and seen != self._tokens_seen:
-            log.info("auth_changed", hint="resuming uploads after a new sign-in")
-            stack.engine.clear_fatal()
+        seen = self._tokens_fingerprints()
+        for lane in house.strava_lanes:
+            now_seen = seen.get(lane.name)
+            if lane.engine.fatal is not None and now_seen is not None \
+                    and now_seen != self._tokens_seen.get(lane.name):
+                crossed = crossed_sign_in(self.config, lane.account, house.tokens[lane.name])
+                if crossed is None:
+                    log.info("auth_changed", account=lane.name,
+                             hint="resuming uploads after a new sign-in")
+                    lane.engine.clear_fatal()
+                else:
+                    lane.engine.halt(crossed)
         self._tokens_seen = seen
         # The dispatcher sleeps until the next due time on its own; this nudge makes
         # sure a clock jump (suspend/resume of a laptop) cannot leave work waiting.
-        stack.engine.wake()
+        house.router.wake()
         self._news()
 
     def _housekeeping(self) -> None:
-        stack = self._stack
-        if stack is None:
+        house = self._house
+        if house is None:
             return
-        try:
-            removed = stack.store.prune_missing()
-        except StateError as error:
-            log.warning("housekeeping_failed", error=str(error))
-            return
+        removed = 0
+        for lane in house.router.lanes:
+            try:
+                removed += lane.store.prune_missing()
+            except StateError as error:
+                log.warning("housekeeping_failed", error=str(error), account=lane.name)
+                return
         log.info("housekeeping_done", removed=removed)
 
     def _threads_alive(self) -> bool:
@@ -341,14 +381,18 @@ class Daemon:
         self._notifier.status(self._summary())
 
     def _summary(self) -> str:
-        stack = self._stack
-        if stack is None:
+        house = self._house
+        if house is None:
             return "starting"
-        counts = stack.store.counts()
+        counts: dict[str, int] = {}
+        for lane in house.router.lanes:
+            for state, n in lane.store.counts().items():
+                counts[state.value] = counts.get(state.value, 0) + n
         parts = [f"{n} {state}" for state, n in sorted(counts.items()) if n]
-        fatal = stack.engine.fatal
-        if fatal is not None:
-            parts.insert(0, f"stopped: {fatal.title}")
+        halted = house.router.halted()
+        several = len(house.router.lanes) > 1
+        for name, fatal in reversed(list(halted.items())):
+            parts.insert(0, f"stopped{f' ({name})' if several else ''}: {fatal.title}")
         return ", ".join(parts) or "watching, nothing seen yet"
 
     # -- signals -----------------------------------------------------------------------------

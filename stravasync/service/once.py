@@ -20,7 +20,7 @@ from stravasync.fsutil import shown
 from stravasync.intake.watcher import Watcher
 from stravasync.logs import get_logger
 from stravasync.models import State
-from stravasync.stack import open_engine, require_sign_in
+from stravasync.stack import open_accounts, require_sign_in
 from stravasync.state.owners import owner_pid
 from stravasync.state.runlock import lock_holder
 
@@ -58,19 +58,21 @@ def run_once(config: Config) -> int:
     watcher = Watcher(paths=config.watch.paths, recursive=config.watch.recursive,
                       settle_seconds=config.watch.settle_seconds, on_ready=lambda _path: None,
                       ignore=config.watch.ignore)
-    with open_engine(config) as engine:
+    with open_accounts(config) as house:
+        router = house.router
         paths = watcher.scan()
-        report = engine.scan(paths)
-        for path in engine.store.take_retry_requests():
-            log.info("retry_requested", path=shown(path))
-            engine.submit(path, retry=True)
-        engine.start()
-        outcome = engine.wait_idle(leave_held=True)
-        engine.stop(timeout=30.0)
+        report = router.scan(paths)
+        for lane in router.lanes:
+            for path in lane.store.take_retry_requests():
+                log.info("retry_requested", path=shown(path), account=lane.name)
+                router.submit(path, retry=True)
+        router.start()
+        outcome = router.wait_idle(leave_held=True)
+        router.stop(timeout=30.0)
         seen = {os.path.realpath(p) for p in paths}
-        pending = [f.path for f in engine.store.files()
-                   if f.state is State.PENDING and f.path in seen]
-        owed = [w.path for w in engine.store.owed_moves()]
+        pending = sorted({f.path for lane in router.lanes for f in lane.store.files()
+                          if f.state is State.PENDING and f.path in seen})
+        owed = [w.path for lane in router.lanes for w in lane.store.owed_moves()]
     unusable = [h for h in watcher.health() if h.state == "unreadable"]
     status = {"done": 0, "deferred": EXIT_DEFERRED}.get(outcome.status, 1)
     if outcome.held:

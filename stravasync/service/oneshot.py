@@ -8,17 +8,23 @@ named here. The command prints what :func:`upload_files` reports.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stravasync.config.settings import Config
 from stravasync.owner.attention import activity_url
-from stravasync.stack import open_engine, open_governor, require_sign_in
+from stravasync.stack import Household, open_accounts, require_sign_in
 from stravasync.state import ACTIVE_STATES, State
 from stravasync.upload.engine import WaitResult
 from stravasync.upload.polling import next_attempt_at
+
+if TYPE_CHECKING:
+    from stravasync.intake.ingest import Submitted
+    from stravasync.upload.router import Lane, Router
 
 __all__ = ["FileReport", "UploadReport", "upload_files"]
 
@@ -39,6 +45,8 @@ class FileReport:
     """Work on it is left for later (the rate limit, a backoff)."""
     next_attempt: float | None = None
     """For ``waiting``: when it is tried next (Unix time; never in the past)."""
+    account: str = "me"
+    """The account this report is about (one report per file and account)."""
 
     @property
     def on_strava(self) -> bool:
@@ -55,44 +63,90 @@ class UploadReport:
     """Why waiting ended; None when nothing had to be waited for."""
 
 
-def upload_files(config: Config, files: Sequence[Path]) -> UploadReport:
-    """Submit ``files`` (each exists) and wait until each is final or left for later."""
+def upload_files(config: Config, files: Sequence[Path], *,
+                 account: str | None = None) -> UploadReport:
+    """Submit ``files`` (each exists) and wait until each is final or left for later.
+
+    Each file goes to the accounts whose folders hold it, or to ``account`` when one is
+    named; with one account, to it wherever the file lies (as in 0.2). A file no
+    account holds is reported ``skipped`` with the way out (``--account``). One report
+    per file and account, in the order named.
+    """
     if not files:
         return UploadReport([], None)
     require_sign_in(config)
-    reports: list[FileReport] = []
-    with open_engine(config) as engine:
-        submitted = [engine.submit(path, ignore_age=True, writer_done=True) for path in files]
-        waiting = [s.sha256 for s in submitted if s.sha256 and s.state in ACTIVE_STATES]
-        engine.focus(waiting)
+    with open_accounts(config) as house:
+        router = house.router
+        plans = [(path, _lanes_for(router, path, account)) for path in files]
+        submitted: dict[tuple[int, str], Submitted] = {}
+        waiting: dict[str, list[str]] = {lane.name: [] for lane in router.lanes}
+        for i, (path, lanes) in enumerate(plans):
+            for lane in lanes:
+                sub = lane.engine.submit(path, ignore_age=True, writer_done=True)
+                submitted[(i, lane.name)] = sub
+                if sub.sha256 and sub.state in ACTIVE_STATES:
+                    waiting[lane.name].append(sub.sha256)
+        for lane in router.lanes:
+            lane.engine.focus(waiting[lane.name])
         outcome = None
-        if waiting:
-            engine.start()
-            outcome = engine.wait_idle(only=waiting)
-            engine.stop(timeout=30.0)
-        entries = {f.path: f for f in engine.store.files()}
-        governor = open_governor(config)
-        for sub in submitted:
-            entry = entries.get(sub.path)
-            state = entry.state if entry is not None else sub.state
-            planned = entry.next_attempt_at if entry is not None else None
-            polled = entry is not None and (entry.upload_id is not None
-                                            or state is State.UPDATING)
-            activity = entry.activity_id if entry is not None else None
-            error = (entry.error if entry is not None else None) or sub.error
-            workout = engine.store.workout(sub.sha256) if sub.sha256 else None
-            if entry is None and workout is not None:
-                # upload.after moved or deleted the file once its activity was recorded.
-                state, activity, error = workout.state, workout.activity_id, workout.error
-            if state in (State.UPLOADED, State.DUPLICATE) and activity is not None:
-                url = activity_url(config.strava.api_url, activity)
-                reports.append(FileReport(sub.path, state, url=url))
-            elif state in ACTIVE_STATES and outcome is not None:
-                now = time.time()
-                paused = governor.paused_until("read" if polled else "upload", now=now)
+        if any(waiting.values()):
+            router.start()
+            outcome = router.wait_idle(only=waiting)
+            router.stop(timeout=30.0)
+        reports: list[FileReport] = []
+        for i, (path, lanes) in enumerate(plans):
+            if not lanes:
                 reports.append(FileReport(
-                    sub.path, state, error=error, waiting=True,
-                    next_attempt=next_attempt_at(planned, paused_until=paused, now=now)))
-            else:
-                reports.append(FileReport(sub.path, state, error=error))
+                    os.path.realpath(path), State.SKIPPED, error=(
+                        "no account's folders hold this file: name the account with "
+                        "--account NAME")))
+            for lane in lanes:
+                reports.append(_report(config, house, lane, submitted[(i, lane.name)],
+                                       outcome))
     return UploadReport(reports, outcome)
+
+
+def _lanes_for(router: Router, path: Path, account: str | None) -> tuple[Lane, ...]:
+    """Where a named file goes: the named account, its routes, or the only account."""
+    if account is not None:
+        return (router.lane(account),)
+    routed = router.lanes_for(os.path.abspath(path))
+    if not routed and len(router.lanes) == 1:
+        return router.lanes  # one account: any file named goes to it, as in 0.2
+    return routed
+
+
+def _report(config: Config, house: Household, lane: Lane, sub: Submitted,
+            outcome: WaitResult | None) -> FileReport:
+    """What one file came to on one account."""
+    store = lane.store
+    entries = {f.path: f for f in store.files()}
+    entry = entries.get(sub.path)
+    state = entry.state if entry is not None else sub.state
+    planned = entry.next_attempt_at if entry is not None else None
+    polled = entry is not None and (entry.upload_id is not None or state is State.UPDATING)
+    activity = entry.activity_id if entry is not None else None
+    error = (entry.error if entry is not None else None) or sub.error
+    workout = store.workout(sub.sha256) if sub.sha256 else None
+    if entry is None and workout is not None:
+        # upload.after moved or deleted the file once its activity was recorded.
+        state, activity, error = workout.state, workout.activity_id, workout.error
+    name = lane.name
+    if state in (State.UPLOADED, State.DUPLICATE) and activity is not None:
+        url = (intervals_activity_url(lane.account.api_url, activity)
+               if lane.account.service == "intervals"
+               else activity_url(config.strava.api_url, activity))
+        return FileReport(sub.path, state, url=url, account=name)
+    if state in ACTIVE_STATES and outcome is not None:
+        now = time.time()
+        paused = (house.governor.paused_until("read" if polled else "upload", now=now)
+                  if lane.account.service == "strava" else None)
+        return FileReport(sub.path, state, error=error, waiting=True, account=name,
+                          next_attempt=next_attempt_at(planned, paused_until=paused, now=now))
+    return FileReport(sub.path, state, error=error, account=name)
+
+
+def intervals_activity_url(api_url: str, activity: int | str) -> str:
+    """The web page of an intervals.icu activity, beside the API at ``api_url``."""
+    base = api_url.split("/api/", 1)[0].rstrip("/")
+    return f"{base}/activities/i{activity}"  # its ids are "i" and a number; we keep the number

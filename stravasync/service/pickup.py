@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from stravasync.config.settings import WatchConfig
     from stravasync.intake.watcher import Watcher
     from stravasync.owner.attention import Attention
-    from stravasync.upload.engine import Engine
+    from stravasync.upload.router import Router
 
 __all__ = ["Backlog", "FileReady", "InboxItem", "Pickup", "Rechecks", "Rescan", "StopIngest"]
 
@@ -143,12 +143,12 @@ class Pickup:
         self._backlog = Backlog()
         self._rechecks = Rechecks()
         self._state_problem: str | None = None
-        self._engine: Engine | None = None
+        self._engine: Router | None = None
         self._attention: Attention | None = None
         self._watcher: Watcher | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, *, watch: WatchConfig, engine: Engine, attention: Attention,
+    def start(self, *, watch: WatchConfig, engine: Router, attention: Attention,
               polling: Collection[Path] = ()) -> None:
         """Start the ingest thread, then the watcher; queue a scan for what came meanwhile."""
         from stravasync.intake.watcher import Watcher

@@ -10,6 +10,8 @@
   them.
 - ``gates``: What the engine and its transfers share while uploads run: the gates and the
   halt.
+- ``icu``: Owns the intervals.icu POST: claim, resolve a claim left in flight, send,
+  record.
 - ``learning``: Learning how long Strava takes to process an upload, per format and size
   band.
 - ``listing``: Whether uploads in flight are followed by activity lists or by single polls,
@@ -23,6 +25,8 @@
 - ``slots``: Owns the order in which the Strava accounts of one app take upload slots.
 - ``reports``: Owns what the engine reports to those who wait on it: a scan, a wait, when
   work is due.
+- ``router``: Owns sending each file to the accounts whose folders hold it: one engine per
+  account.
 - ``transfer``: The POST: claiming a due workout, sending it, and recording Strava's first
   answer.
 """

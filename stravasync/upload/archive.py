@@ -20,6 +20,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,9 +28,17 @@ from stravasync.logs import get_logger
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
-    from stravasync.state import Store, Workout
+    from stravasync.state import PathRecord, Store, Workout
 
-__all__ = ["carry_out_after", "carry_out_owed", "next_try_at", "watch_root"]
+__all__ = ["Peers", "carry_out_after", "carry_out_owed", "next_try_at", "watch_root"]
+
+Peers = Callable[[str], "Sequence[Store]"]
+"""The stores of the *other* accounts a path goes to (several accounts, one file).
+
+A file that goes to several accounts is moved or deleted only once every one of them
+has it: until then it stays where it is, and the last account to finish carries the
+move out (and tells the others' stores where the file went).
+"""
 
 log = get_logger(__name__)
 
@@ -98,57 +107,63 @@ def _move_no_overwrite(source: Path, target: Path) -> Path:
         return dest
 
 
-def carry_out_owed(config: Config, store: Store, *, now: float) -> int:
+def carry_out_owed(config: Config, store: Store, *, now: float,
+                   peers: Peers | None = None) -> int:
     """Try again the owed moves whose time has come; return how many are still owed."""
     for w in store.owed_moves(due_by=now):
-        carry_out_after(config, store, w, now=now)
+        carry_out_after(config, store, w, now=now, peers=peers)
     return len(store.owed_moves())
 
 
+def _peers_have(peers: Sequence[Store], path: str, workout: Workout) -> bool:
+    """Whether every other account this path goes to holds this content as an activity."""
+    for peer in peers:
+        record = peer.path_record(path)
+        if record is None or record.sha256 != workout.sha256:
+            return False
+        theirs = peer.workout(workout.sha256)
+        if theirs is None or theirs.activity_id is None:
+            return False
+    return True
+
+
 def carry_out_after(
-    config: Config, store: Store, workout: Workout, *, now: float | None = None
+    config: Config, store: Store, workout: Workout, *, now: float | None = None,
+    peers: Peers | None = None,
 ) -> None:
     """Apply ``upload.after`` to the files of a workout Strava holds (activity id recorded).
 
     Only files under a watched folder are moved or deleted, and only if they still are
     what we read (same size and mtime); ``stravasync upload`` of a file elsewhere leaves
     it alone. A failure is logged and the move stays owed, to be tried again at
-    :func:`next_try_at` (never in a loop).
+    :func:`next_try_at` (never in a loop). A file other accounts wait for (``peers``)
+    stays, not owed: the last of them to finish moves it.
     """
     with _ONE_AT_A_TIME:  # read again inside: another thread may have moved it meanwhile
-        _carry_out(config, store, store.workout(workout.sha256) or workout, now=now)
+        _carry_out(config, store, store.workout(workout.sha256) or workout, now=now,
+                   peers=peers)
 
 
-def _carry_out(config: Config, store: Store, workout: Workout, *, now: float | None) -> None:
-    after = config.upload.after
+def _carry_out(config: Config, store: Store, workout: Workout, *, now: float | None,
+               peers: Peers | None) -> None:
     failed: str | None = None
-    if after == "keep" or workout.activity_id is None or workout.after_done:
+    waiting = False
+    if config.upload.after == "keep" or workout.activity_id is None or workout.after_done:
         return
     for name in store.paths_of(workout.sha256):
         record = store.path_record(name)
         root = watch_root(name, config.watch.paths)
         if record is None or root is None:
             continue
-        path = Path(name)
+        others = peers(name) if peers is not None else ()
+        if not _peers_have(others, name, workout):
+            waiting = True
+            log.debug("file_after_waits", path=name, sha256=workout.sha256)
+            continue
         try:
-            st = os.stat(path)
-            if (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
-                continue
-            if after == "delete":
-                path.unlink()
-                store.forget_path(name)
-                log.info("file_deleted", path=name, sha256=workout.sha256,
-                         activity_id=workout.activity_id)
-                continue
-            archive = config.upload.archive_dir
-            if archive is None:
-                return
-            relative = Path(os.path.realpath(path)).relative_to(root)
-            dest = _move_no_overwrite(path, archive / relative)
-            moved = os.stat(dest)
-            store.move_path(name, str(dest), size=moved.st_size, mtime_ns=moved.st_mtime_ns)
-            log.info("file_archived", path=name, to=str(dest), sha256=workout.sha256,
-                     activity_id=workout.activity_id)
+            if not _move_or_delete(config, (store, *others), workout, name,
+                                   root=root, record=record):
+                return  # "move" without an archive folder: nothing to do
         except FileNotFoundError:
             continue
         except OSError as exc:
@@ -156,6 +171,8 @@ def _carry_out(config: Config, store: Store, workout: Workout, *, now: float | N
             log.warning("file_archive_failed", path=name, sha256=workout.sha256,
                         error=f"{type(exc).__name__}: {failed}",
                         failures=workout.after_failures + 1)
+    if failed is None and waiting:
+        return  # another account still sends this file: the last one to finish moves it
     if failed is None:
         if workout.after_error is not None:
             log.info("file_archive_recovered", sha256=workout.sha256)
@@ -164,3 +181,33 @@ def _carry_out(config: Config, store: Store, workout: Workout, *, now: float | N
     when = time.time() if now is None else now
     store.after_failed(workout.sha256, error=failed,
                        next_at=next_try_at(workout.after_failures + 1, now=when))
+
+
+def _move_or_delete(config: Config, holders: Sequence[Store], workout: Workout, name: str,
+                    *, root: Path, record: PathRecord) -> bool:
+    """Move or delete one file still as it was read; tell every store that knows it.
+
+    False when there is nowhere to move it (no archive folder).
+    """
+    path = Path(name)
+    st = os.stat(path)
+    if (st.st_size, st.st_mtime_ns) != (record.size, record.mtime_ns):
+        return True
+    if config.upload.after == "delete":
+        path.unlink()
+        for holder in holders:
+            holder.forget_path(name)
+        log.info("file_deleted", path=name, sha256=workout.sha256,
+                 activity_id=workout.activity_id)
+        return True
+    archive = config.upload.archive_dir
+    if archive is None:
+        return False
+    relative = Path(os.path.realpath(path)).relative_to(root)
+    dest = _move_no_overwrite(path, archive / relative)
+    moved = os.stat(dest)
+    for holder in holders:
+        holder.move_path(name, str(dest), size=moved.st_size, mtime_ns=moved.st_mtime_ns)
+    log.info("file_archived", path=name, to=str(dest), sha256=workout.sha256,
+             activity_id=workout.activity_id)
+    return True

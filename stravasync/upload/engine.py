@@ -65,18 +65,17 @@ from stravasync.state import State, Store
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
 from stravasync.state.owners import owner_alive
 from stravasync.state.rows import status_at
-from stravasync.upload.archive import carry_out_after
-from stravasync.upload.follow import Follower
+from stravasync.upload.archive import Peers, carry_out_after
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
 from stravasync.upload.reports import ScanReport, WaitResult, next_times
 from stravasync.upload.slots import SlotArbiter, seat_for
-from stravasync.upload.transfer import Transfer
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
+    from stravasync.upload.ports import FollowStep, PostStep
 
 __all__ = ["Engine", "EngineParts", "ScanReport", "WaitResult"]
 
@@ -104,10 +103,10 @@ class EngineParts:
     """The learned processing times."""
     outcomes: Outcomes
     """What Strava's answers mean for the store."""
-    follower: Follower
-    """Polls, lists and updates."""
-    transfer: Transfer
-    """The POST."""
+    follower: FollowStep
+    """Polls, lists and updates (nothing, for intervals.icu)."""
+    transfer: PostStep
+    """The POST (Strava's, or intervals.icu's)."""
 
 
 class Engine:
@@ -124,9 +123,13 @@ class Engine:
         timing: Pacing,
         rng: random.Random,
         account: str = "me",
+        peers: Peers | None = None,
         slots: SlotArbiter | None = None,
     ) -> None:
         self._config = config
+        self.account = account
+        """The account this engine sends to (its store and sign-in are that account's)."""
+        self._peers = peers
         self._store = store
         self._clock = clock
         self._validator = validator
@@ -266,7 +269,7 @@ class Engine:
             if w.activity_id is not None and not w.after_done and (
                 w.reason_code != ReasonCode.SAME_WORKOUT
             ):
-                carry_out_after(self._config, self._store, w)
+                carry_out_after(self._config, self._store, w, peers=self._peers)
 
     def retry(self, paths: Collection[str] | None = None) -> list[str]:
         """Put rejected/retrying files (all, or the named ones) back in the queue now."""
@@ -460,13 +463,13 @@ class Engine:
         kind, sha = job
         try:
             if kind == "post":
-                sent = False
+                sent: bool | None = False
                 try:
                     sent = self._transfer.post(sha)
                 finally:
                     with self._lock:
                         self._unclaimed.discard(sha)
-                    self._seat.ended(sent=sent, gate=self._gates.open_at("upload"),
+                    self._seat.ended(sent=bool(sent), gate=self._gates.open_at("upload"),
                                      now=self._clock())
             elif kind == "follow":
                 self._follower.follow()

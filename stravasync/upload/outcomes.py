@@ -20,7 +20,7 @@ from stravasync.logs import get_logger
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import is_own_upload
 from stravasync.strava.wire import echo_agrees, plain_text
-from stravasync.upload.archive import carry_out_after
+from stravasync.upload.archive import Peers, carry_out_after
 from stravasync.upload.polling import Pacing, next_poll_delay
 
 if TYPE_CHECKING:
@@ -46,9 +46,10 @@ class Outcomes:
 
     def __init__(
         self, *, config: Config, store: Store, timing: Pacing, owner: str, gates: Gates,
-        payloads: PayloadCache, times: ProcessingTimes,
+        payloads: PayloadCache, times: ProcessingTimes, peers: Peers | None = None,
     ) -> None:
         self._config = config
+        self._peers = peers
         self._store = store
         self._timing = timing
         self._owner = owner
@@ -190,6 +191,6 @@ class Outcomes:
         if activity_id is not None and self._config.upload.after != "keep":
             done = self._store.workout(w.sha256)
             if done is not None and done.activity_id is not None:
-                carry_out_after(self._config, self._store, done)
+                carry_out_after(self._config, self._store, done, peers=self._peers)
         self._gates.wake()
         self._gates.news()

@@ -35,6 +35,7 @@ from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 from stravasync.upload.polling import Pacing, backoff_delay
 
 if TYPE_CHECKING:
+    from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
     from stravasync.intake.ingest import PayloadCache
     from stravasync.state import Store
@@ -56,8 +57,10 @@ class Transfer:
         owner: str, gates: Gates, payloads: PayloadCache, outcomes: Outcomes,
         times: ProcessingTimes, client: UploadClient, governor: RateGovernor,
         validator: Validator, rng: random.Random, reserve: Callable[[], int],
+        account: Account | None = None,
     ) -> None:
         self._config = config
+        self._account = account or config.accounts[0]
         self._store = store
         self._clock = clock
         self._timing = timing
@@ -97,9 +100,8 @@ class Transfer:
         if payload.data is None or payload.format is None:
             self._payload_missing(w, payload)
             return None
-        # One Strava account until the routing of several lands (stack.only_account).
         settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts,
-                                account=self._config.accounts[0].name, service="strava")
+                                account=self._account.name, service=self._account.service)
         claimed = self._store.claim_post(sha, owner=self._owner,
                                          external_id=f"stravasync-{sha[:20]}",
                                          update_fields=settings.update_fields() or None)

@@ -320,21 +320,23 @@ def test_a_signal_while_a_log_line_is_written_does_not_hang(live: Live, signum: 
 def test_token_refresh_job_halts_once_and_resumes_after_sign_in(
     live: Live, daemon_thread: Callable[[], Daemon]
 ) -> None:
-    """No sign-in: the refresh job stops calls with one engine_fatal; `auth` resumes them."""
+    """No sign-in: calls stop from the start, the refresh job adds no noise; `auth` resumes."""
     from structlog.testing import capture_logs
 
     from stravasync.errors import NotSignedIn
 
     TokenStore(state_dir=live.config.state_dir).delete()
     daemon = daemon_thread()
-    stack = daemon.stack
-    assert stack is not None
+    house = daemon.household
+    assert house is not None
+    engine = house.router.engine
+    assert isinstance(engine.fatal, NotSignedIn)
     with capture_logs() as logs:
         daemon._refresh_tokens()
         daemon._refresh_tokens()
-    assert isinstance(stack.engine.fatal, NotSignedIn)
-    assert 1 == sum(1 for e in logs if e["event"] == "engine_fatal")
+    assert isinstance(engine.fatal, NotSignedIn)
+    assert 0 == sum(1 for e in logs if e["event"] == "engine_fatal")
     assert [] == [e for e in logs if e["event"] == "token_refresh_deferred"]
     seed_tokens(live.emulator, live.config.state_dir)  # `stravasync auth`
     daemon._resume()
-    assert stack.engine.fatal is None
+    assert engine.fatal is None

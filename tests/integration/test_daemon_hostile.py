@@ -157,8 +157,8 @@ def test_a_revoked_sign_in_is_told_once(rig: Rig) -> None:
         for _cycle in range(4):  # the refresh and resume jobs, as the scheduler runs them
             daemon._refresh_tokens()
             daemon._resume()
-        assert daemon.stack is not None
-        assert isinstance(daemon.stack.engine.fatal, ReauthRequired)
+        assert daemon.household is not None
+        assert isinstance(daemon.household.router.engine.fatal, ReauthRequired)
     events = [e["event"] for e in logs]
     assert 1 == events.count("engine_fatal"), events
     assert 0 == events.count("auth_changed")

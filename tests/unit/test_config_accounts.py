@@ -236,21 +236,21 @@ def test_a_rule_naming_no_account_is_refused(tmp_path: Path) -> None:
 
 # Until the routing of several accounts is built, nothing may be sent for them.
 
-def test_only_one_strava_account_may_upload_for_now(tmp_path: Path) -> None:
-    """Several accounts are refused where every Strava call is wired, naming them."""
+def test_one_sign_in_commands_ask_which_account_of_several(tmp_path: Path) -> None:
+    """Acting on "the" sign-in is refused with several accounts: the person names one."""
     several = config_from_dict(household(tmp_path), env={"HOME": str(tmp_path)})
     one = config_from_dict({"strava": {"client_id": "1"},
                             "accounts": [{"name": "jane", "paths": ["/data/j"]}]}, env={})
 
     assert "jane" == only_account(one).name
-    with pytest.raises(ConfigError, match=r"has jane \(strava\), bob \(strava\), jane-icu "
-                                          r"\(intervals\): several accounts"):
+    with pytest.raises(ConfigError, match=r"several accounts \(jane \(strava\), bob \(strava\), "
+                                          r"jane-icu \(intervals\)\): name one with --account"):
         only_account(several)
 
 
-def test_run_once_with_a_household_exits_2_and_sends_nothing(
+def test_run_once_with_nobody_signed_in_exits_1_and_writes_nothing(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """``run --once`` refuses a household config at once, with the reason, before any call."""
+    """``run --once`` of a household nobody signed in to stops at once, before any state."""
     data = household(tmp_path, state={"dir": str(tmp_path / "state")})
     for folder in ("jane", "bob", "zwift"):
         (tmp_path / folder).mkdir()
@@ -261,11 +261,9 @@ def test_run_once_with_a_household_exits_2_and_sends_nothing(
     with pytest.raises(SystemExit) as exited:
         main(["--config", str(path), "run", "--once"])
 
-    assert 2 == exited.value.code
+    assert 1 == exited.value.code
     err = capsys.readouterr().err
-    assert err.startswith("stravasync: Invalid configuration: this version uploads to one "
-                          "Strava account")
-    assert "several accounts and intervals.icu are not built yet" in err
+    assert "stravasync auth" in err
     assert not (tmp_path / "state").exists()
 
 

@@ -1,0 +1,157 @@
+"""A household on one Strava app: each file reaches exactly the athletes whose folders hold it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from emulator_rig import serving
+from fixtures import fit_bytes
+
+from stravasync.cli import main
+from stravasync.emulator import Emulator, HouseholdAthlete, Knobs
+from stravasync.state.accounts import read_record
+from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
+
+pytestmark = pytest.mark.integration
+
+JANE, BOB = 1234567, 2345678
+DAY0 = (datetime.now(UTC) - timedelta(days=10)).replace(hour=7, minute=0, second=0, microsecond=0)
+"""Ten days ago: within ``watch.max_age_days`` whatever day the suite runs."""
+
+
+def household(tmp_path: Path, emulator: Emulator, *, after: str = "keep") -> Path:
+    """Jane (her folder and the shared one) and Bob (his folder and the shared one)."""
+    for folder in ("jane", "bob", "shared", "archive"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[strava]\nclient_id = "12345"\nclient_secret = "emulator-secret"\n'
+        f'api_url = {json.dumps(emulator.api_url)}\noauth_url = {json.dumps(emulator.oauth_url)}\n'
+        f'[state]\ndir = {json.dumps(str(tmp_path / "state"))}\n'
+        f'[upload]\nafter = "{after}"\narchive_dir = {json.dumps(str(tmp_path / "archive"))}\n'
+        f'[[accounts]]\nname = "jane"\npaths = [{json.dumps(str(tmp_path / "jane"))}, '
+        f'{json.dumps(str(tmp_path / "shared"))}]\n'
+        f'[[accounts]]\nname = "bob"\npaths = [{json.dumps(str(tmp_path / "bob"))}, '
+        f'{json.dumps(str(tmp_path / "shared"))}]\n')
+    path.chmod(0o600)
+    return path
+
+
+def sign_in(emulator: Emulator, folder: Path, athlete: int) -> None:
+    """Store the athlete's tokens in ``folder``, as ``auth --account`` would."""
+    body = emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
+    TokenStore(state_dir=folder).save_initial(TokenSet(
+        access_token=body["access_token"], refresh_token=body["refresh_token"],
+        expires_at=int(body["expires_at"]), scope="read,activity:write",
+        athlete=Athlete(id=athlete)))
+
+
+def drop(folder: Path, day: int) -> float:
+    """A workout started ``day`` days after DAY0, in ``folder``; its start (Unix time)."""
+    start = DAY0 + timedelta(days=day)
+    (folder / f"ride-{day}.fit").write_bytes(fit_bytes(start=start, points=20))
+    return start.timestamp()
+
+
+def starts_of(emulator: Emulator, athlete: int) -> list[float]:
+    """The start times of the athlete's activities on the emulator, one per activity."""
+    return sorted(a["start_time"] for a in emulator.activities_of(athlete))
+
+
+def test_each_file_lands_on_exactly_the_athletes_whose_folders_hold_it(tmp_path: Path) -> None:
+    """Jane's, Bob's and the shared folder's files: each athlete gets theirs, once each."""
+    knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
+        config = household(tmp_path, emulator)
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        sign_in(emulator, state / "accounts" / "bob", BOB)
+        jane_only = [drop(tmp_path / "jane", d) for d in (1, 2)]
+        bob_only = [drop(tmp_path / "bob", d) for d in (3, 4)]
+        both = [drop(tmp_path / "shared", d) for d in (5, 6)]
+
+        with pytest.raises(SystemExit) as first:
+            main(["--config", str(config), "run", "--once"])
+        with pytest.raises(SystemExit) as again:
+            main(["--config", str(config), "run", "--once"])
+
+        assert (0, 0) == (first.value.code, again.value.code)
+        assert sorted(jane_only + both) == starts_of(emulator, JANE)
+        assert sorted(bob_only + both) == starts_of(emulator, BOB)
+        assert str(BOB) == getattr(read_record(state / "accounts" / "bob"), "athlete_id", None)
+        assert str(JANE) == getattr(read_record(state), "athlete_id", None)
+
+
+def test_a_token_file_of_another_athlete_sends_nothing_for_that_account(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Bob's folder holding Jane's tokens: nothing goes out for Bob; Jane's files still go."""
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
+        config = household(tmp_path, emulator)
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        sign_in(emulator, state / "accounts" / "bob", JANE)  # copied by hand: the wrong athlete
+        jane_only = [drop(tmp_path / "jane", 1)]
+        drop(tmp_path / "bob", 2)
+
+        with pytest.raises(SystemExit) as exited:
+            main(["--config", str(config), "run", "--once"])
+
+        assert 1 == exited.value.code
+        assert "already signed in as account 'jane'" in capsys.readouterr().err
+        assert jane_only == starts_of(emulator, JANE)
+        assert [] == starts_of(emulator, BOB)
+
+
+def test_upload_after_moves_a_shared_file_only_once_both_athletes_have_it(
+        tmp_path: Path) -> None:
+    """``upload.after = move``: a shared file stays until the last athlete has it, then moves."""
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
+        config = household(tmp_path, emulator, after="move")
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        drop(tmp_path / "shared", 5)
+
+        with pytest.raises(SystemExit) as bob_signed_out:
+            main(["--config", str(config), "run", "--once"])
+        stayed = (tmp_path / "shared" / "ride-5.fit").exists()
+        sign_in(emulator, state / "accounts" / "bob", BOB)
+        with pytest.raises(SystemExit) as both_signed_in:
+            main(["--config", str(config), "run", "--once"])
+
+        assert (1, 0) == (bob_signed_out.value.code, both_signed_in.value.code)
+        assert stayed
+        assert not (tmp_path / "shared" / "ride-5.fit").exists()
+        assert (tmp_path / "archive" / "ride-5.fit").exists()
+        assert 1 == len(starts_of(emulator, JANE)) == len(starts_of(emulator, BOB))
+
+
+def test_every_file_of_a_folder_reaches_strava_and_intervals_icu_once_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jane's folder to her Strava and her intervals.icu: each workout once on each, Bob's on neither."""
+    knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
+        config = household(tmp_path, emulator)
+        with config.open("a") as text:
+            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
+                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
+                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        sign_in(emulator, state / "accounts" / "bob", BOB)
+        jane_only = [drop(tmp_path / "jane", d) for d in (1, 2, 3)]
+        bob_only = [drop(tmp_path / "bob", 4)]
+
+        for _run in range(2):
+            with pytest.raises(SystemExit) as exited:
+                main(["--config", str(config), "run", "--once"])
+            assert 0 == exited.value.code
+
+        on_icu = emulator.intervals_activities_of(JANE)
+        assert jane_only == starts_of(emulator, JANE)
+        assert bob_only == starts_of(emulator, BOB)
+        assert 3 == len(on_icu)
+        assert [] == emulator.intervals_activities_of(BOB)
