@@ -22,6 +22,7 @@
   decisions.
 - ``ports``: The seams between the engine and the outside: what it needs of Strava and the
   governor.
+- ``slots``: Owns the order in which the Strava accounts of one app take upload slots.
 - ``reports``: Owns what the engine reports to those who wait on it: a scan, a wait, when
   work is due.
 - ``router``: Owns sending each file to the accounts whose folders hold it: one engine per

@@ -1,12 +1,13 @@
 """The upload engine: dispatches the work that gets each valid workout to Strava once.
 
 Owns dispatch: taking files in (:meth:`Engine.submit` and :meth:`Engine.scan` hand
-them to :mod:`stravasync.intake.ingest`), the queue (oldest workout first, at most
-``upload.concurrency`` in flight), which due job runs now (a POST, a poll, a batch
-look, an update) on a dispatcher thread and a worker pool, and when work is next due
-(:meth:`Engine.next_due`, :meth:`Engine.wait_idle`). At start it frees the rows of
-dead processes and finishes an ``upload.after`` a crash interrupted. A job that fails
-is backed off, a state folder that cannot be written closes the gates for a while.
+them to :mod:`stravasync.intake.ingest`), the queue (fresh workouts first, then the
+backlog, oldest first in each; at most ``upload.concurrency`` in flight), which due
+job runs now (a POST, a poll, a batch look, an update) on a dispatcher thread and a
+worker pool, and when work is next due (:meth:`Engine.next_due`, :meth:`Engine.wait_idle`).
+At start it frees the rows of dead processes and finishes an ``upload.after`` a crash
+interrupted. A job that fails is backed off, a state folder that cannot be written
+closes the gates for a while.
 
 The jobs themselves are its parts': the POST and its claim-before-send are
 :mod:`~stravasync.upload.transfer`'s; polls, batch lists and updates are
@@ -70,6 +71,7 @@ from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
 from stravasync.upload.reports import ScanReport, WaitResult, next_times
+from stravasync.upload.slots import SlotArbiter, seat_for
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
@@ -122,6 +124,7 @@ class Engine:
         rng: random.Random,
         account: str = "me",
         peers: Peers | None = None,
+        slots: SlotArbiter | None = None,
     ) -> None:
         self._config = config
         self.account = account
@@ -143,6 +146,7 @@ class Engine:
         self._outcomes = parts.outcomes
         self._follower = parts.follower
         self._transfer = parts.transfer
+        self._seat = seat_for(slots, account, wake=self.wake)  # the app's upload slots
         self._batching = False
         self._store_failures = 0
         self._last_recheck = float("-inf")
@@ -295,7 +299,7 @@ class Engine:
             hold = self._follower.next_look_at if self._batching else 0.0
             times.append(max(poll, self._gates.open_at("read"), hold))
         if post is not None and self._slots_held() < self._config.upload.concurrency:
-            times.append(max(post, self._gates.open_at("upload")))
+            times.append(max(post, self._gates.open_at("upload"), self._seat.not_before))
         if others and held is not None:
             times.append(max(held, now + 1.0))
         return min(times) if times else None
@@ -347,6 +351,7 @@ class Engine:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._store.release_owner(self._owner, keep=busy)
+        self._seat.leave()
         self._thread = None
         self._pool = None
 
@@ -418,13 +423,16 @@ class Engine:
                 for w in self._store.due_posts(now=now, owner=self._owner, limit=limit):
                     if w.sha256 in self._running or (focus is not None and w.sha256 not in focus):
                         continue
+                    if w.state is not State.UPLOADING and slots <= 0:
+                        continue
+                    if not self._seat.may_post(w, now=now):
+                        break  # another account's POST goes first
                     if w.state is not State.UPLOADING:
-                        if slots <= 0:
-                            continue
                         slots -= 1
                         self._unclaimed.add(w.sha256)
                     jobs.append(("post", w.sha256))
             self._running.update(sha for _kind, sha in jobs)
+        self._seat.settle(now=now)  # not under the lock: it may wake other engines
         return jobs
 
     def _read_jobs(self, now: float, focus: frozenset[str] | None) -> list[tuple[str, str]]:
@@ -457,11 +465,14 @@ class Engine:
         kind, sha = job
         try:
             if kind == "post":
+                sent: bool | None = False
                 try:
-                    self._transfer.post(sha)
+                    sent = self._transfer.post(sha)
                 finally:
                     with self._lock:
                         self._unclaimed.discard(sha)
+                    self._seat.ended(sent=bool(sent), gate=self._gates.open_at("upload"),
+                                     now=self._clock())
             elif kind == "follow":
                 self._follower.follow()
             elif kind == "update":
