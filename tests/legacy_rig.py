@@ -80,10 +80,13 @@ class Folder02:
         return [row for row in self.rows if row["state"] not in OWED]
 
 
-def _state_of(i: int) -> str:
+def _state_of(i: int, *, owed: bool) -> str:
     """Mixed final states, the way a folder of a year's workouts ends up (per 100 rows:
-    81 uploaded, 8 duplicate, 6 invalid, 3 rejected, 1 queued, 1 retrying)."""
+    81 uploaded, 8 duplicate, 6 invalid, 3 rejected, 1 queued, 1 retrying; without
+    ``owed``, 83 uploaded and nothing owed)."""
     slot = i % 100
+    if not owed and slot in (97, 98):
+        return "uploaded"
     if 80 <= slot < 88:
         return "duplicate"
     if 88 <= slot < 94:
@@ -93,12 +96,12 @@ def _state_of(i: int) -> str:
     return {97: "queued", 98: "retrying"}.get(slot, "uploaded")
 
 
-def _plan(watch: Path, count: int, now: float) -> list[dict[str, Any]]:
+def _plan(watch: Path, count: int, now: float, *, owed: bool) -> list[dict[str, Any]]:
     """Write ``count`` files into ``watch`` and say how 0.2.0 recorded each."""
     first = datetime.fromtimestamp(now, UTC).replace(microsecond=0) - timedelta(days=20)
     rows: list[dict[str, Any]] = []
     for i in range(count):
-        state = _state_of(i)
+        state = _state_of(i, owed=owed)
         start = first + timedelta(minutes=20 * i)
         folder = watch / f"{i // 250:02d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -133,14 +136,18 @@ def config_02(root: Path, *, emulator: Any, extra: str = "") -> str:
             f"[state]\ndir = {json.dumps(str(root / 'state'))}\n" + extra)
 
 
-def build_02_folder(root: Path, *, emulator: Any, tree: Path, count: int = 1000) -> Folder02:
-    """A 0.2 config and ``count`` files recorded by 0.2.0, signed in to the emulator's athlete."""
+def build_02_folder(root: Path, *, emulator: Any, tree: Path, count: int = 1000,
+                    owed: bool = True) -> Folder02:
+    """A 0.2 config and ``count`` files recorded by 0.2.0, signed in to the emulator's athlete.
+
+    ``owed``: 1 row in 50 is one 0.2.0 had still to send (queued, or retrying and due).
+    """
     watch, state_dir = root / "watch", root / "state"
     watch.mkdir(parents=True)
     config = root / "config.toml"
     config.write_text(config_02(root, emulator=emulator))
     config.chmod(0o600)
-    rows = _plan(watch, count, time.time())
+    rows = _plan(watch, count, time.time(), owed=owed)
     tokens = emulator.issue_tokens(scope="read,activity:write,activity:read_all")
     plan = root / "plan.json"
     plan.write_text(json.dumps({
