@@ -4,7 +4,10 @@ Owns how the pieces are wired: the OAuth client the token store refreshes throug
 the token store and the rate-limit governor (both kept in ``state_dir``), the API
 client that uses them, the state store, and the engine with its pieces (the gates,
 the payload cache, the learned processing times, the outcomes, the way of following,
-the follower and the transfer), each given the parts it uses (:func:`build_engine`).
+the follower and the transfer), each given the parts it uses (:func:`build_engine`);
+an intervals.icu account's client and engine (:func:`open_intervals_client`,
+:func:`build_intervals_engine`: intervals.icu's POST in place of the transfer, nothing
+to follow, no governor).
 The daemon, the one-shot commands and the demo all build through here, so no piece
 builds another and no module below this one knows how the others are made. Nothing is
 started here.
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stravasync.config.accounts import key_variable
 from stravasync.errors import AccountCrossed, AuthError, AuthFlowError, ConfigError, NotSignedIn
 from stravasync.fsutil import ensure_private_dir
 from stravasync.strava.client import StravaClient
@@ -34,11 +38,12 @@ if TYPE_CHECKING:
     from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
     from stravasync.intake.ingest import Validator
+    from stravasync.intervals.client import IntervalsClient
     from stravasync.state import Store
     from stravasync.upload.archive import Peers
     from stravasync.upload.engine import Engine
     from stravasync.upload.polling import Pacing
-    from stravasync.upload.ports import RateGovernor, UploadClient
+    from stravasync.upload.ports import IntervalsUploads, RateGovernor, UploadClient
     from stravasync.upload.router import Lane, ReadReserve, Router
 
 __all__ = [
@@ -47,12 +52,14 @@ __all__ = [
     "Household",
     "Stack",
     "build_engine",
+    "build_intervals_engine",
     "only_account",
     "open_account_tokens",
     "open_accounts",
     "open_api",
     "open_governor",
     "open_household",
+    "open_intervals_client",
     "open_stack",
     "open_tokens",
     "require_sign_in",
@@ -281,6 +288,8 @@ class Household:
     oauth: OAuthClient
     tokens: dict[str, TokenStore]
     """The token store of each Strava account, by account name."""
+    clients: dict[str, StravaClient]
+    """The API client of each Strava account, by account name."""
 
     @property
     def strava_lanes(self) -> list[Lane]:
@@ -314,8 +323,7 @@ def crossed_sign_in(config: Config, account: Account, tokens: TokenStore) -> Acc
         return None
     return AccountCrossed(
         f"account {account.name!r}: {problem}. Nothing is sent for this account until "
-        f"`stravasync auth --account {account.name}` signs the right athlete in",
-        title=f"Wrong athlete for {account.name}")
+        f"`stravasync auth --account {account.name}` signs the right athlete in")
 
 
 def signed_out(config: Config, account: Account, tokens: TokenStore) -> AuthError | None:
@@ -330,7 +338,7 @@ def signed_out(config: Config, account: Account, tokens: TokenStore) -> AuthErro
         return None
     return NotSignedIn(f"account {account.name!r} is not signed in: run `stravasync auth "
                        f"--account {account.name}` (with --no-browser to send the athlete "
-                       "the address)", title=f"Not signed in: {account.name}")
+                       "the address)")
 
 
 @contextlib.contextmanager
@@ -386,11 +394,6 @@ def open_household(
     from stravasync.state import Store
     from stravasync.upload.router import Lane, ReadReserve, Router, peer_stores
 
-    unbuilt = [a.name for a in config.accounts if a.service != "strava"]
-    if unbuilt:
-        raise ConfigError(
-            f"the intervals.icu account(s) {', '.join(unbuilt)} cannot upload yet in this "
-            "version: remove them from [[accounts]] for now")
     ensure_private_dir(config.state_dir)
     pin_root(config)
     folders = account_folders_of(config)
@@ -405,16 +408,24 @@ def open_household(
         judge = SharedVerdicts()
         lanes: list[Lane] = []
         tokens: dict[str, TokenStore] = {}
+        clients: dict[str, StravaClient] = {}
+        shared_app = sum(1 for a in config.accounts if a.service == "strava") > 1
         for account in config.accounts:
             store = stores[account.name]
+            peers = peer_stores(config.accounts, stores, account.name)
+            if account.service == "intervals":
+                lanes.append(_intervals_lane(config, account, store, peers, transport=transport,
+                                             clock=clock, validator=judge, timing=timing))
+                continue
             token_store = open_account_tokens(config, account, refresher=oauth, clock=clock)
             tokens[account.name] = token_store
             client = StravaClient(config=config.strava, tokens=token_store, governor=governor,
-                                  transport=transport, timeout=timeout, clock=clock)
+                                  transport=transport, timeout=timeout, clock=clock,
+                                  shared_app=shared_app)
+            clients[account.name] = client
             engine = build_engine(config=config, store=store, client=client, governor=governor,
                                   clock=clock, validator=judge, timing=timing, account=account,
-                                  peers=peer_stores(config.accounts, stores, account.name),
-                                  reserve=reserve)
+                                  peers=peers, reserve=reserve)
             stopped = crossed_sign_in(config, account, token_store) or signed_out(
                 config, account, token_store)
             if stopped is not None:
@@ -427,4 +438,85 @@ def open_household(
         oauth.close()
         raise
     return Household(config=config, router=Router(lanes), governor=governor, oauth=oauth,
-                     tokens=tokens)
+                     tokens=tokens, clients=clients)
+
+
+def _intervals_lane(config: Config, account: Account, store: Store, peers: Peers, *,
+                    transport: httpx.BaseTransport | None, clock: Callable[[], float],
+                    validator: Validator, timing: Pacing | None) -> Lane:
+    """An intervals.icu account's lane: its engine on its store, halted without a key."""
+    from stravasync.upload.router import Lane
+
+    client = open_intervals_client(config, account, transport, clock=clock)
+    engine = build_intervals_engine(config=config, account=account, store=store, client=client,
+                                    clock=clock, validator=validator, timing=timing,
+                                    peers=peers)
+    if not account.api_key:
+        engine.halt(NotSignedIn(
+            f"account {account.name!r} has no intervals.icu API key: make one at "
+            "intervals.icu → Settings → Developer Settings, put it in the file "
+            f"api_key_file names (mode 0600) or in ${key_variable(account.name)}, then "
+            f"`stravasync auth --account {account.name}` checks it"))
+    return Lane(account=account, engine=engine, store=store, closers=[client.close, store.close])
+
+
+def open_intervals_client(
+    config: Config, account: Account, transport: httpx.BaseTransport | None = None, *,
+    clock: Callable[[], float] = time.time, timeout: float = 60.0,
+) -> IntervalsClient:
+    """The intervals.icu client of ``account``: its API base, athlete and key."""
+    from stravasync.intervals.client import IntervalsClient
+
+    if account.service != "intervals":
+        raise ConfigError(f"account {account.name!r} is a {account.service} account, "
+                          "not an intervals.icu one")
+    del config  # the account carries all it needs; kept for the callers' symmetry
+    return IntervalsClient(account=account.name, api_url=account.api_url,
+                           athlete_id=account.athlete_id, api_key=account.api_key,
+                           transport=transport, timeout=timeout, clock=clock)
+
+
+def build_intervals_engine(
+    *,
+    config: Config,
+    account: Account,
+    store: Store,
+    client: IntervalsUploads,
+    clock: Callable[[], float] = time.time,
+    validator: Validator | None = None,
+    timing: Pacing | None = None,
+    rng: random.Random | None = None,
+    peers: Peers | None = None,
+) -> Engine:
+    """The engine of one intervals.icu account over its ``store`` (nothing is started).
+
+    Today's engine (dispatch, queue, ingest, scan, waits) with intervals.icu's POST in
+    place of Strava's transfer and nothing to follow; no Strava governor is involved.
+    """
+    import random
+
+    from stravasync.intake.ingest import PayloadCache, default_validator
+    from stravasync.state.owners import owner_tag
+    from stravasync.upload.engine import Engine, EngineParts
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.icu import IntervalsPost, NothingToFollow
+    from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.outcomes import Outcomes
+    from stravasync.upload.polling import Pacing
+
+    pacing = timing or Pacing()
+    jitter = rng or random.Random()  # noqa: S311 - backoff jitter
+    judge = validator or default_validator
+    owner = owner_tag()
+    gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
+    payloads = PayloadCache()
+    times = ProcessingTimes(store=store, timing=pacing)
+    outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
+                        payloads=payloads, times=times, peers=peers)
+    post = IntervalsPost(config=config, account=account.name, store=store, clock=clock,
+                         timing=pacing, owner=owner, gates=gates, payloads=payloads,
+                         outcomes=outcomes, client=client, validator=judge, rng=jitter)
+    parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
+                        outcomes=outcomes, follower=NothingToFollow(), transfer=post)
+    return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,
+                  timing=pacing, rng=jitter, account=account.name, peers=peers)

@@ -92,10 +92,13 @@ def _named_account(config: Config, name: str) -> Account:
 def _check_intervals_key(config: Config, account: Account) -> None:
     """``auth --account`` for intervals.icu: one call names the key's athlete."""
     from stravasync.intervals.keycheck import check_key
+    from stravasync.state.runlock import nudge
 
     athlete = check_key(account, accounts=config.accounts, state_dir=config.state_dir)
     who = f"{athlete.name} ({athlete.id})" if athlete.name else athlete.id
     click.echo(f"The intervals.icu key of account {account.name} works: it belongs to {who}.")
+    if nudge(config.state_dir, reload=True):
+        click.echo("The running daemon reads the configuration again and uses this key now.")
 
 
 @click.command("logout")

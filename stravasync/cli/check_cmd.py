@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from stravasync.cli.context import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from stravasync.config.accounts import Account
+    from stravasync.config.rules import RuleSettings
 
 __all__ = ["check"]
 
@@ -28,7 +33,7 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
 
     Exit status 0 when every file is ok, 1 otherwise.
     """
-    from stravasync.config.accounts import Account, routes_for
+    from stravasync.config.accounts import routes_for
     from stravasync.config.rules import Rule, settings_for
     from stravasync.config.settings import resolve_config_path
     from stravasync.fsutil import legible, shown
@@ -42,22 +47,53 @@ def check(obj: CliContext, files: tuple[Path, ...], as_json: bool) -> None:
     for path in files:
         result = validate_path(path)
         ok = result.verdict is Verdict.OK
-        # The account whose folders hold it (a file named by hand: the first account).
-        to = (routes_for(accounts, path.absolute()) or accounts)[:1]
-        settings = settings_for(rules, path=path.absolute(), facts=result if ok else None,
-                                account=to[0].name if to else None,
-                                service=to[0].service if to else None)
+        # Every account whose folders hold it (a file named by hand: the first account).
+        to = routes_for(accounts, path.absolute()) or accounts[:1]
+        each: list[tuple[Account | None, RuleSettings]] = [
+            (account, settings_for(rules, path=path.absolute(), facts=result if ok else None,
+                                   account=account.name, service=account.service))
+            for account in to]
+        if not each:  # no configuration: rules apply to nobody in particular
+            each = [(None, settings_for(rules, path=path.absolute(),
+                                        facts=result if ok else None))]
         if as_json:
             data = result.as_json(path)
             data["path"] = shown(path)
             data["facts"] = {key: data.get(key) for key in _FACTS}
-            data["rules"] = settings.as_json()
-            data["matched_rules"] = list(settings.matched)
+            service = each[0][0].service if each[0][0] is not None else None
+            data["rules"] = each[0][1].for_service(service).as_json()
+            data["matched_rules"] = list(each[0][1].matched)
+            if accounts:
+                data["accounts"] = [_account_json(a, settings) for a, settings in each
+                                    if a is not None]
             click.echo(json.dumps(data, ensure_ascii=False))
         else:
             line = f"{shown(path)}: {result.verdict.value} \u2014 {result.summary()}"
             if rules and ok:
-                line += f"; rules: {settings.describe()}"
+                line += "".join(_rules_text(a, settings, named=len(accounts) > 1)
+                                for a, settings in each)
             click.echo(legible(line))
         all_ok = all_ok and ok
     click.get_current_context().exit(0 if all_ok else 1)
+
+
+def _rules_text(account: Account | None, settings: RuleSettings, *, named: bool) -> str:
+    """``; rules: …`` for one account the file goes to (named when there are several),
+    with the settings its service ignores (intervals.icu takes the name and description)."""
+    service = account.service if account is not None else None
+    where = ""
+    if named and account is not None:
+        where = f" for {account.name}" + (" (intervals.icu)" if service == "intervals" else "")
+    text = f"; rules{where}: {settings.for_service(service).describe()}"
+    ignored = settings.ignored_for(service)
+    if ignored:
+        text += f" ({', '.join(ignored)} ignored there: Strava only)"
+    return text
+
+
+def _account_json(account: Account, settings: RuleSettings) -> dict[str, Any]:
+    """One entry of ``accounts`` in ``check --json``: what applies for that account."""
+    return {"account": account.name, "service": account.service,
+            "rules": settings.for_service(account.service).as_json(),
+            "matched_rules": list(settings.matched),
+            "ignored": settings.ignored_for(account.service)}

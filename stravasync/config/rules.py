@@ -33,6 +33,7 @@ from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 __all__ = [
+    "INTERVALS_SETTINGS",
     "SPORTS",
     "STRAVA_SPORT_TYPES",
     "TEMPLATE_FIELDS",
@@ -77,6 +78,8 @@ _CONDITIONS = ("folder", "device", "sport", "glob", "account", "service")
 _SERVICES = ("strava", "intervals")
 _SETTINGS = ("name", "description", "trainer", "commute", "sport_type", "gear_id",
              "hide_from_home")
+#: The settings intervals.icu takes (with its upload); the others are Strava's only.
+INTERVALS_SETTINGS = ("name", "description")
 _GEAR_ID = re.compile(r"[bg]\d+|none")
 _DEFAULT_START = "%Y-%m-%d %H:%M"
 _FILE_SUFFIXES = (".gz", ".fit", ".gpx", ".tcx")
@@ -128,6 +131,18 @@ class RuleSettings:
         fields = {key: getattr(self, key) for key in ("sport_type", "gear_id",
                                                          "hide_from_home")}
         return {key: value for key, value in fields.items() if value is not None}
+
+    def for_service(self, service: str | None) -> RuleSettings:
+        """The settings an upload to ``service`` takes: intervals.icu only the name and
+        description (:data:`INTERVALS_SETTINGS`); Strava (or not known) all of them."""
+        if service != "intervals":
+            return self
+        return RuleSettings(name=self.name, description=self.description,
+                            matched=self.matched)
+
+    def ignored_for(self, service: str | None) -> list[str]:
+        """The settings in force that ``service`` does not take (Strava-only ones)."""
+        return [key for key in self.as_json() if key not in self.for_service(service).as_json()]
 
     def as_json(self) -> dict[str, Any]:
         """The ``rules`` object of ``stravasync check --json``: every setting in force."""

@@ -13,6 +13,12 @@ never silent and never repeats itself:
   as soon as no path shows that content any more (replaced, finished, read again);
 - an ``upload.after`` move that failed and is still owed, and its success.
 
+With several accounts the daemon keeps one Attention per account, on that account's
+folder, given its ``account`` name: every notice then names the account ("bob: Strava
+sign-in needed") and the account's own problems (signed out, scope missing, the
+athlete cap, an intervals.icu key refused) say how that account is mended
+(``stravasync auth --account bob``). Without a name (one account) nothing changes.
+
 Notices go through :class:`~stravasync.owner.notices.Notices` (once per cause, persisted);
 ``daemon.json`` (:mod:`stravasync.state.runlock`) carries the folders' health and the open
 problems for ``status``. Nothing here calls Strava.
@@ -33,7 +39,7 @@ from stravasync.fsutil import shown
 from stravasync.intake.folders import FolderHealth
 from stravasync.logs import get_logger
 from stravasync.models import ReasonCode, State
-from stravasync.owner.needs import open_file_problems, owed_text
+from stravasync.owner.needs import account_problem, open_file_problems, owed_text
 from stravasync.owner.notices import Notices, error_cause, file_cause, folder_cause
 from stravasync.state.runlock import DaemonInfo, write_info
 
@@ -51,6 +57,7 @@ _DEAD_ENDS = {"app_inactive": "auth:app_inactive", "athlete_limit": "auth:athlet
 _DEAD_END_TITLES = {"app_inactive": "Strava application inactive",
                     "athlete_limit": "Athlete limit reached"}
 _FOLDER_PROBLEMS = ("unreadable", "not_a_folder")
+_SERVICES = {"strava": "Strava", "intervals": "intervals.icu"}
 
 
 def activity_url(api_url: str, activity_id: int) -> str:
@@ -72,8 +79,14 @@ class Attention:
     def __init__(
         self, *, notices: Notices, state_dir: Path, api_url: str,
         clock: Callable[[], float] = time.time, wake_signal: str | None = None,
+        account: str | None = None, service: str = "strava",
     ) -> None:
+        """``account``: the account's name when there are several (its notices and
+        problems then name it); ``service``: where its files go (``strava`` or
+        ``intervals``)."""
         self._notices = notices
+        self._account = account
+        self._service = service
         self._wake_signal = wake_signal
         self._state_dir = state_dir
         self._api_url = api_url
@@ -132,15 +145,17 @@ class Attention:
         if before is not None:
             self._recovered(before, "uploads resumed")
         if cause is not None and error is not None:
-            self._problem(cause, error.message, title=error.title)
+            title, words = self._words(cause) or (error.title, error.message)
+            self._problem(cause, words, title=title)
         self.publish()
 
     def dead_end(self, reason: str | None, message: str = "") -> None:
         """Strava refuses every call for ``reason`` (a governor pause), or no longer."""
         for known, cause in _DEAD_ENDS.items():
             if known == reason:
-                self._problem(cause, message or _DEAD_END_TITLES[known],
-                              title=_DEAD_END_TITLES[known])
+                title, words = self._words(cause) or (
+                    _DEAD_END_TITLES[known], message or _DEAD_END_TITLES[known])
+                self._problem(cause, words, title=title)
             else:
                 self._recovered(cause, "Strava accepts calls again")
 
@@ -196,17 +211,29 @@ class Attention:
         if owed or before:
             self.publish()
 
+    def _words(self, cause: str) -> tuple[str, str] | None:
+        """An account's own title and words for *cause* (None: one account, or none)."""
+        return None if self._account is None else account_problem(cause,
+                                                                   account=self._account)
+
+    def _named(self, text: str) -> str:
+        """*text* naming the account, when there are several."""
+        return text if self._account is None else f"{self._account}: {text}"
+
     def _tell_finished(self, w: Workout) -> None:
         name = Path(w.path).name
         cause = file_cause(w.sha256)
         self._names[cause] = shown(name)
+        service = _SERVICES.get(self._service, self._service)
         if w.state is State.UPLOADED and w.activity_id is not None:
-            self._recovered(cause, f"{shown(name)} is on Strava now")
+            self._recovered(cause, f"{shown(name)} is on {service} now")
+            where = (activity_url(self._api_url, w.activity_id) if self._service == "strava"
+                     else f"activity {w.activity_id}")
             self._notices.uploaded(
-                cause, f"{shown(name)} is on Strava: {activity_url(self._api_url, w.activity_id)}",
-                title="Uploaded")
+                cause, self._named(f"{shown(name)} is on {service}: {where}"),
+                title=self._named("Uploaded"), account=self._account)
         elif w.state is State.REJECTED:
-            self._problem(cause, f"{shown(name)} was refused by Strava: {w.error}",
+            self._problem(cause, f"{shown(name)} was refused by {service}: {w.error}",
                           title="File refused")
         elif w.state is State.INVALID and w.reason_code != ReasonCode.TOO_OLD:
             self._problem(cause, f"{shown(name)} is not a file Strava would accept: {w.error}",
@@ -226,7 +253,8 @@ class Attention:
                 pid=os.getpid(), since=self._since, version=__version__,
                 watch=[h.to_json() for h in self._health.values()],
                 problems=dict(self._problems), list_mode=self._list_mode,
-                problems_since=dict(self._began), wake_signal=self._wake_signal)
+                problems_since=dict(self._began), wake_signal=self._wake_signal,
+                account=self._account)
         write_info(self._state_dir, info)
 
     def close(self, timeout: float = 5.0) -> None:
@@ -239,7 +267,8 @@ class Attention:
         with self._lock:
             self._problems[cause] = message
             self._began.setdefault(cause, self._clock())
-        self._notices.problem(cause, message, title=title)
+        self._notices.problem(cause, self._named(message), title=self._named(title),
+                              account=self._account)
 
     def _recovered(self, cause: str, message: str) -> None:
         with self._lock:
@@ -247,7 +276,7 @@ class Attention:
             self._began.pop(cause, None)
             self._names.pop(cause, None)
         # Notices knows what was told, across restarts too: a cause never told is quiet.
-        self._notices.recovered(cause, message)
+        self._notices.recovered(cause, self._named(message), account=self._account)
 
     def snapshot(self) -> dict[str, Any]:
         """For tests: the open problems and the folders' health."""

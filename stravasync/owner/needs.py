@@ -21,13 +21,46 @@ from stravasync.fsutil import shown
 from stravasync.models import State
 from stravasync.state import FileStatus, Workout
 
-__all__ = ["ACCOUNT", "FILE_PROBLEM_STATES", "needs_you", "open_file_problems"]
+__all__ = ["ACCOUNT", "FILE_PROBLEM_STATES", "account_problem", "needs_you", "open_file_problems",
+           "ranked"]
 
 ACCOUNT = "me"
 """The one account of a config without ``[[accounts]]`` (SPEC); a named one is passed in."""
 FILE_PROBLEM_STATES = frozenset({State.REJECTED, State.INVALID})
 """A file in one of these states waits for the owner (Strava refused it, or it is bad)."""
 _ORDER = ("config", "state", "auth", "engine", "folder", "file", "archive")
+CAP_PAGE = "https://www.strava.com/settings/api"
+"""Where a Strava app's owner raises its athlete cap."""
+_ACCOUNT_PROBLEMS: dict[str, tuple[str, str]] = {
+    "auth:signed_out": ("Strava sign-in needed",
+                        "signed out of Strava — run `stravasync auth --account {name}`"),
+    "auth:scope_missing": (
+        "Strava permission missing",
+        "the Strava sign-in lacks permission to upload — run `stravasync auth --account "
+        "{name}` and leave 'Upload your activities' ticked"),
+    "auth:athlete_limit": (
+        "Strava athlete cap reached",
+        "the Strava app's athlete cap is reached — the app's owner raises the cap in the "
+        f"app's settings on {CAP_PAGE} (up to 10 athletes), then run "
+        "`stravasync auth --account {name}`"),
+    "auth:key_refused": (
+        "intervals.icu key refused",
+        "intervals.icu refused the API key — make a new key at intervals.icu → Settings → "
+        "Developer Settings, then run `stravasync auth --account {name}`"),
+}
+
+
+def account_problem(cause: str, *, account: str) -> tuple[str, str] | None:
+    """The title and words of an account's problem *cause*, naming how ``account`` mends
+    it (``auth --account``), or None for a cause without words of its own."""
+    known = _ACCOUNT_PROBLEMS.get(cause)
+    return None if known is None else (known[0], known[1].format(name=account))
+
+
+def ranked(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``needs_you`` entries first things first (stable within a kind)."""
+    rank = {kind: n for n, kind in enumerate(_ORDER)}
+    return sorted(entries, key=lambda e: rank.get(e["kind"], len(_ORDER)))
 
 
 def open_file_problems(files: Iterable[FileStatus]) -> dict[str, FileStatus]:
@@ -90,9 +123,7 @@ def needs_you(
         if w.after_error is not None:
             entries.append(_entry("archive", {"path": shown(w.path)}, owed_text(w),
                                   w.after_failed_at))
-    rank = {kind: n for n, kind in enumerate(_ORDER)}
-    entries.sort(key=lambda e: rank.get(e["kind"], len(_ORDER)))
-    return entries
+    return ranked(entries)
 
 
 def _refused_entries(refused: Iterable[Workout], *, listed: set[Any]) -> list[dict[str, Any]]:

@@ -21,6 +21,10 @@ Never a flood: at most one notice per kind per minute (:data:`WINDOW_S`); the fi
 goes at once, the others of that minute are summed into one sent at its end ("12
 activities uploaded: …").
 
+Several accounts: a notice may name its ``account``. The same cause of two accounts
+(``auth:signed_out`` of jane and of bob) is two problems, told once each, and each
+account is paced on its own: two accounts' problems are two notices, both at once.
+
 Never in the way: the caller only updates memory and hands the work on; one worker
 thread writes the file and sends, each send with a short timeout (HTTP 5 s, command
 10 s). A failure is logged at debug level and never raised. Messages pass through
@@ -47,6 +51,7 @@ import httpx
 from stravasync.errors import (
     AppInactive,
     AthleteLimitReached,
+    KeyRefused,
     NotSignedIn,
     ReauthRequired,
     ScopeMissing,
@@ -111,6 +116,7 @@ _CAUSES: tuple[tuple[type[StravaSyncError], str], ...] = (
     (ScopeMissing, "auth:scope_missing"),
     (AppInactive, "auth:app_inactive"),
     (AthleteLimitReached, "auth:athlete_limit"),
+    (KeyRefused, "auth:key_refused"),
     (StateError, "state:unwritable"),
 )
 
@@ -143,6 +149,8 @@ class Notice:
     """A short title (ntfy's ``Title``), ``stravasync: ...``, already redacted."""
     message: str
     """One line of text, already redacted and cut to :data:`MAX_MESSAGE`."""
+    account: str | None = None
+    """The account it is about, when there are several (paced on its own)."""
 
 
 def folder_cause(path: str | os.PathLike[str]) -> str:
@@ -245,9 +253,11 @@ def summary(kind: str, held: Sequence[Notice], count: int) -> Notice:
     noun = _SUMMED[kind]
     named = "; ".join(n.message for n in held)
     more = f"; and {count - len(held)} more" if count > len(held) else ""
+    whose = f"{held[0].account}: " if held[0].account else ""
     return Notice(kind=kind, cause=f"{held[0].cause} and {count - 1} more",
-                  title=one_line(f"stravasync: {count} {noun}", 200),
-                  message=one_line(f"{count} {noun}: {named}{more}"))
+                  title=one_line(f"stravasync: {whose}{count} {noun}", 200),
+                  message=one_line(f"{count} {noun}: {named}{more}"),
+                  account=held[0].account)
 
 
 class Notices:
@@ -288,8 +298,8 @@ class Notices:
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._outbox: list[Notice] = []
-        self._held: dict[str, _HeldBack] = {}
-        self._open_at: dict[str, float] = {}
+        self._held: dict[tuple[str, str | None], _HeldBack] = {}
+        self._open_at: dict[tuple[str, str | None], float] = {}
         self._dirty = False
         self._busy = False
         self._closed = False
@@ -316,17 +326,24 @@ class Notices:
 
     # -- what callers say ---------------------------------------------------------------
 
-    def problem(self, cause: str, message: str, *, title: str | None = None) -> None:
-        """Tell the owner about *cause*, unless it was already told and not recovered."""
-        self._tell(PROBLEM, self._ledger.problems, cause, message, title, present=False)
+    def problem(self, cause: str, message: str, *, title: str | None = None,
+                account: str | None = None) -> None:
+        """Tell the owner about *cause* (of *account*, if named), unless it was already
+        told and not recovered."""
+        self._tell(PROBLEM, self._ledger.problems, cause, message, title, account=account,
+                   present=False)
 
-    def recovered(self, cause: str, message: str, *, title: str | None = None) -> None:
-        """*cause* is fine again: tell so if it was a problem, and clear it."""
-        self._tell(RECOVERED, self._ledger.problems, cause, message, title, present=True)
+    def recovered(self, cause: str, message: str, *, title: str | None = None,
+                  account: str | None = None) -> None:
+        """*cause* (of *account*) is fine again: tell so if it was a problem, and clear it."""
+        self._tell(RECOVERED, self._ledger.problems, cause, message, title, account=account,
+                   present=True)
 
-    def uploaded(self, cause: str, message: str, *, title: str | None = None) -> None:
-        """A new activity is on Strava; told once per *cause* (e.g. ``file:<sha256>``)."""
-        self._tell(UPLOADED, self._ledger.uploaded, cause, message, title, present=False)
+    def uploaded(self, cause: str, message: str, *, title: str | None = None,
+                 account: str | None = None) -> None:
+        """A new activity; told once per *cause* (e.g. ``file:<sha256>``) and *account*."""
+        self._tell(UPLOADED, self._ledger.uploaded, cause, message, title, account=account,
+                   present=False)
 
     def _tell(
         self,
@@ -336,23 +353,26 @@ class Notices:
         message: str,
         title: str | None,
         *,
+        account: str | None,
         present: bool,
     ) -> None:
         """Change *table* when *cause* is (*present*) or is not in it, and hand the work on."""
         if not self.enabled:
             return
+        # An account's cause is its own: jane's signed_out is not bob's (names hold no "/").
+        key = cause if account is None else f"{account}/{cause}"
         with self._wakeup:
-            if self._closed or (cause in table) != present:
+            if self._closed or (key in table) != present:
                 return
             if present:
-                del table[cause]
+                del table[key]
             else:
-                _remember(table, cause, self._clock())
+                _remember(table, key, self._clock())
             self._dirty = True
             if kind in self._on:
                 heading = f"stravasync: {title or _TITLES[kind]}"
                 self._pace(Notice(kind=kind, cause=cause, title=one_line(heading, 200),
-                                  message=one_line(message)))
+                                  message=one_line(message), account=account))
             self._wakeup.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -361,15 +381,17 @@ class Notices:
                 self._thread.start()
 
     def _pace(self, notice: Notice) -> None:
-        """Send ``notice`` now if its kind's minute is open, else hold it (lock held)."""
+        """Send ``notice`` now if its kind's minute is open (for its account), else hold it
+        (lock held)."""
         now = time.monotonic()
-        held = self._held.get(notice.kind)
-        if held is None and self._open_at.get(notice.kind, 0.0) <= now:
+        pace = (notice.kind, notice.account)
+        held = self._held.get(pace)
+        if held is None and self._open_at.get(pace, 0.0) <= now:
             self._outbox.append(notice)
-            self._open_at[notice.kind] = now + self._window_s
+            self._open_at[pace] = now + self._window_s
             return
         if held is None:
-            held = self._held[notice.kind] = _HeldBack([])
+            held = self._held[pace] = _HeldBack([])
         if len(held.notices) < MAX_NAMED:
             held.notices.append(notice)
         held.count += 1
@@ -410,19 +432,19 @@ class Notices:
         with self._wakeup:
             while True:
                 now = time.monotonic()
-                due = [kind for kind in self._held
-                       if self._closed or self._open_at.get(kind, 0.0) <= now]
+                due = [pace for pace in self._held
+                       if self._closed or self._open_at.get(pace, 0.0) <= now]
                 if self._dirty or self._outbox or due:
                     break
                 if self._closed:
                     return None
-                waits = [self._open_at[kind] - now for kind in self._held]
+                waits = [self._open_at[pace] - now for pace in self._held]
                 self._wakeup.wait(min(waits) if waits else None)
             batch, self._outbox = self._outbox, []
-            for kind in due:
-                held = self._held.pop(kind)
-                batch.append(summary(kind, held.notices, held.count))
-                self._open_at[kind] = now + self._window_s
+            for pace in due:
+                held = self._held.pop(pace)
+                batch.append(summary(pace[0], held.notices, held.count))
+                self._open_at[pace] = now + self._window_s
             persist, self._dirty = self._dirty, False
             self._busy = True
             return persist, batch

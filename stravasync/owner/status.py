@@ -17,24 +17,28 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from stravasync.errors import AuthError, StateError
+from stravasync.errors import StateError
 from stravasync.fsutil import legible, shown
 from stravasync.intake.folders import folder_health
 from stravasync.models import State
+from stravasync.owner.accounts import AccountView, named_needs, read_account
+from stravasync.owner.accounts_table import account_sign_in_lines, file_lines
 from stravasync.owner.needs import needs_you
-from stravasync.stack import open_governor, open_tokens
-from stravasync.state import DB_NAME, FINAL_STATES, Store
+from stravasync.stack import open_governor
+from stravasync.state import FINAL_STATES
+from stravasync.state.accounts import ACCOUNTS_DIR, account_folders
 from stravasync.state.runlock import lock_holder, read_info
 from stravasync.strava.tokens import problem_text
-from stravasync.upload.listing import FOLLOW_MODE_KEY, mode_for_scope, read_follow_mode
-from stravasync.upload.outcomes import FOREIGN_ANSWER
+from stravasync.upload.listing import mode_for_scope, read_follow_mode
 from stravasync.upload.polling import next_attempt_at
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
+    from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
-    from stravasync.state import FileStatus, Workout
+    from stravasync.state import FileStatus
 
 __all__ = ["Status", "gather_status", "status_table"]
 
@@ -56,6 +60,12 @@ class Status:
     """SPEC's ``status --json`` object."""
     problems: list[str] = field(default_factory=list)
     """Problems that need the owner now (the daemon's account, the state folder)."""
+    views: list[AccountView] = field(default_factory=list)
+    """Each account shown, as read from its folder."""
+    several: bool = False
+    """Whether the configuration has several accounts (or one that is not Strava's)."""
+    now: float = 0.0
+    """When it was gathered."""
 
 
 def _when(ts: float | None) -> str:
@@ -98,38 +108,19 @@ def state_dir_problem(state_dir: Any) -> str | None:
 
 def gather_status(
     config: Config, *, clock: Callable[[], float] = time.time, config_error: str | None = None,
+    account: str | None = None,
 ) -> Status:
     """Read the daemon's lock and account, the stores and the governor state.
 
     ``config_error``: the configuration file is invalid (``config`` is then the last
     good one's state folder with defaults): said first, and as ``config_error``.
+    ``account``: only that account's files, entry and problems (a configured name).
     """
     from stravasync import __version__
 
     now = clock()
-    files: list[FileStatus] = []
-    follow_raw: str | None = None
-    foreign: list[Workout] = []
-    owed: list[Workout] = []
-    if (config.state_dir / DB_NAME).exists():
-        store = Store.open(config.state_dir, read_only=True)
-        try:
-            files = store.files()
-            follow_raw = store.get_meta(FOLLOW_MODE_KEY)
-            # Strava kept answering about another file: only the owner can sort it out.
-            foreign = [w for w in store.workouts(states=(State.REJECTED,))
-                       if w.reason_code == FOREIGN_ANSWER]
-            owed = store.owed_moves()
-        finally:
-            store.close()
-    auth: dict[str, Any] | None
-    try:
-        token_status = open_tokens(config).status()
-        auth = token_status.as_json() if token_status is not None else None
-    except (StateError, AuthError) as exc:  # a damaged or unreadable token file
-        auth = {"athlete_id": None, "scope": None, "expires_at": None, "problem": exc.message}
-    rate = open_governor(config).snapshot(now=now)
-
+    accounts = config.accounts
+    several = len(accounts) > 1 or accounts[0].service != "strava"
     pid = lock_holder(config.state_dir)
     info = read_info(config.state_dir) if pid is not None else None
     if info is not None and info.get("pid") not in (pid, 0) and pid:
@@ -137,32 +128,56 @@ def gather_status(
     daemon = {"running": pid is not None, "pid": pid or None,
               "since": info.get("since") if info else None,
               "version": info.get("version") if info else __version__}
+    folders, folder_problem = _folders(config, several=several)
+    views = [read_account(a, folders[a.name], daemon_pid=pid) for a in accounts]
+    rate = open_governor(config).snapshot(now=now)
+
     watch = (info or {}).get("watch") or [
         folder_health(p, recursive=config.watch.recursive).to_json()
         for p in config.watch.paths]
+    if several and info is not None:  # each account's daemon.json tells of its folders
+        listed = {w.get("path") for w in watch}
+        for w in (w for v in views for w in v.watch):
+            if w.get("path") not in listed:
+                listed.add(w.get("path"))
+                watch.append(w)
     unwritable = state_dir_problem(config.state_dir)
-    needs = needs_you(
-        problems=(info or {}).get("problems") or {},
-        since=(info or {}).get("problems_since") or {}, files=files,
-        state_dir=config.state_dir, owed=owed, refused=foreign,
-        account=config.accounts[0].name, config_error=config_error,
-        state_problem=None if unwritable is None else (
-            f"the state folder {shown(config.state_dir)} cannot be written: "
-            f"{unwritable}; files are read again once it can"))
+    state_problem = folder_problem or (None if unwritable is None else (
+        f"the state folder {shown(config.state_dir)} cannot be written: "
+        f"{unwritable}; files are read again once it can"))
+    if several:
+        needs = named_needs(views, shared=needs_you(
+            problems={}, since={}, files=[], state_dir=config.state_dir,
+            config_error=config_error, state_problem=state_problem))
+    else:
+        view = views[0]
+        needs = needs_you(
+            problems=view.problems, since=view.since, files=view.files,
+            state_dir=config.state_dir, owed=view.owed, refused=view.foreign,
+            account=view.account.name, config_error=config_error,
+            state_problem=state_problem)
+    # The top-level auth and follow mode stay the first Strava account's (0.2 scripts).
+    strava = next((v for v in views if v.account.service == "strava"), None)
+    if account is not None:
+        views = [v for v in views if v.account.name == account]
+        needs = [e for e in needs if _concerns(e, views[0].account)]
     problems = [entry["message"] for entry in needs]
 
     paused = rate.get("paused_until")
-    account = config.accounts[0]  # one account until the routing of several lands
     entries = []
-    for f in files:
-        entry = f.as_json()
-        entry["account"] = account.name
-        if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
-            entry["next_attempt_at"] = next_attempt_at(
-                f.next_attempt_at, paused_until=float(str(paused or 0.0)), now=now)
-        entries.append(entry)
+    for view in views:
+        for f in view.files:
+            entry = f.as_json()
+            entry["account"] = view.account.name
+            if f.state in _WAITING and f.state is not State.PENDING and daemon["running"]:
+                held = paused if view.account.service == "strava" else None
+                entry["next_attempt_at"] = next_attempt_at(
+                    f.next_attempt_at, paused_until=float(str(held or 0.0)), now=now)
+            entries.append(entry)
+    auth = strava.auth if strava is not None else None
     # The daemon's own account of how it follows uploads; else what the sign-in allows.
     granted = (auth or {}).get("scope")
+    follow_raw = strava.follow_raw if strava is not None else None
     follow = (read_follow_mode(follow_raw) if daemon["running"] else None) or mode_for_scope(
         granted if isinstance(granted, str) else None)
     data: dict[str, Any] = {
@@ -175,15 +190,39 @@ def gather_status(
         "follow_reason": follow.why,
         "needs_you": needs,
         "accounts": [{
-            "name": account.name, "service": account.service, "auth": auth,
-            "counts": _counts(files),
+            "name": v.account.name, "service": v.account.service, "auth": v.auth,
+            "counts": _counts(v.files),
             "problems": [e["message"] for e in needs
-                         if e.get("account", account.name) == account.name],
-        }],
+                         if e.get("account", v.account.name) == v.account.name
+                         and (not several or "account" in e)],
+        } for v in views],
     }
     if config_error is not None:
         data["config_error"] = config_error
-    return Status(files=files, data=data, problems=problems)
+    return Status(files=[f for v in views for f in v.files], data=data, problems=problems,
+                  views=views, several=several, now=now)
+
+
+def _folders(config: Config, *, several: bool) -> tuple[dict[str, Path], str | None]:
+    """Each account's state folder, and why the pinned ones cannot be told (else None)."""
+    accounts = config.accounts
+    if not several:
+        return {accounts[0].name: config.state_dir}, None
+    try:
+        return account_folders(config.state_dir, accounts), None
+    except StateError as exc:  # the root pinned to an account no longer configured
+        first = accounts[0].name
+        return ({a.name: config.state_dir if a.name == first
+                 else config.state_dir / ACCOUNTS_DIR / a.name for a in accounts},
+                exc.message)
+
+
+def _concerns(entry: dict[str, Any], account: Account) -> bool:
+    """Whether a ``needs_you`` entry is shown under ``status --account``."""
+    if entry["kind"] == "folder":
+        return any(entry.get("path") == shown(p) for p in account.paths)
+    return entry.get("account", account.name) == account.name or entry["kind"] in (
+        "config", "state")
 
 
 def _counts(files: list[FileStatus]) -> dict[str, int]:
@@ -210,18 +249,23 @@ def _headline(status: Status) -> str:
         folders += " (" + "; ".join(f"{w['state']}: {w['path']}" for w in bad) + ")"
     parts.append(folders)
     files = status.files
-    waiting = sum(1 for f in files if f.state in _WAITING)
-    refused = sum(1 for f in files if f.state in (State.REJECTED, State.INVALID))
+    # Several accounts: a file counts once, waiting while any account still waits for it.
+    by_path: dict[str, set[State]] = {}
+    for f in files:
+        by_path.setdefault(f.path, set()).add(f.state)
+    states = list(by_path.values()) if status.several else [{f.state} for f in files]
+    waiting = sum(1 for held in states if held & _WAITING)
+    refused = sum(1 for held in states if held & {State.REJECTED, State.INVALID})
     if not files:
         parts.append("no files seen yet")
     elif waiting:
         paused = data["rate_limit"].get("paused_until")
-        text = f"{waiting} of {len(files)} files waiting"
+        text = f"{waiting} of {len(states)} files waiting"
         if paused:
             text += f", paused until {_clock_time(paused)} (rate limit)"
         parts.append(text)
     else:
-        parts.append(f"all {len(files)} files done")
+        parts.append(f"all {len(states)} files done")
     if refused:
         parts.append(f"{refused} refused")
     if status.problems:
@@ -253,6 +297,9 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
                if w["mode"] != "events" or (
                    w["state"] != "ok" and not any(w["path"] in p for p in status.problems))]
     lines.extend(_listed("Folders:", folders, limit=len(folders), hint=""))
+    if status.several:
+        lines.extend(_several_lines(status, show_all=show_all))
+        return [legible(line) for line in lines]
     counts = _counts(files)
     summary = ", ".join(f"{counts[s.value]} {s.value}" for s in State if s.value in counts)
     lines.append("")
@@ -291,6 +338,24 @@ def status_table(status: Status, *, show_all: bool = False) -> list[str]:
     # A name (or an error quoting one) may hold ESC or a newline: it never steers the
     # terminal nor forges a line of this table (`status --json` keeps it exact).
     return [legible(line) for line in lines]
+
+
+def _several_lines(status: Status, *, show_all: bool) -> list[str]:
+    """The files by account, their problems, and each account's sign-in."""
+    lines = file_lines(status.views, status.data, now=status.now, show_all=show_all)
+    problems = sorted(((v.account.name, f) for v in status.views for f in v.files
+                       if f.error and f.state in _PROBLEM_STATES),
+                      key=lambda pair: pair[1].updated_at or 0.0, reverse=True)
+    lines.extend(_listed(
+        "Recent problems:",
+        [f"  {name}: {f.state.value}: {shown(f.path)}: {f.error}" for name, f in problems],
+        limit=_LIST_LIMIT, hint="`stravasync status --json` lists them all"))
+    lines.append("")
+    lines.extend(account_sign_in_lines(status.views))
+    if any(v.account.service == "strava" for v in status.views):
+        lines.append(_mode_line(status.data["follow_mode"], status.data.get("follow_reason")))
+        lines.extend(_rate_lines(status.data["rate_limit"]))
+    return lines
 
 
 def _mode_line(mode: str, why: str | None) -> str:

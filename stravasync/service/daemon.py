@@ -189,13 +189,16 @@ class Daemon:
         house = open_household(config, transport=self._transport)
         self._house = house
         remember_state_dir(config)  # `status` finds this folder if the file gets a typo
+        # One ledger of notices for the daemon (pacing and "already told" per account).
+        notices = Notices.from_settings(config.notify,
+                                        state_path=config.state_dir / "notices.json")
+        several = len(house.router.lanes) > 1
         for lane in house.router.lanes:
-            folder = lane.store.path.parent
             self._attentions[lane.name] = Attention(
-                notices=Notices.from_settings(config.notify,
-                                              state_path=folder / "notices.json"),
-                state_dir=folder, api_url=config.strava.api_url,
-                wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None)
+                notices=notices, state_dir=lane.store.path.parent,
+                api_url=config.strava.api_url,
+                wake_signal=NUDGE_SIGNAL.name if self._takes_signals else None,
+                account=lane.name if several else None, service=lane.account.service)
             self._attentions[lane.name].publish()
         self._attention = self._attentions[house.router.lanes[0].name]
         router = house.router
@@ -218,7 +221,7 @@ class Daemon:
             self._house.close()
             self._house = None
         for attention in self._attentions.values():
-            attention.close()
+            attention.close()  # closing the shared ledger twice is harmless
         self._attentions = {}
         self._attention = None
 
@@ -280,8 +283,13 @@ class Daemon:
             except StravaSyncError as error:
                 log.debug("follow_up_deferred", error=str(error), account=lane.name)
             attention.halted(lane.engine.fatal)
-        pause = house.governor.active_pause("upload")
-        first.dead_end(pause.reason if pause is not None else None)
+        app = house.governor.active_pause("upload")
+        for lane in house.strava_lanes:
+            # The app's dead end is told once (the first account's notices); the athlete
+            # cap refuses one athlete of a household, and is told for that account.
+            own = house.clients[lane.name].athlete_pause()
+            shown = own or (app if self._attentions[lane.name] is first else None)
+            self._attentions[lane.name].dead_end(shown.reason if shown is not None else None)
 
     def _refresh_tokens(self) -> None:
         house = self._house

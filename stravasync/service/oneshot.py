@@ -149,4 +149,4 @@ def _report(config: Config, house: Household, lane: Lane, sub: Submitted,
 def intervals_activity_url(api_url: str, activity: int | str) -> str:
     """The web page of an intervals.icu activity, beside the API at ``api_url``."""
     base = api_url.split("/api/", 1)[0].rstrip("/")
-    return f"{base}/activities/{activity}"
+    return f"{base}/activities/i{activity}"  # its ids are "i" and a number; we keep the number

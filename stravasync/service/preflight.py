@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stravasync.config.accounts import key_variable
 from stravasync.fsutil import legible
 from stravasync.intake.folders import folder_warnings
-from stravasync.stack import open_tokens
+from stravasync.state.accounts import account_folders
 from stravasync.state.runlock import lock_holder
+from stravasync.strava.tokens import TokenStore
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
@@ -29,9 +31,7 @@ def service_warnings(config: Config) -> list[str]:
                         "in the foreground or by hand: stop it first (Ctrl-C where it runs); "
                         "until it stops, the service finds the state folder taken, cannot "
                         "start, and is tried again every 30 seconds")
-    if open_tokens(config).status() is None:
-        warnings.append("not signed in yet: run `stravasync auth`; until then the service "
-                        "watches and queues files but uploads nothing")
+    warnings.extend(_sign_in_warnings(config))
     if config.strava.client_secret_source == "env":  # noqa: S105 - a source name
         warnings.append("the client secret comes from $STRAVASYNC_CLIENT_SECRET, which the "
                         "service does not see: set client_secret_file in the config, or the "
@@ -44,4 +44,29 @@ def service_warnings(config: Config) -> list[str]:
     if private_tmp:
         warnings.append("the service runs with a private /tmp and cannot see "
                         + ", ".join(str(p) for p in private_tmp))
+    return warnings
+
+
+def _sign_in_warnings(config: Config) -> list[str]:
+    """Each account that could not send yet: signed out (Strava) or without a key."""
+    if len(config.accounts) == 1 and config.accounts[0].service == "strava":
+        if TokenStore(state_dir=config.state_dir).status() is None:
+            return ["not signed in yet: run `stravasync auth`; until then the service "
+                    "watches and queues files but uploads nothing"]
+        return []
+    folders = account_folders(config.state_dir, config.accounts)
+    warnings: list[str] = []
+    for account in config.accounts:
+        if account.service == "strava" and TokenStore(
+                state_dir=folders[account.name]).status() is None:
+            warnings.append(f"account {account.name} is not signed in yet: run `stravasync "
+                            f"auth --account {account.name}`; until then its files wait")
+        elif account.service == "intervals" and not account.api_key:
+            warnings.append(f"account {account.name} has no intervals.icu API key: set "
+                            f"api_key_file or ${key_variable(account.name)}; until then its "
+                            "files wait")
+        elif account.service == "intervals" and account.api_key_source == "env":
+            warnings.append(f"account {account.name} takes its key from "
+                            f"${key_variable(account.name)}, which the service does not see: "
+                            "set api_key_file instead")
     return warnings

@@ -86,8 +86,11 @@ def lock_holder(state_dir: Path) -> int | None:
         os.close(fd)
 
 
-def nudge(state_dir: Path) -> bool:
+def nudge(state_dir: Path, *, reload: bool = False) -> bool:
     """Wake the daemon holding ``state_dir`` (:data:`NUDGE_SIGNAL`); False if none was.
+
+    ``reload``: send SIGHUP instead: the daemon re-reads its configuration (a new
+    intervals.icu key, read where the configuration says).
 
     Only a daemon that says in ``daemon.json`` that it takes the signal is sent it (the
     signal's default action ends a process): one embedded in another program (the
@@ -100,7 +103,7 @@ def nudge(state_dir: Path) -> bool:
     ):
         return False
     try:
-        os.kill(pid, NUDGE_SIGNAL)
+        os.kill(pid, signal.SIGHUP if reload else NUDGE_SIGNAL)
     except OSError as exc:  # another user's daemon: it looks on its own within a minute
         log.debug("daemon_not_nudged", pid=pid, error=exc.strerror or str(exc))
         return False
@@ -127,12 +130,15 @@ class DaemonInfo:
     """When each open problem began, by cause."""
     wake_signal: str | None = None
     """The signal that wakes it (:data:`NUDGE_SIGNAL`'s name), if it takes one."""
+    account: str | None = None
+    """The account whose folder this is, when there are several (its problems' owner)."""
 
     def as_json(self) -> dict[str, Any]:
         """The JSON object stored (and ``status --json``'s ``daemon`` fields)."""
         return {"pid": self.pid, "since": self.since, "version": self.version,
                 "watch": self.watch, "problems": self.problems, "list_mode": self.list_mode,
-                "problems_since": self.problems_since, "wake_signal": self.wake_signal}
+                "problems_since": self.problems_since, "wake_signal": self.wake_signal,
+                "account": self.account}
 
 
 def write_info(state_dir: Path, info: DaemonInfo) -> None:

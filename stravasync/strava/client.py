@@ -37,6 +37,7 @@ import httpx
 
 from stravasync.errors import (
     ApiError,
+    AthleteLimitReached,
     DeadEnd,
     DuplicateActivity,
     ListScopeMissing,
@@ -46,6 +47,7 @@ from stravasync.errors import (
     TransientError,
 )
 from stravasync.logs import get_logger
+from stravasync.strava.governor import Pause
 from stravasync.strava.wire import (
     DEAD_END_CLASSES,
     DEAD_END_MESSAGES,
@@ -258,8 +260,13 @@ class StravaClient:
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        shared_app: bool = False,
     ) -> None:
         self._tokens = tokens
+        # Several athletes on one app: the athlete cap refuses one athlete, not the app,
+        # so its pause is this client's own and the other athletes' calls go on.
+        self._shared_app = shared_app
+        self._own_pause: Pause | None = None
         self._governor = governor
         self._clock = clock
         self._list_refused_for: TokenStatus | None = None
@@ -465,14 +472,22 @@ class StravaClient:
         except DeadEnd as exc:
             reason = DEAD_END_REASONS[type(exc)]
             until = self._clock() + exc.retry_after
-            self._governor.pause(until=until, reason=reason)
+            if self._shared_app and isinstance(exc, AthleteLimitReached):
+                self._own_pause = Pause(until=until, scope="all", reason=reason)
+            else:
+                self._governor.pause(until=until, reason=reason)
             log.error("strava_dead_end", reason=reason, retry_at=until)
             raise
         return response
 
+    def athlete_pause(self) -> Pause | None:
+        """This athlete's own dead end (the athlete cap, several athletes on one app), if on."""
+        pause = self._own_pause
+        return pause if pause is not None and pause.until > self._clock() else None
+
     def _refuse_during_dead_end(self, kind: RequestKind) -> None:
         """Raise the recorded dead end again, without calling Strava, while it lasts."""
-        pause = self._governor.active_pause(kind)
+        pause = self.athlete_pause() or self._governor.active_pause(kind)
         if pause is None or pause.reason not in DEAD_END_CLASSES:
             return
         error = DEAD_END_CLASSES[pause.reason](

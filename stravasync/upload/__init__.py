@@ -10,6 +10,8 @@
   them.
 - ``gates``: What the engine and its transfers share while uploads run: the gates and the
   halt.
+- ``icu``: Owns the intervals.icu POST: claim, resolve a claim left in flight, send,
+  record.
 - ``learning``: Learning how long Strava takes to process an upload, per format and size
   band.
 - ``listing``: Whether uploads in flight are followed by activity lists or by single polls,

@@ -65,16 +65,15 @@ from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
 from stravasync.state.owners import owner_alive
 from stravasync.state.rows import status_at
 from stravasync.upload.archive import Peers, carry_out_after
-from stravasync.upload.follow import Follower
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
 from stravasync.upload.outcomes import Outcomes
 from stravasync.upload.polling import Pacing, backoff_delay
 from stravasync.upload.reports import ScanReport, WaitResult, next_times
-from stravasync.upload.transfer import Transfer
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
+    from stravasync.upload.ports import FollowStep, PostStep
 
 __all__ = ["Engine", "EngineParts", "ScanReport", "WaitResult"]
 
@@ -102,10 +101,10 @@ class EngineParts:
     """The learned processing times."""
     outcomes: Outcomes
     """What Strava's answers mean for the store."""
-    follower: Follower
-    """Polls, lists and updates."""
-    transfer: Transfer
-    """The POST."""
+    follower: FollowStep
+    """Polls, lists and updates (nothing, for intervals.icu)."""
+    transfer: PostStep
+    """The POST (Strava's, or intervals.icu's)."""
 
 
 class Engine:

@@ -1,8 +1,11 @@
 """The seams between the engine and the outside: what it needs of Strava and the governor.
 
-Owns the two :class:`~typing.Protocol` s the engine, the transfer and the follower are
+Owns the :class:`~typing.Protocol` s the engine, the transfer and the follower are
 written against: :class:`UploadClient` (:class:`stravasync.strava.client.StravaClient`, or a
-test double) and :class:`RateGovernor` (:class:`stravasync.strava.governor.Governor`).
+test double) and :class:`RateGovernor` (:class:`stravasync.strava.governor.Governor`); the
+engine's two steps, :class:`PostStep` (Strava's transfer, or intervals.icu's POST) and
+:class:`FollowStep` (Strava's follower, or nothing to follow); and
+:class:`IntervalsUploads` (:class:`stravasync.intervals.client.IntervalsClient`).
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from datetime import date
 
+    from stravasync.intervals.client import IntervalsActivity
     from stravasync.strava.client import ActivitySummary, Upload
     from stravasync.strava.governor import RequestKind
 
-__all__ = ["RateGovernor", "UploadClient"]
+__all__ = ["FollowStep", "IntervalsUploads", "PostStep", "RateGovernor", "UploadClient"]
 
 
 class UploadClient(Protocol):
@@ -67,4 +72,50 @@ class RateGovernor(Protocol):
 
     def hold_uploads(self, *, until: float, reserve: int, now: float | None = None) -> None:
         """No upload goes before ``until``: say so (``status``, the log)."""
+        ...
+
+
+class PostStep(Protocol):
+    """The engine's POST of one due workout: claimed first, its answer recorded at once."""
+
+    def post(self, sha: str) -> None:
+        """POST the workout ``sha`` if it is still due."""
+        ...
+
+
+class FollowStep(Protocol):
+    """The engine's looks after a POST: polls, batch lists and activity updates."""
+
+    @property
+    def next_look_at(self) -> float:
+        """When the next batch look may go."""
+        ...
+
+    def batching(self) -> bool:
+        """Whether uploads in flight are followed by one list instead of polls."""
+        ...
+
+    def follow(self) -> None:
+        """One batch look."""
+        ...
+
+    def poll(self, sha: str) -> object:
+        """One poll of the upload of ``sha``."""
+        ...
+
+    def update(self, sha: str) -> None:
+        """The activity update of ``sha``."""
+        ...
+
+
+class IntervalsUploads(Protocol):
+    """What intervals.icu POSTs need of :class:`~stravasync.intervals.client.IntervalsClient`."""
+
+    def upload(self, *, data: bytes, filename: str, external_id: str,
+               name: str | None = None, description: str | None = None) -> IntervalsActivity:
+        """POST /athlete/{id}/activities."""
+        ...
+
+    def activities(self, *, oldest: date, newest: date) -> list[IntervalsActivity]:
+        """GET /athlete/{id}/activities?oldest=&newest=."""
         ...

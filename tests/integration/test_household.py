@@ -126,3 +126,32 @@ def test_upload_after_moves_a_shared_file_only_once_both_athletes_have_it(
         assert not (tmp_path / "shared" / "ride-5.fit").exists()
         assert (tmp_path / "archive" / "ride-5.fit").exists()
         assert 1 == len(starts_of(emulator, JANE)) == len(starts_of(emulator, BOB))
+
+
+def test_every_file_of_a_folder_reaches_strava_and_intervals_icu_once_each(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jane's folder to her Strava and her intervals.icu: each workout once on each, Bob's on neither."""
+    knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
+        config = household(tmp_path, emulator)
+        with config.open("a") as text:
+            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
+                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
+                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        sign_in(emulator, state / "accounts" / "bob", BOB)
+        jane_only = [drop(tmp_path / "jane", d) for d in (1, 2, 3)]
+        bob_only = [drop(tmp_path / "bob", 4)]
+
+        for _run in range(2):
+            with pytest.raises(SystemExit) as exited:
+                main(["--config", str(config), "run", "--once"])
+            assert 0 == exited.value.code
+
+        on_icu = emulator.intervals_activities_of(JANE)
+        assert jane_only == starts_of(emulator, JANE)
+        assert bob_only == starts_of(emulator, BOB)
+        assert 3 == len(on_icu)
+        assert [] == emulator.intervals_activities_of(BOB)
