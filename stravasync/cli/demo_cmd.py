@@ -8,7 +8,8 @@ import click
 @click.command("demo")
 @click.option("--household", is_flag=True,
               help="Two athletes on one Strava app: Jane's folder, Bob's folder and a shared "
-                   "one that goes to both; a table per account shows which file went where.")
+                   "one that goes to both, and Jane's folders to her intervals.icu account "
+                   "too; a table per account shows which file went where.")
 def demo_command(*, household: bool) -> None:
     """Upload sample workouts to a built-in Strava emulator and show what happens.
 

@@ -1,4 +1,4 @@
-"""``stravasync demo --household``: each athlete's table holds exactly their folders' files."""
+"""``stravasync demo --household``: each account's table holds exactly its folders' files."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
 
 def test_household_demo_sends_each_athlete_exactly_their_folders_files(demo: DemoRun) -> None:
-    """Jane's table: her files and the shared ones; Bob's: his and the shared; nothing crossed."""
+    """Jane's tables (Strava, intervals.icu): hers and the shared; Bob's: his and the shared."""
     proc, elapsed = demo.proc, demo.elapsed
 
     assert 0 == proc.returncode, proc.stdout + proc.stderr
@@ -63,18 +63,23 @@ def test_household_demo_sends_each_athlete_exactly_their_folders_files(demo: Dem
                  "jane-walk.gpx": ("uploaded", "jane"), **shared},
         "bob": {"bob-lunch-ride.fit": ("uploaded", "bob"),
                 "bob-evening-run.tcx.gz": ("uploaded", "bob"), **shared},
+        "jane-icu": {"jane-morning-run.fit": ("uploaded", "jane"),
+                     "jane-walk.gpx": ("uploaded", "jane"), **shared},
     } == accounts_shown(proc.stdout)
     assert "Account jane (Strava athlete Jane, 1234567): 4 files, 3 activities on Strava" in (
         proc.stdout)
     assert "Account bob (Strava athlete Bob, 2345678): 4 files, 3 activities on Strava" in (
         proc.stdout)
-    assert "each athlete got exactly the files of their folders" in proc.stdout
+    assert ("Account jane-icu (intervals.icu athlete Jane, 1234567): 4 files, 3 activities on "
+            "intervals.icu") in proc.stdout
+    assert "each account got exactly the files of its folders" in proc.stdout
     assert [] == list(demo.tmp.iterdir())  # everything cleaned up
 
 
-def test_household_demo_never_prints_a_token(demo: DemoRun) -> None:
-    """No 40-hex token (the emulator's access and refresh tokens) appears in the output or log."""
+def test_household_demo_never_prints_a_token_or_key(demo: DemoRun) -> None:
+    """No Strava token (40 hex digits) nor intervals.icu key appears in the output or the log."""
     proc = demo.proc
 
     assert 0 == proc.returncode, proc.stdout + proc.stderr
     assert [] == re.findall(r"\b[0-9a-f]{40}\b", proc.stdout + proc.stderr)
+    assert "emulator-icu-key-" not in proc.stdout + proc.stderr
