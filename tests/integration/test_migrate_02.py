@@ -116,6 +116,29 @@ def test_a_02_folder_keeps_every_file_state_and_sign_in_and_sends_only_what_was_
     assert files_line(len(folder.rows), folder, sent=len(owed)) == files_line_of(human_after)
 
 
+def test_a_settled_02_folder_reads_the_same_after_the_first_start(
+        tmp_path: Path, tree: Path, emulator: Emulator) -> None:
+    """Nothing owed: ``status`` reads as 0.2.0's did, and the first start calls Strava not once."""
+    folder = build_02_folder(tmp_path, emulator=emulator, tree=tree, count=1000, owed=False)
+    before = status_json(run_02(folder, "status", "--json"))
+    human_before = run_02(folder, "status").stdout
+
+    first = run_new(folder.config, "run", "--once")
+    after = status_json(run_new(folder.config, "status", "--json"))
+    human_after = run_new(folder.config, "status").stdout
+
+    assert 0 == first.returncode, first.stderr[-3000:]
+    assert 0 == emulator.inspect(requests=False)["counters"]["api_calls"]
+    assert before["files"] == [{k: v for k, v in f.items() if k != "account"}
+                               for f in after["files"]]
+    assert (before["auth"], before["watch"]) == (after["auth"], after["watch"])
+    # The one line whose words changed since 0.2.0 (CHANGELOG), and the rate-limit usage,
+    # which a quarter-hour turning between the two looks may reset.
+    reworded = ("Following uploads:", "Rate limit:")
+    assert [line for line in human_before.splitlines() if not line.startswith(reworded)] == [
+        line for line in human_after.splitlines() if not line.startswith(reworded)]
+
+
 def sign_in_line(human: str) -> str:
     return next(line for line in human.splitlines() if line.startswith("Sign-in:"))
 
