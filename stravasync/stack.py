@@ -184,12 +184,15 @@ def build_engine(
     account: Account | None = None,
     peers: Peers | None = None,
     reserve: ReadReserve | None = None,
+    queue: Callable[[float, int], int] | None = None,
 ) -> Engine:
     """The upload engine over ``store``, its pieces wired (nothing is started).
 
     ``account``: whose engine it is (the rules' ``account`` condition; the first account
     by default); ``peers``: the other accounts' stores, for ``upload.after``;
-    ``reserve``: the app's reads kept back, shared by every Strava engine.
+    ``reserve``: the app's reads kept back, shared by every Strava engine;
+    ``queue(now, limit)``: POSTs waiting on every engine sharing ``governor`` (counted
+    up to ``limit``), for the follower's backlog rule; None: this engine's own.
     """
     import random
 
@@ -217,7 +220,7 @@ def build_engine(
     listing = Listing(client=client, store=store, clock=clock, timing=pacing, rng=jitter)
     follower = Follower(store=store, clock=clock, timing=pacing, owner=owner, gates=gates,
                         outcomes=outcomes, times=times, client=client, governor=governor,
-                        rng=jitter, listing=listing)
+                        rng=jitter, listing=listing, queue=queue)
     if reserve is not None:
         reserve.add(follower.reads_to_keep)
     transfer = Transfer(config=config, store=store, clock=clock, timing=pacing, owner=owner,
@@ -392,6 +395,7 @@ def open_household(
     """
     from stravasync.intake.verdicts import SharedVerdicts
     from stravasync.state import Store
+    from stravasync.state.owners import owner_tag
     from stravasync.upload.router import Lane, ReadReserve, Router, peer_stores
 
     ensure_private_dir(config.state_dir)
@@ -410,6 +414,14 @@ def open_household(
         tokens: dict[str, TokenStore] = {}
         clients: dict[str, StravaClient] = {}
         shared_app = sum(1 for a in config.accounts if a.service == "strava") > 1
+        owner = owner_tag()
+        strava_stores = [stores[a.name] for a in config.accounts if a.service == "strava"]
+
+        def queue(now: float, limit: int) -> int:
+            """POSTs waiting on every Strava engine: the app's backlog, not one account's."""
+            return sum(len(s.due_posts(now=now, owner=owner, limit=limit))
+                       for s in strava_stores)
+
         for account in config.accounts:
             store = stores[account.name]
             peers = peer_stores(config.accounts, stores, account.name)
@@ -425,7 +437,7 @@ def open_household(
             clients[account.name] = client
             engine = build_engine(config=config, store=store, client=client, governor=governor,
                                   clock=clock, validator=judge, timing=timing, account=account,
-                                  peers=peers, reserve=reserve)
+                                  peers=peers, reserve=reserve, queue=queue)
             stopped = crossed_sign_in(config, account, token_store) or signed_out(
                 config, account, token_store)
             if stopped is not None:

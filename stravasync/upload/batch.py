@@ -55,6 +55,7 @@ __all__ = [
     "reads_needed",
     "relook_delay",
     "settle",
+    "waiting_for_list",
 ]
 
 
@@ -79,9 +80,16 @@ class BatchSettings:
     relook_share: float = 0.3
     """An upload missing from a list is looked for again after this share of its expected
     time (a list is shared, so looks can be closer than single polls' growing steps)."""
-    gather_cap: float = 1.0
-    """In a backlog a due list waits for the rest in flight at most this many expected
-    times (see :func:`plan`'s ``posts_waiting``)."""
+    backlog_batch: int = 16
+    """In a backlog, a list waits until this many uploads are past their expected time
+    (one list then settles them all), and so many hold no POST slot meanwhile
+    (:func:`waiting_for_list`)..."""
+    backlog_wait_s: float = 60.0
+    """... or until the first of them has waited this long."""
+    gather_wait_s: float = 1.5
+    """Outside a backlog a list waits at most this long after the first upload it covers
+    was expected done, for the others in flight to be expected done too (latency barely
+    moves, and the list settles more of them)."""
     likely_share: float = 0.5
     """An upload posted this share of its expected time ago is likely done already: beside
     one ripe upload it makes a list worth more than that upload's own poll (a list
@@ -237,9 +245,12 @@ def plan(
     ``posts_waiting``: workouts due to be POSTed and held back. When they are more
     than ``read_budget`` (a backlog: the window's calls run out before the queue
     does), every read saved is one more activity this window, and time is not what
-    is short: a list then waits until every listable upload in flight is expected
-    done (at most :attr:`BatchSettings.gather_cap` expected times more), so that it
-    settles all of them at once.
+    is short: a list then waits until it can settle
+    :attr:`BatchSettings.backlog_batch` uploads at once (at most
+    :attr:`BatchSettings.backlog_wait_s`), while their slots take further POSTs. With
+    fewer POSTs waiting (but some), a due list waits at most
+    :attr:`BatchSettings.gather_wait_s` past the first upload's expected time, so that
+    it finds the slightly slower ones done too.
     """
     s = settings or BatchSettings()
     if not uploads:
@@ -251,8 +262,10 @@ def plan(
     listable = _listable(uploads, can_list=can_list, settings=s)
     listed = {u.upload_id for u in listable}
     due_single = [u for u in uploads if u.upload_id not in listed and u.due_at <= now]
-    # Missed by lists until its time was clearly up: only its own poll can tell more.
-    aged = [u for u in listable if u.polls >= 1
+    backlog = posts_waiting > read_budget
+    # Missed by lists until its time was clearly up: only its own poll can tell more. In
+    # a backlog the next list goes anyway: one missed once is looked for in it first.
+    aged = [u for u in listable if u.polls >= (2 if backlog else 1)
             and now - u.posted_at >= clear_after(u.expected_s, s)]
     overdue = sorted((u for u in aged if u.due_at <= now), key=lambda u: u.posted_at)
     probes = overdue if probe_settled else overdue[:1]
@@ -269,10 +282,11 @@ def plan(
     polls = [*probes]
     list_call: ListCall | None = None
     wait_until: float | None = None
-    gather_until = _gather_until(listable, ripe, left_out, now=now, settings=s) if (
-        due_list and posts_waiting > read_budget) else None
+    gather_until = _gather_until(
+        listable, ripe, left_out, now=now, settings=s, backlog=backlog) if (
+        due_list and posts_waiting > 0) else None
     if gather_until is not None:
-        wait_until = gather_until  # a backlog: one list for the whole set in flight
+        wait_until = gather_until  # one list for more of the uploads in flight
     elif due_list and len(ripe) + len(likely) < 2:
         polls.extend(due_list)  # one upload to look at: its own poll tells it all
     elif due_list:
@@ -298,17 +312,47 @@ def plan(
 
 def _gather_until(
     listable: Sequence[InFlight], ripe: Sequence[InFlight], left_out: set[str], *,
-    now: float, settings: BatchSettings,
+    now: float, settings: BatchSettings, backlog: bool,
 ) -> float | None:
-    """When every listable upload in flight is expected done, if worth waiting for."""
-    ripe_ids = {u.upload_id for u in ripe}
-    pending = [u for u in listable
-               if u.upload_id not in left_out and u.upload_id not in ripe_ids]
-    if not pending or not ripe:
+    """When to list, if not now, so that one list settles many uploads.
+
+    A list goes once :attr:`BatchSettings.backlog_batch` uploads are ripe (their slots
+    were handed to further POSTs meanwhile, :func:`waiting_for_list`), or once the
+    first ripe one has waited :attr:`BatchSettings.backlog_wait_s` (outside a backlog,
+    ``backlog`` False: :attr:`BatchSettings.gather_wait_s`, so that uploads a little
+    slower than expected are done when the list goes; the caller asks only while POSTs
+    wait, whose slots the ripe uploads free meanwhile). Until then the plan is made again
+    when the next upload in flight ripens (or after the shortest expected time, for
+    uploads posted meanwhile).
+    """
+    if not ripe or len(ripe) >= settings.backlog_batch:
         return None
-    until = max(min(u.due_at, u.posted_at + u.expected_s) for u in pending)
-    cap = now + settings.gather_cap * max(u.expected_s for u in ripe)
-    return until if now < until <= cap else None
+    ripe_ids = {u.upload_id for u in ripe}
+    wait = settings.backlog_wait_s if backlog else settings.gather_wait_s
+    deadline = min(u.posted_at + u.expected_s for u in ripe) + wait
+    ripening = [min(u.due_at, u.posted_at + u.expected_s) for u in listable
+                if u.upload_id not in left_out and u.upload_id not in ripe_ids]
+    until = min([deadline, *ripening, now + min(u.expected_s for u in ripe)])
+    return until if now < until else None
+
+
+def waiting_for_list(
+    uploads: Sequence[InFlight], *, can_list: bool, now: float, queued: bool,
+    settings: BatchSettings | None = None,
+) -> int:
+    """How many uploads in flight hold no POST slot now (``upload.concurrency``).
+
+    While POSTs wait (``queued``), a listable upload past its expected time waits only
+    for the next list, which :func:`plan` holds back a little (in a backlog: until it
+    can settle many): its slot goes to the next POST meanwhile, at most
+    :attr:`BatchSettings.backlog_batch` of them. Otherwise every upload holds one.
+    """
+    s = settings or BatchSettings()
+    if not queued:
+        return 0
+    listable = _listable(uploads, can_list=can_list, settings=s)
+    ripe = [u for u in listable if now >= u.posted_at + u.expected_s]
+    return min(len(ripe), s.backlog_batch)
 
 
 def _list_call(covered: Sequence[InFlight], *, settings: BatchSettings) -> ListCall:

@@ -294,9 +294,7 @@ class Engine:
         if poll is not None:
             hold = self._follower.next_look_at if self._batching else 0.0
             times.append(max(poll, self._gates.open_at("read"), hold))
-        if post is not None and (
-            self._store.in_flight(parked=False) < self._config.upload.concurrency
-        ):
+        if post is not None and self._slots_held() < self._config.upload.concurrency:
             times.append(max(post, self._gates.open_at("upload")))
         if others and held is not None:
             times.append(max(held, now + 1.0))
@@ -419,7 +417,7 @@ class Engine:
             if self._gates.is_open("read", now):
                 jobs.extend(self._read_jobs(now, focus))
             if self._gates.is_open("upload", now):
-                slots = (self._config.upload.concurrency - self._store.in_flight(parked=False)
+                slots = (self._config.upload.concurrency - self._slots_held()
                          - len(self._unclaimed))
                 limit = self._config.upload.concurrency * 4 + 16
                 if focus is not None:
@@ -451,6 +449,10 @@ class Engine:
         jobs.extend(("update", w.sha256) for w in updates
                     if w.sha256 not in self._running and (focus is None or w.sha256 in focus))
         return jobs
+
+    def _slots_held(self) -> int:
+        """Uploads in flight holding a slot: not parked, nor (in a backlog) waiting for a list."""
+        return self._store.in_flight(parked=False) - self._follower.waiting_for_list()
 
     def _release(self, sha: str) -> None:
         with self._cond:

@@ -42,6 +42,7 @@ from stravasync.upload.batch import (
     reads_needed,
     relook_delay,
     settle,
+    waiting_for_list,
 )
 from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 from stravasync.upload.polling import Pacing, backoff_delay
@@ -70,7 +71,11 @@ class Follower:
         gates: Gates, outcomes: Outcomes, times: ProcessingTimes, client: UploadClient,
         governor: RateGovernor, rng: random.Random, listing: Listing,
         settings: BatchSettings | None = None,
+        queue: Callable[[float, int], int] | None = None,
     ) -> None:
+        """``queue(now, limit)``: POSTs waiting (counted up to ``limit``) on every engine
+        that shares ``governor``, so that a backlog is judged against the app's budget;
+        None: this engine's own."""
         self._store = store
         self._clock = clock
         self._timing = timing
@@ -87,6 +92,7 @@ class Follower:
         self._probe_settled = False
         self._next_look_at = float("-inf")
         self._listing = listing
+        self._queue = queue or self._own_queue
 
     # -- which way ---------------------------------------------------------------------------
 
@@ -126,6 +132,21 @@ class Follower:
         return reads_needed(self.in_flight(), can_list=self.can_list(),
                             settings=self._settings)
 
+    def _own_queue(self, now: float, limit: int) -> int:
+        """POSTs waiting in this engine's store (counted up to ``limit``)."""
+        return len(self._store.due_posts(now=now, owner=self._owner, limit=limit))
+
+    def waiting_for_list(self) -> int:
+        """Uploads in flight holding no POST slot now (ripe ones waiting for a list)."""
+        now = self._clock()
+        if not self.can_list():
+            return 0
+        uploads = self.in_flight()
+        if not uploads:
+            return 0
+        return waiting_for_list(uploads, can_list=True, now=now, queued=self._queue(now, 1) > 0,
+                                settings=self._settings)
+
     # -- lists -------------------------------------------------------------------------------
 
     def follow(self) -> None:
@@ -136,7 +157,7 @@ class Follower:
                  if w.upload_id is not None}
         budget = self._governor.reads_left(now=now)
         # Workouts waiting for a POST beyond what the window's calls can take: a backlog.
-        waiting = len(self._store.due_posts(now=now, owner=self._owner, limit=budget + 1))
+        waiting = self._queue(now, budget + 1)
         with self._lock:
             decided = plan(uploads=uploads, can_list=self.can_list(), read_budget=budget,
                            now=now, last_list_at=self._last_list_at,

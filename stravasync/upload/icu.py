@@ -101,6 +101,10 @@ class NothingToFollow:
         """Nothing to update (the rules' update fields are Strava's)."""
         del sha
 
+    def waiting_for_list(self) -> int:
+        """None: nothing is ever in flight after the POST's answer."""
+        return 0
+
 
 class IntervalsPost:
     """The POST step of one intervals.icu account's engine."""

@@ -107,6 +107,10 @@ class FollowStep(Protocol):
         """The activity update of ``sha``."""
         ...
 
+    def waiting_for_list(self) -> int:
+        """Uploads in flight holding no POST slot now (ripe ones waiting for a list)."""
+        ...
+
 
 class IntervalsUploads(Protocol):
     """What intervals.icu POSTs need of :class:`~stravasync.intervals.client.IntervalsClient`."""
