@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from stravasync.config.settings import Config, config_from_dict
-from stravasync.demo.pipeline import FINAL, _sign_in
+from stravasync.demo.pipeline import FINAL, sign_in_at_emulator
 from stravasync.errors import StravaSyncError
 from stravasync.fsutil import legible
 from stravasync.logs import configure_logging
@@ -227,7 +227,7 @@ def _sign_in_all(config: Config, echo: Callable[[str], None]) -> None:
             echo(f"The intervals.icu key of account {member.account} works: it belongs to "
                  f"{athlete.name or athlete.id}.")
             continue
-        who = _sign_in(config, tokens=open_account_tokens(config, account),
+        who = sign_in_at_emulator(config, tokens=open_account_tokens(config, account),
                        athlete=member.athlete_id)
         echo(f"{who} signed in to account {member.account} through the OAuth code flow.")
 

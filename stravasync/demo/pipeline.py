@@ -28,7 +28,7 @@ from stravasync.logs import configure_logging, get_logger
 if TYPE_CHECKING:
     from stravasync.strava.tokens import TokenStore
 
-__all__ = ["EXPECTED", "run_demo"]
+__all__ = ["EXPECTED", "FINAL", "run_demo", "sign_in_at_emulator"]
 
 log = get_logger("stravasync.demo")
 
@@ -64,7 +64,7 @@ def _config(root: Path, *, api_url: str, oauth_url: str, client_id: str,
     )
 
 
-def _sign_in(config: Config, *, tokens: TokenStore | None = None,
+def sign_in_at_emulator(config: Config, *, tokens: TokenStore | None = None,
              athlete: int | None = None) -> str:
     """Go through Strava's OAuth code flow against the emulator, as `auth` would.
 
@@ -142,7 +142,7 @@ def run_demo(*, echo: Callable[[str], None] = print, budget_s: float = 25.0) -> 
                 client_secret=emulator.config.client_secret,
             )
             echo(f"Strava emulator at {emulator.base_url}; temporary folder {root}")
-            athlete = _sign_in(config)
+            athlete = sign_in_at_emulator(config)
             echo(f"Signed in as {athlete} through the OAuth code flow.")
             daemon = Daemon(config, install_signals=False, notifier=SystemdNotifier(env={}))
             thread = threading.Thread(target=daemon.run, name="stravasync-demo", daemon=True)
