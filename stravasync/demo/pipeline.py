@@ -65,7 +65,7 @@ def _config(root: Path, *, api_url: str, oauth_url: str, client_id: str,
 
 
 def sign_in_at_emulator(config: Config, *, tokens: TokenStore | None = None,
-             athlete: int | None = None) -> str:
+                        athlete: int | None = None) -> str:
     """Go through Strava's OAuth code flow against the emulator, as `auth` would.
 
     ``athlete``: who signs in at the authorize page (one of the emulator's household);
