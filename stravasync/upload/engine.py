@@ -377,6 +377,7 @@ class Engine:
             if fatal is not None:
                 return WaitResult("fatal", fatal=fatal, counts=counts)
             held: dict[str, str] = {}
+            theirs: set[str] = set()
             if leave_held:
                 theirs = {w.sha256 for w in active if w.owner is not None
                           and w.owner != self._owner and owner_alive(w.owner)}
@@ -391,7 +392,13 @@ class Engine:
             with self._cond:
                 busy = bool(self._running)
             if not busy and (due is None or due > now + self._timing.short_wait_s):
-                return WaitResult("deferred", next_due=due, counts=counts, held=held)
+                # A job that ended after `active` was read left it stale (its row final,
+                # nothing due): only a second look that agrees makes the work deferred.
+                again = {w.sha256 for w in self._store.unfinished(only)} - theirs
+                if again == {w.sha256 for w in active} and (
+                        self._next_due(others=not leave_held) is None) == (due is None):
+                    return WaitResult("deferred", next_due=due, counts=counts, held=held)
+                continue
             if deadline is not None and time.monotonic() >= deadline:
                 return WaitResult("timeout", next_due=due, counts=counts, held=held)
             pause = 0.5 if due is None else min(1.0, max(0.02, due - now))
