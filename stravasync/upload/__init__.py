@@ -16,6 +16,8 @@
   band.
 - ``listing``: Whether uploads in flight are followed by activity lists or by single polls,
   and why.
+- ``mishaps``: Owns what a job that failed means: a bug backs its workout off, a full state
+  folder waits.
 - ``outcomes``: What Strava's answers mean for the store: one place that records every
   upload's end.
 - ``polling``: When to look at an upload again, and how long to back off: pure timing

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from structlog.contextvars import bound_contextvars
+
 from stravasync.errors import StateError, StravaSyncError
 from stravasync.intake.ingest import (
     PayloadCache,
@@ -59,7 +61,7 @@ from stravasync.intake.ingest import (
     default_validator,
     ingest_path,
 )
-from stravasync.logs import get_logger, redact_text
+from stravasync.logs import get_logger
 from stravasync.models import ReasonCode
 from stravasync.state import State, Store
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
@@ -68,9 +70,10 @@ from stravasync.state.rows import status_at
 from stravasync.upload.archive import Peers, carry_out_after
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
+from stravasync.upload.mishaps import Mishaps
 from stravasync.upload.outcomes import Outcomes
-from stravasync.upload.polling import Pacing, backoff_delay
-from stravasync.upload.reports import ScanReport, WaitResult, next_times
+from stravasync.upload.polling import Pacing
+from stravasync.upload.reports import ScanReport, WaitResult, next_times, state_counts
 from stravasync.upload.slots import SlotArbiter, seat_for
 
 if TYPE_CHECKING:
@@ -129,6 +132,8 @@ class Engine:
         self._config = config
         self.account = account
         """The account this engine sends to (its store and sign-in are that account's)."""
+        self.account_in_logs = False
+        """Whether its log lines name the account (set by the router of several)."""
         self._peers = peers
         self._store = store
         self._clock = clock
@@ -148,7 +153,8 @@ class Engine:
         self._transfer = parts.transfer
         self._seat = seat_for(slots, account, wake=self.wake)  # the app's upload slots
         self._batching = False
-        self._store_failures = 0
+        self._mishaps = Mishaps(store=store, gates=self._gates, clock=clock, timing=timing,
+                                rng=rng)
         self._last_recheck = float("-inf")
         self._stopping = False
         self._focus: frozenset[str] | None = None
@@ -372,7 +378,7 @@ class Engine:
             if self._thread is None:
                 self.tick()
             active = self._store.unfinished(only)
-            counts = self._counts(only)
+            counts = state_counts(self._store, only)
             fatal = self.fatal
             if fatal is not None:
                 return WaitResult("fatal", fatal=fatal, counts=counts)
@@ -469,6 +475,14 @@ class Engine:
         self._gates.wake()
 
     def _run(self, job: tuple[str, str]) -> None:
+        with bound_contextvars(**self._named()):
+            self._run_job(job)
+
+    def _named(self) -> dict[str, str]:
+        """``account=NAME`` for the log lines of an engine among several, else nothing."""
+        return {"account": self.account} if self.account_in_logs else {}
+
+    def _run_job(self, job: tuple[str, str]) -> None:
         kind, sha = job
         try:
             if kind == "post":
@@ -486,47 +500,23 @@ class Engine:
                 self._follower.update(sha)
             else:
                 self._follower.poll(sha)
-            self._store_failures = 0
+            self._mishaps.went_well()
         except StateError as exc:
             if exc.needs_person:
                 self._gates.halt(exc)
             else:
-                self._store_unwritable(exc, kind=kind, sha=sha)
+                self._mishaps.store_unwritable(exc, kind=kind, sha=sha)
         except Exception as exc:  # one bad job must not stop the engine
             log.exception("engine_job_failed", sha256=sha, job=kind)
-            self._job_failed(sha, kind, exc)
+            self._mishaps.job_failed(sha, kind, exc)
         finally:
             self._release(sha)
 
-    def _job_failed(self, sha: str, kind: str, exc: Exception) -> None:
-        """A bug in one job: back that workout off (the backoff grows), keep going."""
-        error = redact_text(f"internal error: {type(exc).__name__}: {exc}")
-        try:
-            w = self._store.workout(sha)
-            failures = (w.failures if w is not None else 0) + 1
-            delay = backoff_delay(failures, self._timing, self._rng)
-            if kind != "follow":
-                self._store.delay(sha, next_attempt_at=self._clock() + delay, error=error)
-        except StateError as state_exc:
-            self._store_unwritable(state_exc, kind=kind, sha=sha)
-
-    def _store_unwritable(self, exc: StateError, *, kind: str, sha: str) -> None:
-        """The state folder cannot be written: nothing moves until it can (backoff ≤ 30 s).
-
-        Nothing is lost meanwhile: a claim that was not written was not sent, and an
-        answer that was not recorded is asked for again (a POST's, by Strava's
-        duplicate answer to our own earlier POST).
-        """
-        self._store_failures += 1
-        delay = min(30.0, 2.0 ** self._store_failures)
-        until = self._clock() + delay
-        (log.warning if self._store_failures == 1 else log.debug)(
-            "engine_state_unwritable", error=exc.message, job=kind, sha256=sha,
-            retry_in=delay)
-        self._gates.close("upload", until, sha=sha, why="state_unwritable")
-        self._gates.close("read", until, sha=sha, why="state_unwritable")
-
     def _loop(self) -> None:
+        with bound_contextvars(**self._named()):
+            self._dispatch()
+
+    def _dispatch(self) -> None:
         idle_spins = 0
         while True:
             with self._cond:
@@ -588,16 +578,3 @@ class Engine:
         does a FIT (``dedupe.may_be_outranked``).
         """
         return SIBLING_HOLD_S if self._thread is not None else 0.0
-
-    def _counts(self, only: Collection[str] | None) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        if only is None:
-            for state, n in self._store.counts().items():
-                if n:
-                    counts[state.value] = n
-            return counts
-        for sha in only:
-            w = self._store.workout(sha)
-            if w is not None:
-                counts[w.state.value] = counts.get(w.state.value, 0) + 1
-        return counts

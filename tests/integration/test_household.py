@@ -155,3 +155,26 @@ def test_every_file_of_a_folder_reaches_strava_and_intervals_icu_once_each(
         assert bob_only == starts_of(emulator, BOB)
         assert 3 == len(on_icu)
         assert [] == emulator.intervals_activities_of(BOB)
+
+
+def test_every_upload_line_in_the_log_names_its_account(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With several accounts, each upload's log lines say which account they are about."""
+    knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
+        config = household(tmp_path, emulator)
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        sign_in(emulator, state / "accounts" / "bob", BOB)
+        drop(tmp_path / "shared", 1)
+        capsys.readouterr()
+
+        with pytest.raises(SystemExit):
+            main(["--config", str(config), "run", "--once"])
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    uploads = [(e["event"], e.get("account")) for e in lines
+               if e["event"] in ("upload_queued", "upload_started", "upload_done")]
+    assert sorted({(event, who) for event in ("upload_queued", "upload_started", "upload_done")
+                   for who in ("jane", "bob")}) == sorted(set(uploads))
