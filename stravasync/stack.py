@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from stravasync.upload.polling import Pacing
     from stravasync.upload.ports import IntervalsUploads, RateGovernor, UploadClient
     from stravasync.upload.router import Lane, ReadReserve, Router
+    from stravasync.upload.slots import SlotArbiter
 
 __all__ = [
     "RATELIMIT_FILE",
@@ -193,6 +194,7 @@ def build_engine(
     peers: Peers | None = None,
     reserve: ReadReserve | None = None,
     queue: Callable[[float, int], int] | None = None,
+    slots: SlotArbiter | None = None,
 ) -> Engine:
     """The upload engine over ``store``, its pieces wired (nothing is started).
 
@@ -200,7 +202,9 @@ def build_engine(
     by default); ``peers``: the other accounts' stores, for ``upload.after``;
     ``reserve``: the app's reads kept back, shared by every Strava engine;
     ``queue(now, limit)``: POSTs waiting on every engine sharing ``governor`` (counted
-    up to ``limit``), for the follower's backlog rule; None: this engine's own.
+    up to ``limit``), for the follower's backlog rule; None: this engine's own;
+    ``slots``: the app's upload slots, shared by every Strava engine (fresh first,
+    then turns).
     """
     import random
 
@@ -239,7 +243,7 @@ def build_engine(
     parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
                         outcomes=outcomes, follower=follower, transfer=transfer)
     return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,
-                  timing=pacing, rng=jitter, account=whose.name, peers=peers)
+                  timing=pacing, rng=jitter, account=whose.name, peers=peers, slots=slots)
 
 
 @dataclass
@@ -404,15 +408,17 @@ def open_household(
 ) -> Household:
     """One lane per account (its store, sign-in and engine), sharing the app's governor.
 
-    Every Strava account's engine spends the one governor (the app's limits) and the
-    one read reserve; each token store lives in its account's folder and admits only
-    that account's athlete. A stored sign-in that belongs to another athlete halts
-    that account's engine with the reason; the others go on. Nothing is started.
+    Every Strava account's engine spends the one governor (the app's limits), the one
+    read reserve and the one slot arbiter (fresh workouts first, then turns); each token
+    store lives in its account's folder and admits only that account's athlete. A stored
+    sign-in that belongs to another athlete halts that account's engine with the reason;
+    the others go on. Nothing is started.
     """
     from stravasync.intake.verdicts import SharedVerdicts
     from stravasync.state import Store
     from stravasync.state.owners import owner_tag
     from stravasync.upload.router import Lane, ReadReserve, Router, peer_stores
+    from stravasync.upload.slots import SlotArbiter
 
     ensure_private_dir(config.state_dir)
     pin_root(config)
@@ -425,6 +431,7 @@ def open_household(
             stores[account.name] = Store.open(folders[account.name], clock=clock)
         governor = open_governor(config, clock=clock)
         reserve = ReadReserve()
+        slots = SlotArbiter()
         judge = SharedVerdicts()
         lanes: list[Lane] = []
         tokens: dict[str, TokenStore] = {}
@@ -453,7 +460,7 @@ def open_household(
             clients[account.name] = client
             engine = build_engine(config=config, store=store, client=client, governor=governor,
                                   clock=clock, validator=judge, timing=timing, account=account,
-                                  peers=peers, reserve=reserve, queue=queue)
+                                  peers=peers, reserve=reserve, queue=queue, slots=slots)
             stopped = crossed_sign_in(config, account, token_store) or signed_out(
                 config, account, token_store)
             if stopped is not None:

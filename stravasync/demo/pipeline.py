@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
@@ -24,7 +25,10 @@ from stravasync.config.settings import Config, config_from_dict
 from stravasync.errors import StravaSyncError
 from stravasync.logs import configure_logging, get_logger
 
-__all__ = ["EXPECTED", "run_demo"]
+if TYPE_CHECKING:
+    from stravasync.strava.tokens import TokenStore
+
+__all__ = ["EXPECTED", "FINAL", "run_demo", "sign_in_at_emulator"]
 
 log = get_logger("stravasync.demo")
 
@@ -60,8 +64,13 @@ def _config(root: Path, *, api_url: str, oauth_url: str, client_id: str,
     )
 
 
-def _sign_in(config: Config) -> str:
-    """Go through Strava's OAuth code flow against the emulator, as `auth` would."""
+def sign_in_at_emulator(config: Config, *, tokens: TokenStore | None = None,
+                        athlete: int | None = None) -> str:
+    """Go through Strava's OAuth code flow against the emulator, as `auth` would.
+
+    ``athlete``: who signs in at the authorize page (one of the emulator's household);
+    ``tokens``: the store the sign-in goes to (default: ``config.state_dir``'s).
+    """
     from stravasync.stack import open_tokens
     from stravasync.strava.oauth import OAuthClient
     from stravasync.strava.signin import REQUESTED_SCOPE, sign_in_with_code
@@ -74,6 +83,7 @@ def _sign_in(config: Config) -> str:
         "approval_prompt": "auto",
         "scope": REQUESTED_SCOPE,
         "state": state,
+        **({"athlete": str(athlete)} if athlete is not None else {}),
     })
     answer = httpx.get(f"{config.strava.oauth_url}/authorize?{query}", follow_redirects=False)
     redirected = answer.headers.get("location", "")
@@ -82,7 +92,8 @@ def _sign_in(config: Config) -> str:
     oauth = OAuthClient(config=config.strava)
     try:
         result = sign_in_with_code(
-            oauth=oauth, tokens=open_tokens(config), code_or_url=redirected
+            oauth=oauth, tokens=tokens if tokens is not None else open_tokens(config),
+            code_or_url=redirected
         )
     finally:
         oauth.close()
@@ -131,7 +142,7 @@ def run_demo(*, echo: Callable[[str], None] = print, budget_s: float = 25.0) -> 
                 client_secret=emulator.config.client_secret,
             )
             echo(f"Strava emulator at {emulator.base_url}; temporary folder {root}")
-            athlete = _sign_in(config)
+            athlete = sign_in_at_emulator(config)
             echo(f"Signed in as {athlete} through the OAuth code flow.")
             daemon = Daemon(config, install_signals=False, notifier=SystemdNotifier(env={}))
             thread = threading.Thread(target=daemon.run, name="stravasync-demo", daemon=True)

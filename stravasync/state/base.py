@@ -33,6 +33,7 @@ from stravasync.fsutil import ensure_private_dir
 from stravasync.state.model import (
     ACTIVE_STATES,
     FINAL_STATES,
+    FRESH_S,
     FileStatus,
     PathRecord,
     State,
@@ -374,16 +375,22 @@ class StoreBase:
         return {str(r["owner"]) for r in rows}
 
     def due_posts(self, *, now: float, owner: str, limit: int) -> list[Workout]:
-        """Rows to POST now, oldest workout first: queued, retrying, or sent-but-unanswered."""
+        """Rows to POST now: queued, retrying, or sent-but-unanswered.
+
+        Sent-but-unanswered first, then fresh workouts (:data:`FRESH_S`), then the
+        backlog; oldest workout first within each group, so a year's backfill never
+        holds back today's ride.
+        """
         if limit <= 0:
             return []
         rows = self._rows(
             "SELECT * FROM workouts WHERE (state IN (?, ?) OR (state = ? AND upload_id IS NULL)) "
             "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
             "AND (owner IS NULL OR owner = ?) "
-            "ORDER BY state != ?, start_time IS NULL, start_time, first_seen_at LIMIT ?",
+            "ORDER BY state != ?, COALESCE(start_time >= ?, 0) DESC, start_time IS NULL, "
+            "start_time, first_seen_at LIMIT ?",
             (State.QUEUED.value, State.RETRYING.value, State.UPLOADING.value, now, owner,
-             State.UPLOADING.value, limit),
+             State.UPLOADING.value, now - FRESH_S, limit),
         )
         return [to_workout(r) for r in rows]
 

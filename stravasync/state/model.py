@@ -15,11 +15,13 @@ from stravasync.validate.result import Facts
 __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
+    "FRESH_S",
     "FileFacts",
     "FileStatus",
     "PathRecord",
     "State",
     "Workout",
+    "is_fresh",
 ]
 
 
@@ -29,6 +31,13 @@ FINAL_STATES = frozenset(
 )
 #: States the engine still has work for (``updating``: the activity's update is due).
 ACTIVE_STATES = frozenset({State.QUEUED, State.UPLOADING, State.RETRYING, State.UPDATING})
+#: A workout that started this recently (seconds) is *fresh*: it is sent before the backlog.
+FRESH_S = 48 * 3600.0
+
+
+def is_fresh(start_time: float | None, *, now: float) -> bool:
+    """Whether a workout that started at ``start_time`` is fresh at ``now`` (unknown: no)."""
+    return start_time is not None and start_time >= now - FRESH_S
 
 
 @dataclass(frozen=True)

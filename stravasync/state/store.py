@@ -142,7 +142,20 @@ class Store(Verdicts, RetryRequests, OwedMoves, StoreBase):
         error: str | None = None, reason_code: str | None = None, promote_copy: bool = True,
         update_fields: Mapping[str, object] | None = None,
     ) -> Workout | None:
+        """Record a final outcome; see :meth:`finish_once` (this returns its promoted copy)."""
+        return self.finish_once(sha256, owner=owner, state=state, activity_id=activity_id,
+                                error=error, reason_code=reason_code,
+                                promote_copy=promote_copy, update_fields=update_fields)[1]
+
+    def finish_once(
+        self, sha256: str, *, owner: str | None, state: State, activity_id: int | None = None,
+        error: str | None = None, reason_code: str | None = None, promote_copy: bool = True,
+        update_fields: Mapping[str, object] | None = None,
+    ) -> tuple[bool, Workout | None]:
         """Record a final outcome (the activity id before anything touches the file).
+
+        Returns whether this call recorded it (False: the row was final already, e.g. a
+        list and a poll answered at once) and the promoted copy, if any.
 
         Same-workout copies in other formats follow: they learn the activity id, or,
         when this one was rejected, the richest of them is queued in its place
@@ -179,15 +192,15 @@ class Store(Verdicts, RetryRequests, OwedMoves, StoreBase):
                  State.UPLOADED.value, State.DUPLICATE.value, State.UPDATING.value),
             ).rowcount
             if changed != 1:
-                return None
+                return False, None
             if activity_id is not None:
                 db.execute("UPDATE workouts SET activity_id = ?, updated_at = ? "
                            "WHERE duplicate_of = ? AND state = ?",
                            (activity_id, now, sha256, State.DUPLICATE.value))
-                return None
+                return True, None
             if state is State.REJECTED and promote_copy:
-                return self._promote_copy(sha256, now)
-            return None
+                return True, self._promote_copy(sha256, now)
+            return True, None
 
     def _promote_copy(self, rejected: str, now: float) -> Workout | None:
         db = self._db()

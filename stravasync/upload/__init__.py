@@ -16,12 +16,15 @@
   band.
 - ``listing``: Whether uploads in flight are followed by activity lists or by single polls,
   and why.
+- ``mishaps``: Owns what a job that failed means: a bug backs its workout off, a full state
+  folder waits.
 - ``outcomes``: What Strava's answers mean for the store: one place that records every
   upload's end.
 - ``polling``: When to look at an upload again, and how long to back off: pure timing
   decisions.
 - ``ports``: The seams between the engine and the outside: what it needs of Strava and the
   governor.
+- ``slots``: Owns the order in which the Strava accounts of one app take upload slots.
 - ``reports``: Owns what the engine reports to those who wait on it: a scan, a wait, when
   work is due.
 - ``router``: Owns sending each file to the accounts whose folders hold it: one engine per

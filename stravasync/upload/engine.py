@@ -1,12 +1,13 @@
 """The upload engine: dispatches the work that gets each valid workout to Strava once.
 
 Owns dispatch: taking files in (:meth:`Engine.submit` and :meth:`Engine.scan` hand
-them to :mod:`stravasync.intake.ingest`), the queue (oldest workout first, at most
-``upload.concurrency`` in flight), which due job runs now (a POST, a poll, a batch
-look, an update) on a dispatcher thread and a worker pool, and when work is next due
-(:meth:`Engine.next_due`, :meth:`Engine.wait_idle`). At start it frees the rows of
-dead processes and finishes an ``upload.after`` a crash interrupted. A job that fails
-is backed off, a state folder that cannot be written closes the gates for a while.
+them to :mod:`stravasync.intake.ingest`), the queue (fresh workouts first, then the
+backlog, oldest first in each; at most ``upload.concurrency`` in flight), which due
+job runs now (a POST, a poll, a batch look, an update) on a dispatcher thread and a
+worker pool, and when work is next due (:meth:`Engine.next_due`, :meth:`Engine.wait_idle`).
+At start it frees the rows of dead processes and finishes an ``upload.after`` a crash
+interrupted. A job that fails is backed off, a state folder that cannot be written
+closes the gates for a while.
 
 The jobs themselves are its parts': the POST and its claim-before-send are
 :mod:`~stravasync.upload.transfer`'s; polls, batch lists and updates are
@@ -50,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from structlog.contextvars import bound_contextvars
+
 from stravasync.errors import StateError, StravaSyncError
 from stravasync.intake.ingest import (
     PayloadCache,
@@ -58,7 +61,7 @@ from stravasync.intake.ingest import (
     default_validator,
     ingest_path,
 )
-from stravasync.logs import get_logger, redact_text
+from stravasync.logs import get_logger
 from stravasync.models import ReasonCode
 from stravasync.state import State, Store
 from stravasync.state.dedupe import SAME_WORKOUT_TOLERANCE_S, SIBLING_HOLD_S
@@ -67,9 +70,11 @@ from stravasync.state.rows import status_at
 from stravasync.upload.archive import Peers, carry_out_after
 from stravasync.upload.gates import Gates
 from stravasync.upload.learning import ProcessingTimes
+from stravasync.upload.mishaps import Mishaps
 from stravasync.upload.outcomes import Outcomes
-from stravasync.upload.polling import Pacing, backoff_delay
-from stravasync.upload.reports import ScanReport, WaitResult, next_times
+from stravasync.upload.polling import Pacing
+from stravasync.upload.reports import ScanReport, WaitResult, next_times, state_counts
+from stravasync.upload.slots import SlotArbiter, seat_for
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
@@ -122,10 +127,13 @@ class Engine:
         rng: random.Random,
         account: str = "me",
         peers: Peers | None = None,
+        slots: SlotArbiter | None = None,
     ) -> None:
         self._config = config
         self.account = account
         """The account this engine sends to (its store and sign-in are that account's)."""
+        self.account_in_logs = False
+        """Whether its log lines name the account (set by the router of several)."""
         self._peers = peers
         self._store = store
         self._clock = clock
@@ -143,8 +151,10 @@ class Engine:
         self._outcomes = parts.outcomes
         self._follower = parts.follower
         self._transfer = parts.transfer
+        self._seat = seat_for(slots, account, wake=self.wake)  # the app's upload slots
         self._batching = False
-        self._store_failures = 0
+        self._mishaps = Mishaps(store=store, gates=self._gates, clock=clock, timing=timing,
+                                rng=rng)
         self._last_recheck = float("-inf")
         self._stopping = False
         self._focus: frozenset[str] | None = None
@@ -295,7 +305,7 @@ class Engine:
             hold = self._follower.next_look_at if self._batching else 0.0
             times.append(max(poll, self._gates.open_at("read"), hold))
         if post is not None and self._slots_held() < self._config.upload.concurrency:
-            times.append(max(post, self._gates.open_at("upload")))
+            times.append(max(post, self._gates.open_at("upload"), self._seat.not_before))
         if others and held is not None:
             times.append(max(held, now + 1.0))
         return min(times) if times else None
@@ -347,6 +357,7 @@ class Engine:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._store.release_owner(self._owner, keep=busy)
+        self._seat.leave()
         self._thread = None
         self._pool = None
 
@@ -367,11 +378,12 @@ class Engine:
             if self._thread is None:
                 self.tick()
             active = self._store.unfinished(only)
-            counts = self._counts(only)
+            counts = state_counts(self._store, only)
             fatal = self.fatal
             if fatal is not None:
                 return WaitResult("fatal", fatal=fatal, counts=counts)
             held: dict[str, str] = {}
+            theirs: set[str] = set()
             if leave_held:
                 theirs = {w.sha256 for w in active if w.owner is not None
                           and w.owner != self._owner and owner_alive(w.owner)}
@@ -386,7 +398,13 @@ class Engine:
             with self._cond:
                 busy = bool(self._running)
             if not busy and (due is None or due > now + self._timing.short_wait_s):
-                return WaitResult("deferred", next_due=due, counts=counts, held=held)
+                # A job that ended after `active` was read left it stale (its row final,
+                # nothing due): only a second look that agrees makes the work deferred.
+                again = {w.sha256 for w in self._store.unfinished(only)} - theirs
+                if again == {w.sha256 for w in active} and (
+                        self._next_due(others=not leave_held) is None) == (due is None):
+                    return WaitResult("deferred", next_due=due, counts=counts, held=held)
+                continue
             if deadline is not None and time.monotonic() >= deadline:
                 return WaitResult("timeout", next_due=due, counts=counts, held=held)
             pause = 0.5 if due is None else min(1.0, max(0.02, due - now))
@@ -418,13 +436,16 @@ class Engine:
                 for w in self._store.due_posts(now=now, owner=self._owner, limit=limit):
                     if w.sha256 in self._running or (focus is not None and w.sha256 not in focus):
                         continue
+                    if w.state is not State.UPLOADING and slots <= 0:
+                        continue
+                    if not self._seat.may_post(w, now=now):
+                        break  # another account's POST goes first
                     if w.state is not State.UPLOADING:
-                        if slots <= 0:
-                            continue
                         slots -= 1
                         self._unclaimed.add(w.sha256)
                     jobs.append(("post", w.sha256))
             self._running.update(sha for _kind, sha in jobs)
+        self._seat.settle(now=now)  # not under the lock: it may wake other engines
         return jobs
 
     def _read_jobs(self, now: float, focus: frozenset[str] | None) -> list[tuple[str, str]]:
@@ -454,61 +475,48 @@ class Engine:
         self._gates.wake()
 
     def _run(self, job: tuple[str, str]) -> None:
+        with bound_contextvars(**self._named()):
+            self._run_job(job)
+
+    def _named(self) -> dict[str, str]:
+        """``account=NAME`` for the log lines of an engine among several, else nothing."""
+        return {"account": self.account} if self.account_in_logs else {}
+
+    def _run_job(self, job: tuple[str, str]) -> None:
         kind, sha = job
         try:
             if kind == "post":
+                sent: bool | None = False
                 try:
-                    self._transfer.post(sha)
+                    sent = self._transfer.post(sha)
                 finally:
                     with self._lock:
                         self._unclaimed.discard(sha)
+                    self._seat.ended(sent=bool(sent), gate=self._gates.open_at("upload"),
+                                     now=self._clock())
             elif kind == "follow":
                 self._follower.follow()
             elif kind == "update":
                 self._follower.update(sha)
             else:
                 self._follower.poll(sha)
-            self._store_failures = 0
+            self._mishaps.went_well()
         except StateError as exc:
             if exc.needs_person:
                 self._gates.halt(exc)
             else:
-                self._store_unwritable(exc, kind=kind, sha=sha)
+                self._mishaps.store_unwritable(exc, kind=kind, sha=sha)
         except Exception as exc:  # one bad job must not stop the engine
             log.exception("engine_job_failed", sha256=sha, job=kind)
-            self._job_failed(sha, kind, exc)
+            self._mishaps.job_failed(sha, kind, exc)
         finally:
             self._release(sha)
 
-    def _job_failed(self, sha: str, kind: str, exc: Exception) -> None:
-        """A bug in one job: back that workout off (the backoff grows), keep going."""
-        error = redact_text(f"internal error: {type(exc).__name__}: {exc}")
-        try:
-            w = self._store.workout(sha)
-            failures = (w.failures if w is not None else 0) + 1
-            delay = backoff_delay(failures, self._timing, self._rng)
-            if kind != "follow":
-                self._store.delay(sha, next_attempt_at=self._clock() + delay, error=error)
-        except StateError as state_exc:
-            self._store_unwritable(state_exc, kind=kind, sha=sha)
-
-    def _store_unwritable(self, exc: StateError, *, kind: str, sha: str) -> None:
-        """The state folder cannot be written: nothing moves until it can (backoff ≤ 30 s).
-
-        Nothing is lost meanwhile: a claim that was not written was not sent, and an
-        answer that was not recorded is asked for again (a POST's, by Strava's
-        duplicate answer to our own earlier POST).
-        """
-        self._store_failures += 1
-        delay = min(30.0, 2.0 ** self._store_failures)
-        until = self._clock() + delay
-        (log.warning if self._store_failures == 1 else log.debug)(
-            "engine_state_unwritable", error=exc.message, job=kind, sha256=sha,
-            retry_in=delay)
-        self._gates.close("upload", until, sha=sha, why="state_unwritable")
-        self._gates.close("read", until, sha=sha, why="state_unwritable")
-
     def _loop(self) -> None:
+        with bound_contextvars(**self._named()):
+            self._dispatch()
+
+    def _dispatch(self) -> None:
         idle_spins = 0
         while True:
             with self._cond:
@@ -570,16 +578,3 @@ class Engine:
         does a FIT (``dedupe.may_be_outranked``).
         """
         return SIBLING_HOLD_S if self._thread is not None else 0.0
-
-    def _counts(self, only: Collection[str] | None) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        if only is None:
-            for state, n in self._store.counts().items():
-                if n:
-                    counts[state.value] = n
-            return counts
-        for sha in only:
-            w = self._store.workout(sha)
-            if w is not None:
-                counts[w.state.value] = counts.get(w.state.value, 0) + 1
-        return counts

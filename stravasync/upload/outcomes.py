@@ -179,9 +179,12 @@ class Outcomes:
         **extra: object,
     ) -> None:
         """Record the end of ``w``'s upload, then carry out ``upload.after``."""
-        promoted = self._store.finish(w.sha256, owner=self._owner, state=state,
-                                     activity_id=activity_id, error=error,
-                                     promote_copy=promote_copy)
+        recorded, promoted = self._store.finish_once(
+            w.sha256, owner=self._owner, state=state, activity_id=activity_id, error=error,
+            promote_copy=promote_copy)
+        if not recorded:  # another look (a list, a poll) recorded it first: told once
+            log.debug("upload_already_final", path=w.path, sha256=w.sha256, event_seen=event)
+            return
         log.info(event, path=w.path, sha256=w.sha256, upload_id=upload_id or w.upload_id,
                  activity_id=activity_id, error=error, attempts=w.attempts, **extra)
         self._payloads.take(w.sha256)

@@ -78,8 +78,12 @@ class RateGovernor(Protocol):
 class PostStep(Protocol):
     """The engine's POST of one due workout: claimed first, its answer recorded at once."""
 
-    def post(self, sha: str) -> None:
-        """POST the workout ``sha`` if it is still due."""
+    def post(self, sha: str) -> bool | None:
+        """POST the workout ``sha`` if it is still due.
+
+        True when the POST reached the service (it took an upload slot of the app),
+        False when nothing was sent; None: not said (a service without shared slots).
+        """
         ...
 
 

@@ -6,14 +6,14 @@ engine's answers without reaching into it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 from stravasync.errors import StravaSyncError
-from stravasync.state import State, Workout
+from stravasync.state import State, Store, Workout
 
-__all__ = ["ScanReport", "WaitResult", "next_times"]
+__all__ = ["ScanReport", "WaitResult", "next_times", "state_counts"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,18 @@ def next_times(
             key = "post"
         found[key] = min(found.get(key, float("inf")), w.next_attempt_at or 0.0)
     return found.get("poll"), found.get("post"), found.get("others")
+
+
+def state_counts(store: Store, only: Collection[str] | None) -> dict[str, int]:
+    """How many workouts (of the ``only`` sha256s, if given) are in each state, by name."""
+    counts: dict[str, int] = {}
+    if only is None:
+        for state, n in store.counts().items():
+            if n:
+                counts[state.value] = n
+        return counts
+    for sha in only:
+        w = store.workout(sha)
+        if w is not None:
+            counts[w.state.value] = counts.get(w.state.value, 0) + 1
+    return counts

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from structlog.contextvars import bound_contextvars
+
 from stravasync.config.accounts import routes_for
 from stravasync.errors import ConfigError, StravaSyncError
 from stravasync.intake.ingest import Submitted
@@ -79,6 +81,8 @@ class Router:
             raise ValueError("a router needs at least one account")
         self._lanes = tuple(lanes)
         self._accounts = tuple(lane.account for lane in lanes)
+        for lane in self._lanes:  # several accounts: every log line says whose it is
+            lane.engine.account_in_logs = len(self._lanes) > 1
         self._by_name = {lane.name: lane for lane in lanes}
 
     # -- who ------------------------------------------------------------------------------
@@ -133,8 +137,11 @@ class Router:
             log.warning("file_unrouted", path=real)
             return Submitted(path=real, sha256=None, state=State.SKIPPED, known=True,
                              error="no account's folders hold this file")
-        answers = [lane.engine.submit(path, ignore_age=ignore_age, retry=retry,
-                                      writer_done=writer_done) for lane in chosen]
+        answers = []
+        for lane in chosen:
+            with bound_contextvars(**({"account": lane.name} if len(self._lanes) > 1 else {})):
+                answers.append(lane.engine.submit(path, ignore_age=ignore_age, retry=retry,
+                                                  writer_done=writer_done))
         return combine_submitted(answers)
 
     def scan(self, paths: Iterable[Path | str]) -> ScanReport:
@@ -143,7 +150,10 @@ class Router:
         for path in paths:
             for lane in self.lanes_for(path):
                 mine[lane.name].append(path)
-        reports = [lane.engine.scan(mine[lane.name]) for lane in self._lanes]
+        reports = []
+        for lane in self._lanes:
+            with bound_contextvars(**({"account": lane.name} if len(self._lanes) > 1 else {})):
+                reports.append(lane.engine.scan(mine[lane.name]))
         recheck: dict[str, float] = {}
         for report in reports:
             for path, at in report.recheck.items():

@@ -107,11 +107,15 @@ class Transfer:
                                          update_fields=settings.update_fields() or None)
         return None if claimed is None else (claimed, payload, in_flight, settings)
 
-    def post(self, sha: str) -> None:
-        """POST one due workout (claimed first, answer recorded at once)."""
+    def post(self, sha: str) -> bool:
+        """POST one due workout (claimed first, answer recorded at once).
+
+        True when the POST reached Strava (an answer about the file, or none we can
+        trust): it took an upload slot; False when nothing was sent.
+        """
         taken = self._claim(sha)
         if taken is None:
-            return
+            return False
         claimed, payload, in_flight, settings = taken
         w = claimed
         assert payload.data is not None
@@ -132,20 +136,26 @@ class Transfer:
             self._outcomes.finish(claimed, State.REJECTED, error=exc.reason,
                                   event="upload_rejected")
         except StravaSyncError as exc:
-            self._post_failed(claimed, exc)
+            return self._post_failed(claimed, exc)
         else:
             self._posted(claimed, upload)
+        return True
 
-    def _post_failed(self, w: Workout, exc: StravaSyncError) -> None:
-        """A POST that got no answer about the file: wait, halt, or back off."""
+    def _post_failed(self, w: Workout, exc: StravaSyncError) -> bool:
+        """A POST that got no answer about the file: wait, halt, or back off.
+
+        True when it may have reached Strava (the outcome is unknown).
+        """
         if self._gates.met(exc, kind="upload", sha=w.sha256, path=w.path):
             # A wait or a halt is decided before sending (the governor, the token
             # store), or is Strava refusing every call: the file was not taken.
             self._release_post(w, State.QUEUED, sent=False)
-        elif isinstance(exc, ApiError):
+            return False
+        if isinstance(exc, ApiError):
             self._retry_post(w, exc)  # a transient failure: the outcome is unknown
-        else:
-            self._retry_post(w, exc, sent=False)  # failed before sending (tokens busy)
+            return True
+        self._retry_post(w, exc, sent=False)  # failed before sending (tokens busy)
+        return False
 
     def _payload_missing(self, w: Workout, payload: Payload) -> None:
         if payload.problem == ReasonCode.CHANGED:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from emulator_rig import serving
-from fixtures import fit_bytes
+from fit_tool.profile.profile_type import Sport
+from fixtures import fit_bytes, gpx_text
 
 from stravasync.cli import main
 from stravasync.emulator import Emulator, HouseholdAthlete, Knobs
@@ -155,3 +156,52 @@ def test_every_file_of_a_folder_reaches_strava_and_intervals_icu_once_each(
         assert bob_only == starts_of(emulator, BOB)
         assert 3 == len(on_icu)
         assert [] == emulator.intervals_activities_of(BOB)
+
+
+def test_every_upload_line_in_the_log_names_its_account(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With several accounts, each upload's log lines say which account they are about."""
+    knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
+        config = household(tmp_path, emulator)
+        state = tmp_path / "state"
+        sign_in(emulator, state, JANE)
+        sign_in(emulator, state / "accounts" / "bob", BOB)
+        drop(tmp_path / "shared", 1)
+        capsys.readouterr()
+
+        with pytest.raises(SystemExit):
+            main(["--config", str(config), "run", "--once"])
+
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()
+             if line.startswith("{")]
+    uploads = [(e["event"], e.get("account")) for e in lines
+               if e["event"] in ("upload_queued", "upload_started", "upload_done")]
+    assert sorted({(event, who) for event in ("upload_queued", "upload_started", "upload_done")
+                   for who in ("jane", "bob")}) == sorted(set(uploads))
+
+
+def test_one_workout_in_two_formats_is_sent_once_to_each_service(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIT and a GPX of one ride: one activity on Strava and one on intervals.icu."""
+    knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
+        config = household(tmp_path, emulator)
+        with config.open("a") as text:
+            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
+                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
+                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")
+        sign_in(emulator, tmp_path / "state", JANE)
+        sign_in(emulator, tmp_path / "state" / "accounts" / "bob", BOB)
+        start = DAY0 + timedelta(days=1)
+        (tmp_path / "jane" / "ride.fit").write_bytes(
+            fit_bytes(start=start, points=20, sport=Sport.CYCLING))
+        (tmp_path / "jane" / "ride.gpx").write_text(gpx_text(start=start, points=20))
+
+        with pytest.raises(SystemExit) as exited:
+            main(["--config", str(config), "run", "--once"])
+
+        assert 0 == exited.value.code
+        assert 1 == len(starts_of(emulator, JANE))
+        assert 1 == len(emulator.intervals_activities_of(JANE))
