@@ -89,7 +89,8 @@ class BatchSettings:
     gather_wait_s: float = 1.5
     """Outside a backlog a list waits at most this long after the first upload it covers
     was expected done, for the others in flight to be expected done too (latency barely
-    moves, and the list settles more of them)."""
+    moves, and the list settles more of them). With no POSTs waiting it waits only while
+    another upload in flight will be expected done within this time."""
     likely_share: float = 0.5
     """An upload posted this share of its expected time ago is likely done already: beside
     one ripe upload it makes a list worth more than that upload's own poll (a list
@@ -250,7 +251,10 @@ def plan(
     :attr:`BatchSettings.backlog_wait_s`), while their slots take further POSTs. With
     fewer POSTs waiting (but some), a due list waits at most
     :attr:`BatchSettings.gather_wait_s` past the first upload's expected time, so that
-    it finds the slightly slower ones done too.
+    it finds the slightly slower ones done too. With none waiting (the last uploads of
+    a run), it waits only for uploads in flight expected done within that time, so they
+    share the list instead of costing a look each; a wait that would add none to the
+    list is not made.
     """
     s = settings or BatchSettings()
     if not uploads:
@@ -283,8 +287,8 @@ def plan(
     list_call: ListCall | None = None
     wait_until: float | None = None
     gather_until = _gather_until(
-        listable, ripe, left_out, now=now, settings=s, backlog=backlog) if (
-        due_list and posts_waiting > 0) else None
+        listable, ripe, left_out, now=now, settings=s, backlog=backlog,
+        queued=posts_waiting > 0) if due_list else None
     if gather_until is not None:
         wait_until = gather_until  # one list for more of the uploads in flight
     elif due_list and len(ripe) + len(likely) < 2:
@@ -312,7 +316,7 @@ def plan(
 
 def _gather_until(
     listable: Sequence[InFlight], ripe: Sequence[InFlight], left_out: set[str], *,
-    now: float, settings: BatchSettings, backlog: bool,
+    now: float, settings: BatchSettings, backlog: bool, queued: bool,
 ) -> float | None:
     """When to list, if not now, so that one list settles many uploads.
 
@@ -320,10 +324,12 @@ def _gather_until(
     were handed to further POSTs meanwhile, :func:`waiting_for_list`), or once the
     first ripe one has waited :attr:`BatchSettings.backlog_wait_s` (outside a backlog,
     ``backlog`` False: :attr:`BatchSettings.gather_wait_s`, so that uploads a little
-    slower than expected are done when the list goes; the caller asks only while POSTs
-    wait, whose slots the ripe uploads free meanwhile). Until then the plan is made again
-    when the next upload in flight ripens (or after the shortest expected time, for
-    uploads posted meanwhile).
+    slower than expected are done when the list goes, while the ripe uploads' slots take
+    the POSTs waiting). With no POSTs waiting (``queued`` False) nothing is gained by
+    waiting but the uploads that ripen meanwhile: the list waits only while one in
+    flight will ripen before that deadline. Until then the plan is made again when the
+    next upload in flight ripens (or after the shortest expected time, for uploads
+    posted meanwhile).
     """
     if not ripe or len(ripe) >= settings.backlog_batch:
         return None
@@ -332,6 +338,8 @@ def _gather_until(
     deadline = min(u.posted_at + u.expected_s for u in ripe) + wait
     ripening = [min(u.due_at, u.posted_at + u.expected_s) for u in listable
                 if u.upload_id not in left_out and u.upload_id not in ripe_ids]
+    if not queued and not any(at <= deadline for at in ripening):
+        return None  # the last uploads of a run: none more would share this list
     until = min([deadline, *ripening, now + min(u.expected_s for u in ripe)])
     return until if now < until else None
 

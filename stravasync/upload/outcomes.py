@@ -108,7 +108,9 @@ class Outcomes:
             return
         duplicate = upload.duplicate_of()
         if duplicate is not None:
-            if learn:
+            # Lists never show a duplicate: one found after looks missed it tells our
+            # delay, not Strava's pace (it would push every later first look out).
+            if learn and w.polls == 0:
                 self._times.learn(w, done_s=elapsed)
             self.finish_duplicate(w, duplicate, upload.error or "", at="poll",
                                   upload_id=upload.id)
