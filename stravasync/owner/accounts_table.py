@@ -45,12 +45,13 @@ def _cut(text: str) -> str:
     return flat if len(flat) <= _ERROR_CUT else flat[: _ERROR_CUT - 1] + "…"
 
 
-def for_person(f: FileStatus, *, due: float | None, now: float) -> str:
+def for_person(f: FileStatus, *, due: float | None, now: float,
+               service: str = "strava") -> str:
     """One account's state of one file: ``uploaded (activity 123)``, ``retrying in 4 min —
-    HTTP 503``."""
+    HTTP 503``; an intervals.icu activity by the id it shows there (``i123``)."""
     text = f.state.value
     if f.state in _WITH_ACTIVITY and f.activity_id is not None:
-        text += f" (activity {f.activity_id})"
+        text += f" (activity {'i' if service == 'intervals' else ''}{f.activity_id})"
     elif f.state is State.UPLOADING and f.upload_id is not None:
         text += f" (upload {f.upload_id})"
     elif f.state is State.RETRYING and due is not None:
@@ -87,10 +88,11 @@ def file_lines(views: list[AccountView], data: dict[str, Any], *, now: float,
             continue
         listed += 1
         parts = [shown(path)]
+        services = {v.account.name: v.account.service for v in views}
         for name in names:
             row = by_account.get(name)
             parts.append(f"{name}: not seen yet" if row is None else f"{name}: " + for_person(
-                row, due=due.get((name, row.shown_path)), now=now))
+                row, due=due.get((name, row.shown_path)), now=now, service=services[name]))
         lines.append("   ".join(parts))
     if listed < len(rows):
         lines.append(f"({len(rows) - listed} finished files not listed; "

@@ -192,3 +192,17 @@ def test_a_broken_config_still_shows_status_under_a_filter(home: Household) -> N
 
     assert 0 == result.exit_code, result.output
     assert "has a mistake" in result.output.splitlines()[0]
+
+
+def test_an_intervals_activity_shows_by_the_id_it_has_there() -> None:
+    """intervals.icu names its activities ``i`` and a number: status shows them that way."""
+    from stravasync.owner.accounts_table import for_person
+    from stravasync.state import FileStatus, State
+
+    done = FileStatus(path="/d/ride.fit", sha256="a" * 64, state=State.UPLOADED,
+                      upload_id=None, activity_id=999, error=None, attempts=1,
+                      next_attempt_at=None)
+
+    assert "uploaded (activity i999)" == for_person(done, due=None, now=0.0,
+                                                    service="intervals")
+    assert "uploaded (activity 999)" == for_person(done, due=None, now=0.0)
