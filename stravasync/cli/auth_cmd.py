@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -11,6 +12,8 @@ import click
 from stravasync.cli.context import CliContext, pass_context
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
     from stravasync.strava.tokens import TokenStore
@@ -107,12 +110,17 @@ def _check_intervals_key(config: Config, account: Account) -> None:
               help="The [[accounts]] entry to sign out (a Strava account).")
 @pass_context
 def logout_command(obj: CliContext, *, account_name: str | None) -> None:
-    """Revoke the tokens at Strava and delete them here."""
-    from stravasync.errors import ApiError, AuthError, ConfigError
+    """Revoke the tokens at Strava and delete them here (every Strava account, or one)."""
     from stravasync.stack import open_account_tokens, open_tokens
-    from stravasync.strava.oauth import REVOKE_BY_HAND, OAuthClient
 
     config = obj.config()
+    if account_name is None and len(config.accounts) > 1:
+        # No account named: every Strava account signs out, each as its own athlete.
+        for account in config.accounts:
+            if account.service == "strava":
+                _logout(config, account.name, open_account_tokens(config, account),
+                        say=functools.partial(_say_for, account.name))
+        return
     if account_name is None:
         tokens = open_tokens(config)
     else:
@@ -123,22 +131,35 @@ def logout_command(obj: CliContext, *, account_name: str | None) -> None:
                 "its API key; revoke the key on intervals.icu (Settings, Developer) and delete "
                 "it where the configuration reads it")
         tokens = open_account_tokens(config, account)
+    _logout(config, account_name, tokens, say=click.echo)
+
+
+def _say_for(name: str, text: str) -> None:
+    """One line about one account of several."""
+    click.echo(f"{name}: {text}")
+
+
+def _logout(config: Config, account_name: str | None, tokens: TokenStore, *,
+            say: Callable[[str], None]) -> None:
+    """Revoke one account's tokens at Strava (unless they are another athlete's), delete them."""
+    from stravasync.errors import ApiError, AuthError, ConfigError
+    from stravasync.strava.oauth import REVOKE_BY_HAND, OAuthClient
+
     try:
         stored = tokens.stored_tokens()
     except AuthError as exc:  # a damaged token file: nothing to revoke with, remove it
         tokens.delete()
-        click.echo(f"Deleted the unreadable token file ({tokens.path}): {exc}. "
-                   f"{REVOKE_BY_HAND}")
+        say(f"Deleted the unreadable token file ({tokens.path}): {exc}. {REVOKE_BY_HAND}")
         return
     if stored is None:
-        click.echo("Not signed in: no tokens stored.")
+        say("Not signed in: no tokens stored.")
         return
-    crossed = None if account_name is None else _not_its_own(config, account.name, tokens)
+    crossed = None if account_name is None else _not_its_own(config, account_name, tokens)
     if crossed is not None:
         # Revoking would sign that athlete out of their own account too: only delete here.
         tokens.delete()
-        click.echo(f"Deleted the local tokens ({tokens.path}); they were not signed out at "
-                   f"Strava, because {crossed}.")
+        say(f"Deleted the local tokens ({tokens.path}); they were not signed out at "
+            f"Strava, because {crossed}.")
         return
     try:
         with OAuthClient(config=config.strava) as oauth:
@@ -153,7 +174,7 @@ def logout_command(obj: CliContext, *, account_name: str | None) -> None:
         else:
             told = f"Strava did not confirm the sign-out: {outcome.note} {REVOKE_BY_HAND}"
     tokens.delete()
-    click.echo(f"Deleted the local tokens ({tokens.path}). {told}")
+    say(f"Deleted the local tokens ({tokens.path}). {told}")
 
 
 def _not_its_own(config: Config, account: str, tokens: TokenStore) -> str | None:

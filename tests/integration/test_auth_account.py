@@ -123,3 +123,20 @@ def test_an_intervals_account_has_no_sign_in_to_end(tmp_path: Path) -> None:
 
     assert 2 == out.exit_code
     assert "revoke the key on intervals.icu" in out.output
+
+
+def test_logout_without_an_account_signs_every_athlete_out(tmp_path: Path) -> None:
+    """SPEC: without ``--account`` logout acts on all: both athletes are signed out, each named."""
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
+        config = household(tmp_path, emulator)
+        assert 0 == sign_in(config, "bob", redirected(emulator, BOB)).exit_code
+        assert 0 == sign_in(config, "jane", redirected(emulator, EMMA)).exit_code
+        out = CliRunner().invoke(cli, ["--config", str(config), "logout"])
+        connected = emulator.inspect()["connected_athletes"]
+
+    assert 0 == out.exit_code, out.output
+    assert ["bob: Deleted", "jane: Deleted"] == sorted(
+        line[: line.index(":") + 9] for line in out.output.splitlines())
+    assert [] == connected
+    assert not (tmp_path / "state" / "tokens.json").exists()
+    assert not (tmp_path / "state" / "accounts" / "bob" / "tokens.json").exists()
