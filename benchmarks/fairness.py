@@ -182,7 +182,7 @@ def fresh_ride(seed: int, *, backlog: int, head_start: int, limits: tuple[int, i
     a.engine.scan(workouts(a.folder, backlog, start=home.now(days_ago=200), prefix="old"))
     home.run(until=lambda: len(home.posts()) >= head_start)
     # The ride comes in while the window's uploads are spent: who goes when it opens?
-    home.run(until=lambda: home.governor.paused_until("upload") is not None)
+    home.run(until=lambda: home.governor.snapshot()["paused_until"] is not None)
     ride = workouts(b.folder, 1, start=home.now(days_ago=0.1), prefix="ride")[0]
     read_at = home.clock()
     before = len(home.posts())
