@@ -480,12 +480,18 @@ def _intervals_lane(config: Config, account: Account, store: Store, peers: Peers
                     transport: httpx.BaseTransport | None, clock: Callable[[], float],
                     validator: Validator, timing: Pacing | None) -> Lane:
     """An intervals.icu account's lane: its engine on its store, halted without a key."""
+    from stravasync.state.accounts import pin_athlete
     from stravasync.upload.router import Lane
+
+    def whose(athlete_id: str) -> str | None:
+        """The key's athlete: pinned at first use, refused if another's (see pin_athlete)."""
+        return pin_athlete(config.state_dir, config.accounts, account=account.name,
+                           service="intervals", athlete_id=athlete_id)
 
     client = open_intervals_client(config, account, transport, clock=clock)
     engine = build_intervals_engine(config=config, account=account, store=store, client=client,
                                     clock=clock, validator=validator, timing=timing,
-                                    peers=peers)
+                                    peers=peers, whose=whose)
     if not account.api_key:
         engine.halt(NotSignedIn(
             f"account {account.name!r} has no intervals.icu API key: make one at "
@@ -522,8 +528,12 @@ def build_intervals_engine(
     timing: Pacing | None = None,
     rng: random.Random | None = None,
     peers: Peers | None = None,
+    whose: Callable[[str], str | None] | None = None,
 ) -> Engine:
     """The engine of one intervals.icu account over its ``store`` (nothing is started).
+
+    ``whose(athlete_id)``: why the key's athlete must not send for this account (None:
+    it may); asked once, before the first send.
 
     Today's engine (dispatch, queue, ingest, scan, waits) with intervals.icu's POST in
     place of Strava's transfer and nothing to follow; no Strava governor is involved.
@@ -550,7 +560,8 @@ def build_intervals_engine(
                         payloads=payloads, times=times, peers=peers)
     post = IntervalsPost(config=config, account=account.name, store=store, clock=clock,
                          timing=pacing, owner=owner, gates=gates, payloads=payloads,
-                         outcomes=outcomes, client=client, validator=judge, rng=jitter)
+                         outcomes=outcomes, client=client, validator=judge, rng=jitter,
+                         whose=whose)
     parts = EngineParts(owner=owner, gates=gates, payloads=payloads, times=times,
                         outcomes=outcomes, follower=NothingToFollow(), transfer=post)
     return Engine(config=config, store=store, parts=parts, clock=clock, validator=judge,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from stravasync.config.rules import settings_for
 from stravasync.errors import (
+    AccountCrossed,
     ApiError,
     KeyRefused,
     RateLimited,
@@ -113,9 +114,14 @@ class IntervalsPost:
         self, *, config: Config, account: str, store: Store, clock: Callable[[], float],
         timing: Pacing, owner: str, gates: Gates, payloads: PayloadCache, outcomes: Outcomes,
         client: IntervalsUploads, validator: Validator, rng: random.Random,
+        whose: Callable[[str], str | None] | None = None,
     ) -> None:
         self._config = config
         self._account = account
+        # Before the first send: is the key still the athlete the account records? (None:
+        # not asked; the answer pins the athlete when none is recorded yet.)
+        self._whose = whose
+        self._verified = whose is None
         self._store = store
         self._clock = clock
         self._timing = timing
@@ -148,6 +154,7 @@ class IntervalsPost:
             return  # another process took it
         external_id = claimed.external_id or ""
         try:
+            self._verify_athlete()
             found = self._look_for(claimed, external_id) if claimed.maybe_posted else None
             if found is None:
                 data, filename = _file(w, payload, gz=self._config.upload.gzip)
@@ -167,6 +174,22 @@ class IntervalsPost:
                 self._done(claimed, found, via="list")  # an earlier POST made it: none now
             else:
                 self._done(claimed, activity, via="post")
+
+    def _verify_athlete(self) -> None:
+        """Once per engine: the key's athlete must be the one the account records.
+
+        A key file replaced by another athlete's key would send this account's workouts
+        to that athlete: it is refused before anything is sent, and the account stops.
+        """
+        if self._verified or self._whose is None:
+            return
+        athlete = self._client.athlete()
+        problem = self._whose(athlete.id)
+        if problem is not None:
+            raise AccountCrossed(f"account {self._account!r}: {problem}. Nothing is sent for "
+                                 f"this account until `stravasync auth --account "
+                                 f"{self._account}` accepts its key")
+        self._verified = True
 
     def _look_for(self, w: Workout, external_id: str) -> IntervalsActivity | None:
         """Our activity, if an earlier POST of ``w`` made it (its day ±1 day is listed)."""

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import date
 
-    from stravasync.intervals.client import IntervalsActivity
+    from stravasync.intervals.client import IntervalsActivity, IntervalsAthlete
     from stravasync.strava.client import ActivitySummary, Upload
     from stravasync.strava.governor import RequestKind
 
@@ -126,4 +126,8 @@ class IntervalsUploads(Protocol):
 
     def activities(self, *, oldest: date, newest: date) -> list[IntervalsActivity]:
         """GET /athlete/{id}/activities?oldest=&newest=."""
+        ...
+
+    def athlete(self) -> IntervalsAthlete:
+        """GET /athlete/{id}: whose key it is."""
         ...

@@ -205,3 +205,32 @@ def test_one_workout_in_two_formats_is_sent_once_to_each_service(
         assert 0 == exited.value.code
         assert 1 == len(starts_of(emulator, JANE))
         assert 1 == len(emulator.intervals_activities_of(JANE))
+
+
+def test_an_intervals_key_of_another_athlete_sends_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """jane-icu checked as Jane, then given Bob's key: refused before any upload, to anyone."""
+    with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
+        config = household(tmp_path, emulator)
+        with config.open("a") as text:
+            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
+                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
+                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        sign_in(emulator, tmp_path / "state", JANE)
+        sign_in(emulator, tmp_path / "state" / "accounts" / "bob", BOB)
+        monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")
+        with pytest.raises(SystemExit) as checked:
+            main(["--config", str(config), "auth", "--account", "jane-icu"])
+        monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key(BOB) or "")
+        drop(tmp_path / "jane", 1)
+        capsys.readouterr()
+
+        with pytest.raises(SystemExit) as exited:
+            main(["--config", str(config), "run", "--once"])
+
+        assert (0, 1) == (checked.value.code, exited.value.code)
+        assert "belongs to athlete i1234567" in capsys.readouterr().err
+        assert [] == emulator.intervals_activities_of(BOB)
+        assert [] == emulator.intervals_activities_of(JANE)
+        assert 1 == len(starts_of(emulator, JANE))  # her Strava account goes on
