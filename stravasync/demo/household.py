@@ -148,8 +148,9 @@ def _table(member: HouseholdMember, files: list[tuple[str, str, int | None, str]
     lines = [f"Account {member.account} ({member.where}): {len(files)} files, "
              f"{on_strava} activities on {service}",
              f"  {'STATE':<10} {'ACTIVITY':<12} PATH"]
-    lines += [f"  {state:<10} {activity if activity is not None else '-'!s:<12} {legible(path)}"
-              for _, state, activity, path in files]
+    prefix = "i" if member.service == "intervals" else ""  # intervals.icu ids read i123
+    lines += [f"  {state:<10} {f'{prefix}{activity}' if activity is not None else '-':<12} "
+              f"{legible(path)}" for _, state, activity, path in files]
     return lines
 
 
