@@ -5,7 +5,7 @@ limits are shared), each with their own state store, token store and engine buil
 :func:`stravasync.stack.build_engine`; the two engines share one
 :class:`~stravasync.strava.governor.Governor` and, unless ``--no-arbiter``, one
 :class:`~stravasync.upload.slots.SlotArbiter`, and one read reserve, as
-:func:`stravasync.stack.open_household` wires them.
+:func:`stravasync.household.open_household` wires them.
 One manual clock drives everything (no sockets, no sleeping); each round ticks the two
 engines in a random order (seeded), as two dispatcher threads would race.
 

@@ -12,6 +12,7 @@ prints the graph)::
     intervals: talking to intervals.icu (it borrows the strava package's httpx helpers)
     upload: dispatch, the POST, following, outcomes, ``upload.after``
     stack: the composition root, which builds the object graph from a config
+    household: every account's lane on one Strava app (built from the stack's pieces)
     owner: what the owner is told: status, notices, problems
     service: the daemon, systemd readiness, autostart; the one-shot `run --once` and `upload`
     demo: the whole pipeline with no account

@@ -15,15 +15,13 @@ started here.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stravasync.config.accounts import key_variable
-from stravasync.errors import AccountCrossed, AuthError, AuthFlowError, ConfigError, NotSignedIn
+from stravasync.errors import AccountCrossed, AuthFlowError, ConfigError
 from stravasync.fsutil import ensure_private_dir
 from stravasync.strava.client import StravaClient
 from stravasync.strava.governor import Governor
@@ -37,29 +35,31 @@ if TYPE_CHECKING:
 
     from stravasync.config.accounts import Account
     from stravasync.config.settings import Config
-    from stravasync.intake.ingest import Validator
+    from stravasync.intake.ingest import PayloadCache, Validator
     from stravasync.intervals.client import IntervalsClient
     from stravasync.state import Store
     from stravasync.upload.archive import Peers
     from stravasync.upload.engine import Engine
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.outcomes import Outcomes
     from stravasync.upload.polling import Pacing
     from stravasync.upload.ports import IntervalsUploads, RateGovernor, UploadClient
-    from stravasync.upload.router import Lane, ReadReserve, Router
+    from stravasync.upload.router import ReadReserve
     from stravasync.upload.slots import SlotArbiter
 
 __all__ = [
     "RATELIMIT_FILE",
     "Api",
-    "Household",
     "Stack",
+    "account_folders_of",
     "build_engine",
     "build_intervals_engine",
+    "crossing",
     "only_account",
     "open_account_tokens",
-    "open_accounts",
     "open_api",
     "open_governor",
-    "open_household",
     "open_intervals_client",
     "open_stack",
     "open_tokens",
@@ -180,6 +180,45 @@ def open_api(
     return Api(oauth=oauth, tokens=tokens, governor=governor, client=client)
 
 
+@dataclass(frozen=True)
+class _Common:
+    """The pieces every engine has, whatever its service."""
+
+    pacing: Pacing
+    jitter: random.Random
+    judge: Validator
+    owner: str
+    gates: Gates
+    payloads: PayloadCache
+    times: ProcessingTimes
+    outcomes: Outcomes
+
+
+def _common(*, config: Config, store: Store, clock: Callable[[], float],
+            validator: Validator | None, timing: Pacing | None, rng: random.Random | None,
+            peers: Peers | None) -> _Common:
+    """The gates, payload cache, learned times and outcomes of one engine over ``store``."""
+    import random
+
+    from stravasync.intake.ingest import PayloadCache, default_validator
+    from stravasync.state.owners import owner_tag
+    from stravasync.upload.gates import Gates
+    from stravasync.upload.learning import ProcessingTimes
+    from stravasync.upload.outcomes import Outcomes
+    from stravasync.upload.polling import Pacing
+
+    pacing = timing or Pacing()
+    owner = owner_tag()
+    gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
+    payloads = PayloadCache()
+    times = ProcessingTimes(store=store, timing=pacing)
+    outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
+                        payloads=payloads, times=times, peers=peers)
+    return _Common(pacing=pacing, jitter=rng or random.Random(),  # noqa: S311 - jitter
+                   judge=validator or default_validator, owner=owner, gates=gates,
+                   payloads=payloads, times=times, outcomes=outcomes)
+
+
 def build_engine(
     *,
     config: Config,
@@ -206,29 +245,17 @@ def build_engine(
     ``slots``: the app's upload slots, shared by every Strava engine (fresh first,
     then turns).
     """
-    import random
-
-    from stravasync.intake.ingest import PayloadCache, default_validator
-    from stravasync.state.owners import owner_tag
     from stravasync.upload.engine import Engine, EngineParts
     from stravasync.upload.follow import Follower
-    from stravasync.upload.gates import Gates
-    from stravasync.upload.learning import ProcessingTimes
     from stravasync.upload.listing import Listing
-    from stravasync.upload.outcomes import Outcomes
-    from stravasync.upload.polling import Pacing
     from stravasync.upload.transfer import Transfer
 
-    pacing = timing or Pacing()
-    jitter = rng or random.Random()  # noqa: S311 - backoff jitter
-    judge = validator or default_validator
-    owner = owner_tag()
-    gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
-    payloads = PayloadCache()
-    times = ProcessingTimes(store=store, timing=pacing)
+    common = _common(config=config, store=store, clock=clock, validator=validator,
+                     timing=timing, rng=rng, peers=peers)
+    pacing, jitter, judge, owner = common.pacing, common.jitter, common.judge, common.owner
+    gates, payloads, times, outcomes = (common.gates, common.payloads, common.times,
+                                        common.outcomes)
     whose = account or config.accounts[0]
-    outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
-                        payloads=payloads, times=times, peers=peers)
     listing = Listing(client=client, store=store, clock=clock, timing=pacing, rng=jitter)
     follower = Follower(store=store, clock=clock, timing=pacing, owner=owner, gates=gates,
                         outcomes=outcomes, times=times, client=client, governor=governor,
@@ -293,40 +320,6 @@ def open_stack(
     return Stack(config=config, store=store, api=api, engine=engine)
 
 
-@dataclass
-class Household:
-    """Every account's lane behind one router, with the app's governor and OAuth client."""
-
-    config: Config
-    router: Router
-    governor: Governor
-    oauth: OAuthClient
-    tokens: dict[str, TokenStore]
-    """The token store of each Strava account, by account name."""
-    clients: dict[str, StravaClient]
-    """The API client of each Strava account, by account name."""
-
-    @property
-    def strava_lanes(self) -> list[Lane]:
-        """The lanes of Strava accounts."""
-        return [lane for lane in self.router.lanes if lane.account.service == "strava"]
-
-    def close(self) -> None:
-        """Close every lane's HTTP clients and store, and the OAuth client."""
-        self.router.close()
-        self.oauth.close()
-
-
-def crossed_sign_in(config: Config, account: Account, tokens: TokenStore) -> AccountCrossed | None:
-    """Why ``account``'s stored sign-in must not be used (another athlete's), or None.
-
-    A 0.2 folder (or one signed in before records existed) has no record yet: its
-    athlete is recorded now, unless that athlete is recorded for another account.
-    """
-    status = tokens.status()
-    return None if status is None else crossing(config, account, status.athlete_id)
-
-
 def crossing(config: Config, account: Account, athlete_id: int | None) -> AccountCrossed | None:
     """Why a sign-in of ``athlete_id`` must not be used for ``account``, or None.
 
@@ -349,156 +342,11 @@ def crossing(config: Config, account: Account, athlete_id: int | None) -> Accoun
         f"`stravasync auth --account {account.name}` signs the right athlete in")
 
 
-def signed_out(config: Config, account: Account, tokens: TokenStore) -> AuthError | None:
-    """Why ``account`` cannot send now for want of a sign-in (naming it), or None."""
-    if tokens.status() is not None:
-        return None
-    if len(config.accounts) == 1:
-        try:
-            tokens.ensure_signed_in()
-        except AuthError as error:
-            return error
-        return None
-    return NotSignedIn(f"account {account.name!r} is not signed in: run `stravasync auth "
-                       f"--account {account.name}` (with --no-browser to send the athlete "
-                       "the address)")
-
-
-@contextlib.contextmanager
-def open_accounts(config: Config) -> Iterator[Household]:
-    """Every account's lane wired to the real stack, stopped and closed on leaving."""
-    house = open_household(config)
-    try:
-        yield house
-    finally:
-        house.router.stop(timeout=30.0)
-        house.close()
-
-
 def account_folders_of(config: Config) -> dict[str, Path]:
     """Each account's state folder (see :mod:`stravasync.state.accounts`)."""
     from stravasync.state.accounts import account_folders
 
     return account_folders(config.state_dir, config.accounts)
-
-
-def pin_root(config: Config) -> None:
-    """Record which account owns ``state_dir`` itself, the first time it is opened.
-
-    A 0.2 state folder becomes its one account's (``me``, or the first Strava account)
-    as it is: rows and tokens stay where they are; reordering ``[[accounts]]`` later
-    never hands it to another account.
-    """
-    from stravasync.state.accounts import AccountRecord, read_record, write_record
-
-    if read_record(config.state_dir) is not None:
-        return
-    folders = account_folders_of(config)
-    owner = next(a for a in config.accounts if folders[a.name] == config.state_dir)
-    write_record(config.state_dir, AccountRecord(name=owner.name, service=owner.service))
-
-
-def open_household(
-    config: Config,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    clock: Callable[[], float] = time.time,
-    timeout: float = 30.0,
-    timing: Pacing | None = None,
-) -> Household:
-    """One lane per account (its store, sign-in and engine), sharing the app's governor.
-
-    Every Strava account's engine spends the one governor (the app's limits), the one
-    read reserve and the one slot arbiter (fresh workouts first, then turns); each token
-    store lives in its account's folder and admits only that account's athlete. A stored
-    sign-in that belongs to another athlete halts that account's engine with the reason;
-    the others go on. Nothing is started.
-    """
-    from stravasync.intake.verdicts import SharedVerdicts
-    from stravasync.state import Store
-    from stravasync.state.owners import owner_tag
-    from stravasync.upload.router import Lane, ReadReserve, Router, peer_stores
-    from stravasync.upload.slots import SlotArbiter
-
-    ensure_private_dir(config.state_dir)
-    pin_root(config)
-    folders = account_folders_of(config)
-    stores: dict[str, Store] = {}
-    oauth = OAuthClient(config=config.strava, transport=transport, timeout=timeout, clock=clock)
-    try:
-        for account in config.accounts:
-            ensure_private_dir(folders[account.name])
-            stores[account.name] = Store.open(folders[account.name], clock=clock)
-        governor = open_governor(config, clock=clock)
-        reserve = ReadReserve()
-        slots = SlotArbiter()
-        judge = SharedVerdicts()
-        lanes: list[Lane] = []
-        tokens: dict[str, TokenStore] = {}
-        clients: dict[str, StravaClient] = {}
-        shared_app = sum(1 for a in config.accounts if a.service == "strava") > 1
-        owner = owner_tag()
-        strava_stores = [stores[a.name] for a in config.accounts if a.service == "strava"]
-
-        def queue(now: float, limit: int) -> int:
-            """POSTs waiting on every Strava engine: the app's backlog, not one account's."""
-            return sum(len(s.due_posts(now=now, owner=owner, limit=limit))
-                       for s in strava_stores)
-
-        for account in config.accounts:
-            store = stores[account.name]
-            peers = peer_stores(config.accounts, stores, account.name)
-            if account.service == "intervals":
-                lanes.append(_intervals_lane(config, account, store, peers, transport=transport,
-                                             clock=clock, validator=judge, timing=timing))
-                continue
-            token_store = open_account_tokens(config, account, refresher=oauth, clock=clock)
-            tokens[account.name] = token_store
-            client = StravaClient(config=config.strava, tokens=token_store, governor=governor,
-                                  transport=transport, timeout=timeout, clock=clock,
-                                  shared_app=shared_app)
-            clients[account.name] = client
-            engine = build_engine(config=config, store=store, client=client, governor=governor,
-                                  clock=clock, validator=judge, timing=timing, account=account,
-                                  peers=peers, reserve=reserve, queue=queue, slots=slots)
-            stopped = crossed_sign_in(config, account, token_store) or signed_out(
-                config, account, token_store)
-            if stopped is not None:
-                engine.halt(stopped)
-            lanes.append(Lane(account=account, engine=engine, store=store,
-                              closers=[client.close, store.close]))
-    except BaseException:
-        for store in stores.values():
-            store.close()
-        oauth.close()
-        raise
-    return Household(config=config, router=Router(lanes), governor=governor, oauth=oauth,
-                     tokens=tokens, clients=clients)
-
-
-def _intervals_lane(config: Config, account: Account, store: Store, peers: Peers, *,
-                    transport: httpx.BaseTransport | None, clock: Callable[[], float],
-                    validator: Validator, timing: Pacing | None) -> Lane:
-    """An intervals.icu account's lane: its engine on its store, halted without a key."""
-    from stravasync.state.accounts import pin_athlete
-    from stravasync.upload.router import Lane
-
-    def whose(athlete_id: str) -> str | None:
-        """The key's athlete: pinned at first use, refused if another's (see pin_athlete)."""
-        return pin_athlete(config.state_dir, config.accounts, account=account.name,
-                           service="intervals", athlete_id=athlete_id)
-
-    client = open_intervals_client(config, account, transport, clock=clock)
-    engine = build_intervals_engine(config=config, account=account, store=store, client=client,
-                                    clock=clock, validator=validator, timing=timing,
-                                    peers=peers, whose=whose)
-    if not account.api_key:
-        engine.halt(NotSignedIn(
-            f"account {account.name!r} has no intervals.icu API key: make one at "
-            "intervals.icu → Settings → Developer Settings, put it in the file "
-            f"api_key_file names (mode 0600) or in ${key_variable(account.name)}, then "
-            f"`stravasync auth --account {account.name}` checks it"))
-    return Lane(account=account, engine=engine, store=store, closers=[client.close, store.close])
 
 
 def open_intervals_client(
@@ -538,26 +386,14 @@ def build_intervals_engine(
     Today's engine (dispatch, queue, ingest, scan, waits) with intervals.icu's POST in
     place of Strava's transfer and nothing to follow; no Strava governor is involved.
     """
-    import random
-
-    from stravasync.intake.ingest import PayloadCache, default_validator
-    from stravasync.state.owners import owner_tag
     from stravasync.upload.engine import Engine, EngineParts
-    from stravasync.upload.gates import Gates
     from stravasync.upload.icu import IntervalsPost, NothingToFollow
-    from stravasync.upload.learning import ProcessingTimes
-    from stravasync.upload.outcomes import Outcomes
-    from stravasync.upload.polling import Pacing
 
-    pacing = timing or Pacing()
-    jitter = rng or random.Random()  # noqa: S311 - backoff jitter
-    judge = validator or default_validator
-    owner = owner_tag()
-    gates = Gates(clock=clock, min_wait_s=pacing.min_poll_s)
-    payloads = PayloadCache()
-    times = ProcessingTimes(store=store, timing=pacing)
-    outcomes = Outcomes(config=config, store=store, timing=pacing, owner=owner, gates=gates,
-                        payloads=payloads, times=times, peers=peers)
+    common = _common(config=config, store=store, clock=clock, validator=validator,
+                     timing=timing, rng=rng, peers=peers)
+    pacing, jitter, judge, owner = common.pacing, common.jitter, common.judge, common.owner
+    gates, payloads, times, outcomes = (common.gates, common.payloads, common.times,
+                                        common.outcomes)
     post = IntervalsPost(config=config, account=account.name, store=store, clock=clock,
                          timing=pacing, owner=owner, gates=gates, payloads=payloads,
                          outcomes=outcomes, client=client, validator=judge, rng=jitter,

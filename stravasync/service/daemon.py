@@ -49,10 +49,10 @@ import httpx
 
 from stravasync.config.settings import Config, load_config
 from stravasync.errors import StateError, StravaSyncError
+from stravasync.household import Household, crossed_sign_in, open_household
 from stravasync.logs import configure_logging, get_logger
 from stravasync.service.pickup import Pickup
 from stravasync.service.sdnotify import SystemdNotifier, watchdog_interval
-from stravasync.stack import Household, crossed_sign_in, open_household
 from stravasync.state.pointer import remember_state_dir
 from stravasync.state.runlock import NUDGE_SIGNAL, DaemonLock
 from stravasync.upload.archive import carry_out_owed

@@ -17,10 +17,11 @@ import time
 
 from stravasync.config.settings import Config
 from stravasync.fsutil import shown
+from stravasync.household import open_accounts
 from stravasync.intake.watcher import Watcher
 from stravasync.logs import get_logger
 from stravasync.models import State
-from stravasync.stack import open_accounts, require_sign_in
+from stravasync.stack import require_sign_in
 from stravasync.state.owners import owner_pid
 from stravasync.state.runlock import lock_holder
 

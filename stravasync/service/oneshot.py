@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stravasync.config.settings import Config
+from stravasync.household import Household, open_accounts
 from stravasync.owner.attention import activity_url
-from stravasync.stack import Household, open_accounts, require_sign_in
+from stravasync.stack import require_sign_in
 from stravasync.state import ACTIVE_STATES, State
 from stravasync.upload.engine import WaitResult
 from stravasync.upload.polling import next_attempt_at

@@ -41,6 +41,14 @@ def household(tmp_path: Path, emulator: Emulator, *, after: str = "keep") -> Pat
     return path
 
 
+def with_intervals(config: Path, tmp_path: Path, emulator: Emulator) -> None:
+    """Add jane-icu: Jane's own folder to her intervals.icu (the key comes from the env)."""
+    with config.open("a") as text:
+        text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
+                   f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
+                   f'api_url = {json.dumps(emulator.intervals_url)}\n')
+
+
 def sign_in(emulator: Emulator, folder: Path, athlete: int) -> None:
     """Store the athlete's tokens in ``folder``, as ``auth --account`` would."""
     body = emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
@@ -135,10 +143,7 @@ def test_every_file_of_a_folder_reaches_strava_and_intervals_icu_once_each(
     knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
     with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
         config = household(tmp_path, emulator)
-        with config.open("a") as text:
-            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
-                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
-                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        with_intervals(config, tmp_path, emulator)
         monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")
         state = tmp_path / "state"
         sign_in(emulator, state, JANE)
@@ -187,10 +192,7 @@ def test_one_workout_in_two_formats_is_sent_once_to_each_service(
     knobs = Knobs(processing_min_s=0.1, processing_max_s=0.3)
     with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),), knobs=knobs) as emulator:
         config = household(tmp_path, emulator)
-        with config.open("a") as text:
-            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
-                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
-                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        with_intervals(config, tmp_path, emulator)
         monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")
         sign_in(emulator, tmp_path / "state", JANE)
         sign_in(emulator, tmp_path / "state" / "accounts" / "bob", BOB)
@@ -213,10 +215,7 @@ def test_an_intervals_key_of_another_athlete_sends_nothing(
     """jane-icu checked as Jane, then given Bob's key: refused before any upload, to anyone."""
     with serving(athletes=(HouseholdAthlete(id=BOB, firstname="Bob"),)) as emulator:
         config = household(tmp_path, emulator)
-        with config.open("a") as text:
-            text.write(f'[[accounts]]\nname = "jane-icu"\nservice = "intervals"\n'
-                       f'paths = [{json.dumps(str(tmp_path / "jane"))}]\n'
-                       f'api_url = {json.dumps(emulator.intervals_url)}\n')
+        with_intervals(config, tmp_path, emulator)
         sign_in(emulator, tmp_path / "state", JANE)
         sign_in(emulator, tmp_path / "state" / "accounts" / "bob", BOB)
         monkeypatch.setenv("STRAVASYNC_INTERVALS_KEY_JANE_ICU", emulator.intervals_key() or "")

@@ -10,7 +10,7 @@ from engine_rig import FAST, emulator_transport, workout_file
 
 from stravasync.config.settings import config_from_dict
 from stravasync.emulator import EmulatorConfig, EmulatorState, HouseholdAthlete, Knobs, ManualClock
-from stravasync.stack import open_household
+from stravasync.household import open_household
 from stravasync.state.accounts import account_folders
 from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 

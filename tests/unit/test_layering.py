@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"intervals"},
     {"upload"},
     {"stack"},
+    {"household"},
     {"owner"},
     {"service"},
     {"demo"},
