@@ -42,7 +42,6 @@ from stravasync.errors import (
 )
 from stravasync.intake.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
-from stravasync.models import ReasonCode
 from stravasync.state import State, Workout
 from stravasync.upload.polling import Pacing, backoff_delay
 
@@ -144,7 +143,9 @@ class IntervalsPost:
             return  # not due, or a 429 met by a POST dispatched beside it: wait with it
         payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
         if payload.data is None or payload.format is None:
-            self._payload_missing(w, payload)
+            self._outcomes.payload_missing(
+                w, payload, retry_at=self._clock() + backoff_delay(w.failures + 1, self._timing,
+                                                                   self._rng))
             return
         settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts,
                                 account=self._account, service=SERVICE).for_service(SERVICE)
@@ -243,21 +244,6 @@ class IntervalsPost:
         self._store.release_post(w.sha256, owner=self._owner, state=state, sent=sent,
                                  next_attempt_at=at, error=error, failures=failures)
 
-    def _payload_missing(self, w: Workout, payload: Payload) -> None:
-        if payload.problem == ReasonCode.CHANGED:
-            error = "the file changed before it was uploaded; its new content is handled on its own"
-            self._store.reschedule(w.sha256, state=State.SKIPPED, next_attempt_at=None,
-                                   error=error, reason_code=ReasonCode.CHANGED)
-            log.info("file_skipped", path=w.path, sha256=w.sha256, error=error,
-                     reason=ReasonCode.CHANGED)
-            return
-        failures = w.failures + 1
-        error = "the file is not there now (device unplugged?); it will be looked for again"
-        at = self._clock() + backoff_delay(failures, self._timing, self._rng)
-        self._store.reschedule(w.sha256, state=State.RETRYING, next_attempt_at=at,
-                               error=error, failures=failures)
-        log.warning("upload_retrying", path=w.path, sha256=w.sha256, error=error,
-                    next_attempt_at=at)
 
 
 def _file(w: Workout, payload: Payload, *, gz: bool) -> tuple[bytes, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stravasync.logs import get_logger
+from stravasync.models import ReasonCode
 from stravasync.state import State, Store, Workout
 from stravasync.state.dedupe import is_own_upload
 from stravasync.strava.wire import echo_agrees, plain_text
@@ -25,7 +26,7 @@ from stravasync.upload.polling import Pacing, next_poll_delay
 
 if TYPE_CHECKING:
     from stravasync.config.settings import Config
-    from stravasync.intake.ingest import PayloadCache
+    from stravasync.intake.ingest import Payload, PayloadCache
     from stravasync.strava.client import Upload
     from stravasync.upload.gates import Gates
     from stravasync.upload.learning import ProcessingTimes
@@ -174,6 +175,23 @@ class Outcomes:
         self.finish(w, State.DUPLICATE, activity_id=activity_id,
                     error=plain_text(reason) or None, event="upload_duplicate",
                     upload_id=upload_id)
+
+    def payload_missing(self, w: Workout, payload: Payload, *, retry_at: float) -> None:
+        """The bytes to send are gone: a changed file is skipped (its new content is judged
+        on its own), a missing one (an unplugged device) is looked for again at ``retry_at``."""
+        if payload.problem == ReasonCode.CHANGED:
+            error = "the file changed before it was uploaded; its new content is handled on its own"
+            self._store.reschedule(w.sha256, state=State.SKIPPED, next_attempt_at=None,
+                                   error=error, reason_code=ReasonCode.CHANGED)
+            log.info("file_skipped", path=w.path, sha256=w.sha256, error=error,
+                     reason=ReasonCode.CHANGED)
+            return
+        failures = w.failures + 1
+        error = "the file is not there now (device unplugged?); it will be looked for again"
+        self._store.reschedule(w.sha256, state=State.RETRYING, next_attempt_at=retry_at,
+                               error=error, failures=failures)
+        log.warning("upload_retrying", path=w.path, sha256=w.sha256, error=error,
+                    next_attempt_at=retry_at)
 
     def finish(
         self, w: Workout, state: State, *, event: str, activity_id: int | None = None,

@@ -29,7 +29,6 @@ from stravasync.errors import (
 )
 from stravasync.intake.ingest import Payload, Validator, load_payload
 from stravasync.logs import get_logger
-from stravasync.models import ReasonCode
 from stravasync.state import State, Workout
 from stravasync.upload.outcomes import FOREIGN_ANSWER_LIMIT
 from stravasync.upload.polling import Pacing, backoff_delay
@@ -98,7 +97,7 @@ class Transfer:
             return None
         payload = self._payloads.take(sha) or load_payload(self._store, w, self._validator)
         if payload.data is None or payload.format is None:
-            self._payload_missing(w, payload)
+            self._outcomes.payload_missing(w, payload, retry_at=self._backoff(w.failures + 1))
             return None
         settings = settings_for(self._config.rules, path=Path(w.path), facts=payload.facts,
                                 account=self._account.name, service=self._account.service)
@@ -156,22 +155,6 @@ class Transfer:
             return True
         self._retry_post(w, exc, sent=False)  # failed before sending (tokens busy)
         return False
-
-    def _payload_missing(self, w: Workout, payload: Payload) -> None:
-        if payload.problem == ReasonCode.CHANGED:
-            error = "the file changed before it was uploaded; its new content is handled on its own"
-            self._store.reschedule(w.sha256, state=State.SKIPPED, next_attempt_at=None,
-                                   error=error, reason_code=ReasonCode.CHANGED)
-            log.info("file_skipped", path=w.path, sha256=w.sha256, error=error,
-                     reason=ReasonCode.CHANGED)
-            return
-        failures = w.failures + 1
-        error = "the file is not there now (device unplugged?); it will be looked for again"
-        at = self._backoff(failures)
-        self._store.reschedule(w.sha256, state=State.RETRYING, next_attempt_at=at,
-                               error=error, failures=failures)
-        log.warning("upload_retrying", path=w.path, sha256=w.sha256, error=error,
-                    next_attempt_at=at)
 
     def _release_post(self, w: Workout, state: State, *, sent: bool | None) -> None:
         self._store.release_post(w.sha256, owner=self._owner, state=state, sent=sent,
