@@ -179,12 +179,10 @@ def _logout(config: Config, account_name: str | None, tokens: TokenStore, *,
 
 def _not_its_own(config: Config, account: str, tokens: TokenStore) -> str | None:
     """Why the sign-in stored for ``account`` is not its own athlete's, or None (read only)."""
-    from stravasync.state.accounts import account_folders, athlete_problem, read_record
+    from stravasync.state.accounts import crossing_problem
 
     status = tokens.status()
     if status is None or status.athlete_id is None:
         return None
-    folders = account_folders(config.state_dir, config.accounts)
-    records = {name: read_record(folder) for name, folder in folders.items()}
-    return athlete_problem(account=account, service="strava", athlete_id=str(status.athlete_id),
-                           records=records)
+    return crossing_problem(config.state_dir, config.accounts, account=account,
+                            service="strava", athlete_id=str(status.athlete_id))

@@ -25,7 +25,8 @@ from stravasync.errors import StateError
 from stravasync.fsutil import atomic_write, ensure_private_dir
 
 __all__ = ["ACCOUNTS_DIR", "RECORD_NAME", "AccountRecord", "account_folders",
-           "athlete_problem", "pin_athlete", "read_record", "write_record"]
+           "athlete_problem", "crossing_problem", "pin_athlete", "read_record",
+           "write_record"]
 
 #: Where accounts other than the root's owner keep their folders, in ``state_dir``.
 ACCOUNTS_DIR = "accounts"
@@ -131,11 +132,18 @@ def pin_athlete(state_dir: Path, accounts: Sequence[_Owner], *, account: str, se
     Returns why it must not (see :func:`athlete_problem`), recording nothing; None
     once the athlete is recorded in the account's folder.
     """
+    problem = crossing_problem(state_dir, accounts, account=account, service=service,
+                               athlete_id=athlete_id)
+    if problem is None:
+        write_record(account_folders(state_dir, accounts)[account],
+                     AccountRecord(name=account, service=service, athlete_id=athlete_id))
+    return problem
+
+
+def crossing_problem(state_dir: Path, accounts: Sequence[_Owner], *, account: str,
+                     service: str, athlete_id: str) -> str | None:
+    """:func:`athlete_problem` over the records every account's folder holds (read only)."""
     folders = account_folders(state_dir, accounts)
     records = {name: read_record(folder) for name, folder in folders.items()}
-    problem = athlete_problem(account=account, service=service, athlete_id=athlete_id,
-                              records=records)
-    if problem is None:
-        write_record(folders[account], AccountRecord(name=account, service=service,
-                                                     athlete_id=athlete_id))
-    return problem
+    return athlete_problem(account=account, service=service, athlete_id=athlete_id,
+                           records=records)
