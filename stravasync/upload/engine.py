@@ -475,10 +475,10 @@ class Engine:
         self._gates.wake()
 
     def _run(self, job: tuple[str, str]) -> None:
-        with bound_contextvars(**self._named()):
+        with bound_contextvars(**self.log_context()):
             self._run_job(job)
 
-    def _named(self) -> dict[str, str]:
+    def log_context(self) -> dict[str, str]:
         """``account=NAME`` for the log lines of an engine among several, else nothing."""
         return {"account": self.account} if self.account_in_logs else {}
 
@@ -513,7 +513,7 @@ class Engine:
             self._release(sha)
 
     def _loop(self) -> None:
-        with bound_contextvars(**self._named()):
+        with bound_contextvars(**self.log_context()):
             self._dispatch()
 
     def _dispatch(self) -> None:

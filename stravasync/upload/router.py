@@ -9,8 +9,8 @@ the router nothing can cross: an engine holds one store and one sign-in, both in
 account's folder.
 
 What needs a person (signed out, a refused key) halts one lane; the others go on.
-``fatal`` is therefore per lane (:meth:`Router.halted`); the router's own ``fatal`` is
-set only when every lane is halted (nothing at all can go out).
+``fatal`` is therefore per lane (:meth:`Router.halted`), and a wait over several lanes
+ends ``fatal`` only after the others' work is done (:func:`combine_waits`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from stravasync.errors import ConfigError, StravaSyncError
 from stravasync.intake.ingest import Submitted
 from stravasync.logs import get_logger
 from stravasync.state import State
+from stravasync.upload.archive import watch_root
 from stravasync.upload.reports import ScanReport, WaitResult
 
 if TYPE_CHECKING:
@@ -97,11 +98,6 @@ class Router:
         """The first account's engine (one-account callers and tests)."""
         return self._lanes[0].engine
 
-    @property
-    def store(self) -> Store:
-        """The first account's store (one-account callers and tests)."""
-        return self._lanes[0].store
-
     def lane(self, name: str) -> Lane:
         """The lane of account ``name``; a ConfigError naming the known ones otherwise."""
         try:
@@ -139,7 +135,7 @@ class Router:
                              error="no account's folders hold this file")
         answers = []
         for lane in chosen:
-            with bound_contextvars(**({"account": lane.name} if len(self._lanes) > 1 else {})):
+            with bound_contextvars(**lane.engine.log_context()):
                 answers.append(lane.engine.submit(path, ignore_age=ignore_age, retry=retry,
                                                   writer_done=writer_done))
         return combine_submitted(answers)
@@ -152,7 +148,7 @@ class Router:
                 mine[lane.name].append(path)
         reports = []
         for lane in self._lanes:
-            with bound_contextvars(**({"account": lane.name} if len(self._lanes) > 1 else {})):
+            with bound_contextvars(**lane.engine.log_context()):
                 reports.append(lane.engine.scan(mine[lane.name]))
         recheck: dict[str, float] = {}
         for report in reports:
@@ -160,11 +156,6 @@ class Router:
                 recheck[path] = min(at, recheck.get(path, at))
         return ScanReport(seen=sum(r.seen for r in reports), known=sum(r.known for r in reports),
                           read=sum(r.read for r in reports), recheck=recheck)
-
-    @property
-    def files_read(self) -> int:
-        """Files read and hashed by every engine."""
-        return sum(lane.engine.files_read for lane in self._lanes)
 
     # -- running --------------------------------------------------------------------------
 
@@ -204,23 +195,6 @@ class Router:
         return {lane.name: lane.engine.fatal for lane in self._lanes
                 if lane.engine.fatal is not None}
 
-    @property
-    def fatal(self) -> StravaSyncError | None:
-        """Why nothing at all can go out (every account halted), or None."""
-        halted = self.halted()
-        if len(halted) == len(self._lanes):
-            return next(iter(halted.values()))
-        return None
-
-    def retry(self, paths: Collection[str] | None = None, *,
-              account: str | None = None) -> list[str]:
-        """Put rejected/retrying files back in the queue (of one account, or all)."""
-        lanes = self._lanes if account is None else (self.lane(account),)
-        done: list[str] = []
-        for lane in lanes:
-            done.extend(p for p in lane.engine.retry(paths) if p not in done)
-        return done
-
     def wait_idle(self, timeout: float | None = None, *, leave_held: bool = False,
                   only: Mapping[str, Collection[str]] | None = None) -> WaitResult:
         """Wait until every account's work is final or deferred (see ``Engine.wait_idle``).
@@ -249,12 +223,8 @@ def peer_stores(accounts: Sequence[Account], stores: Mapping[str, Store],
     moved away from an account that still waits for it.
     """
     def others(path: str) -> list[Store]:
-        real = os.path.realpath(path)
-        names = [a.name for a in accounts if a.name != account and (
-            a.holds(path) or any(
-                real == os.path.realpath(folder)
-                or real.startswith(os.path.realpath(folder).rstrip(os.sep) + os.sep)
-                for folder in a.paths))]
+        names = [a.name for a in accounts if a.name != account
+                 and (a.holds(path) or watch_root(path, a.paths) is not None)]
         return [stores[name] for name in names if name in stores]
     return others
 
