@@ -25,6 +25,7 @@ from stravasync.upload.polling import next_attempt_at
 
 if TYPE_CHECKING:
     from stravasync.intake.ingest import Submitted
+    from stravasync.state import FileStatus
     from stravasync.upload.router import Lane, Router
 
 __all__ = ["FileReport", "UploadReport", "upload_files"]
@@ -95,6 +96,8 @@ def upload_files(config: Config, files: Sequence[Path], *,
             outcome = router.wait_idle(only=waiting)
             router.stop(timeout=30.0)
         reports: list[FileReport] = []
+        entries = {lane.name: {f.path: f for f in lane.store.files()} for lane in router.lanes
+                   if any(lane in lanes for _path, lanes in plans)}  # one read per store
         for i, (path, lanes) in enumerate(plans):
             if not lanes:
                 reports.append(FileReport(
@@ -102,8 +105,9 @@ def upload_files(config: Config, files: Sequence[Path], *,
                         "no account's folders hold this file: name the account with "
                         "--account NAME")))
             for lane in lanes:
-                reports.append(_report(config, house, lane, submitted[(i, lane.name)],
-                                       outcome))
+                sub = submitted[(i, lane.name)]
+                reports.append(_report(config, house, lane, sub,
+                                       entry=entries[lane.name].get(sub.path), outcome=outcome))
     return UploadReport(reports, outcome)
 
 
@@ -118,11 +122,9 @@ def _lanes_for(router: Router, path: Path, account: str | None) -> tuple[Lane, .
 
 
 def _report(config: Config, house: Household, lane: Lane, sub: Submitted,
-            outcome: WaitResult | None) -> FileReport:
-    """What one file came to on one account."""
+            *, entry: FileStatus | None, outcome: WaitResult | None) -> FileReport:
+    """What one file came to on one account (``entry``: its status row, if listed)."""
     store = lane.store
-    entries = {f.path: f for f in store.files()}
-    entry = entries.get(sub.path)
     state = entry.state if entry is not None else sub.state
     planned = entry.next_attempt_at if entry is not None else None
     polled = entry is not None and (entry.upload_id is not None or state is State.UPDATING)
