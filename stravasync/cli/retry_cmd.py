@@ -37,7 +37,7 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool,
     `stravasync run --once` does too.
     """
     from stravasync.fsutil import legible
-    from stravasync.state import Store
+    from stravasync.state import DB_NAME, Store
     from stravasync.state.accounts import account_folders
     from stravasync.state.runlock import lock_holder, nudge
 
@@ -56,7 +56,7 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool,
     reasons: dict[str, str] = {}
     for name, folder in folders.items():
         if (account_name is not None and name != account_name) or \
-                not (folder / "state.sqlite3").exists():
+                not (folder / DB_NAME).exists():
             continue
         store = Store.open(folder)
         try:
@@ -64,8 +64,8 @@ def retry_command(obj: CliContext, *, paths: tuple[Path, ...], everything: bool,
                 asked.add(path)
                 done.append(f"{path} ({name})" if several else path)
             for path in set(named or ()) - asked:
-                if reasons.get(path, "never seen").startswith(("never seen", "not found")):
-                    reasons[path] = _why_left(store, path)  # what the store that knows it says
+                if store.path_record(path) is not None:  # the account that knows it says why
+                    reasons[path] = _why_left(store, path)
         finally:
             store.close()
     left = {path: reasons.get(path) or _never_seen(path) for path in set(named or ()) - asked}
