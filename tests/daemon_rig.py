@@ -157,9 +157,10 @@ def write_daemon_config(
 
 
 def seed_tokens(emulator: Emulator, state_dir: Path, *,
-                scope: str = "read,activity:write") -> None:
-    """Store a signed-in athlete's tokens with ``scope``, as `stravasync auth` would."""
-    body = emulator.issue_tokens(scope=scope)
+                scope: str = "read,activity:write", athlete: int | None = None) -> None:
+    """Store a signed-in athlete's tokens with ``scope``, as `stravasync auth` would
+    (``athlete``: one of the emulator's household, else its default athlete)."""
+    body = emulator.issue_tokens(athlete_id=athlete, scope=scope)
     TokenStore(state_dir=state_dir).save_initial(TokenSet(
         access_token=body["access_token"], refresh_token=body["refresh_token"],
         expires_at=int(body["expires_at"]), scope=scope,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import click
 from click.testing import CliRunner, Result
-from daemon_rig import FINAL, child_env
+from daemon_rig import FINAL, child_env, seed_tokens
 from fixtures import fit_bytes
 from processes import reaped, stop
 from strava_rig import ACCESS, REFRESH
@@ -190,11 +190,7 @@ class House:
         as if copied in by hand)."""
         config = self.config()
         folder = account_folders_of(config)[account]
-        body = self.emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
-        TokenStore(state_dir=folder).save_initial(TokenSet(
-            access_token=body["access_token"], refresh_token=body["refresh_token"],
-            expires_at=int(body["expires_at"]), scope="read,activity:write",
-            athlete=Athlete(id=athlete)))
+        seed_tokens(self.emulator, folder, athlete=athlete)
         pin_athlete(config.state_dir, config.accounts, account=account, service="strava",
                     athlete_id=str(athlete))
 

@@ -7,14 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from daemon_rig import seed_tokens
 from emulator_rig import serving
 from fit_tool.profile.profile_type import Sport
 from fixtures import fit_bytes, gpx_text
+from household_rig import starts_of
 
 from stravasync.cli import main
 from stravasync.emulator import Emulator, HouseholdAthlete, Knobs
 from stravasync.state.accounts import read_record
-from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 
 pytestmark = pytest.mark.integration
 
@@ -51,11 +52,7 @@ def with_intervals(config: Path, tmp_path: Path, emulator: Emulator) -> None:
 
 def sign_in(emulator: Emulator, folder: Path, athlete: int) -> None:
     """Store the athlete's tokens in ``folder``, as ``auth --account`` would."""
-    body = emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
-    TokenStore(state_dir=folder).save_initial(TokenSet(
-        access_token=body["access_token"], refresh_token=body["refresh_token"],
-        expires_at=int(body["expires_at"]), scope="read,activity:write",
-        athlete=Athlete(id=athlete)))
+    seed_tokens(emulator, folder, athlete=athlete)
 
 
 def drop(folder: Path, day: int) -> float:
@@ -63,11 +60,6 @@ def drop(folder: Path, day: int) -> float:
     start = DAY0 + timedelta(days=day)
     (folder / f"ride-{day}.fit").write_bytes(fit_bytes(start=start, points=20))
     return start.timestamp()
-
-
-def starts_of(emulator: Emulator, athlete: int) -> list[float]:
-    """The start times of the athlete's activities on the emulator, one per activity."""
-    return sorted(a["start_time"] for a in emulator.activities_of(athlete))
 
 
 def test_each_file_lands_on_exactly_the_athletes_whose_folders_hold_it(tmp_path: Path) -> None:

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from daemon_rig import seed_tokens
 from emulator_rig import serving
 from fixtures import fit_bytes
 
 from stravasync.cli import cli
 from stravasync.emulator import Emulator, HouseholdAthlete, Knobs
-from stravasync.strava.tokens import Athlete, TokenSet, TokenStore
 
 pytestmark = pytest.mark.integration
 
@@ -37,11 +37,7 @@ def household(tmp_path: Path, emulator: Emulator) -> Path:
     path.chmod(0o600)
     for folder, athlete in ((tmp_path / "state", JANE),
                             (tmp_path / "state" / "accounts" / "bob", BOB)):
-        body = emulator.issue_tokens(athlete_id=athlete, scope="read,activity:write")
-        TokenStore(state_dir=folder).save_initial(TokenSet(
-            access_token=body["access_token"], refresh_token=body["refresh_token"],
-            expires_at=int(body["expires_at"]), scope="read,activity:write",
-            athlete=Athlete(id=athlete)))
+        seed_tokens(emulator, folder, athlete=athlete)
     return path
 
 
